@@ -1,0 +1,43 @@
+"""picr-ingest: an ``Object Created`` event under ``inbox/`` (EventBridge → SQS) → ingest stage."""
+
+from __future__ import annotations
+
+import boto3
+from aws_lambda_powertools.utilities.data_classes import S3EventBridgeNotificationEvent
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from picr.config import load_settings
+from picr.jobs import JobStore
+from picr.messages import QueueSender
+from picr.photo import IntakeLimits
+from picr.runtime import count, event_time, iso, logger, sqs_batch_handler, utc_now
+from picr.stages.ingest import IngestContext, UploadedObject, ingest
+from picr.storage import ImageBucket
+
+settings = load_settings()
+settings.require("cutout_queue_url", "publish_queue_url")
+sqs = boto3.client("sqs")
+context = IngestContext(
+    bucket=ImageBucket(boto3.client("s3"), settings.bucket),
+    jobs=JobStore(boto3.client("dynamodb"), settings.jobs_table),
+    cutout_queue=QueueSender(sqs, settings.cutout_queue_url),
+    publish_queue=QueueSender(sqs, settings.publish_queue_url),
+    limits=IntakeLimits(max_edge=settings.max_edge),
+)
+
+
+def record_handler(record: SQSRecord) -> None:
+    event = S3EventBridgeNotificationEvent(record.json_body)
+    detail = event.detail
+    upload = UploadedObject(
+        bucket=detail.bucket.name,
+        key=detail.object.key,
+        event_time=event_time(event.raw_event.get("time")),
+        version_id=detail.object.raw_event.get("version-id"),
+        etag=detail.object.etag or None,
+    )
+    outcome = ingest(upload, context, now=iso(utc_now()))
+    logger.info("ingested", extra={"key": upload.key, **outcome.__dict__})
+    count(outcome.status)
+
+
+handler = sqs_batch_handler(record_handler)

@@ -1,0 +1,73 @@
+"""One validated configuration, read once from the environment the template sets.
+
+Every function reads the same model; a function only needs the fields its stage uses, so the
+stage-specific ones are optional here and checked where they are required (``require``). Names
+are the ``PICR_*`` variables declared in ``template.yaml``; nothing else reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+ENV_PREFIX = "PICR_"
+
+
+class ConfigError(RuntimeError):
+    """Raised when the environment does not describe a usable deployment."""
+
+
+class Settings(BaseModel):
+    """The deployment as one function sees it (``PICR_<FIELD>`` in upper case)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    bucket: str = Field(min_length=3)
+    jobs_table: str = Field(min_length=3)
+    idempotency_table: str | None = None
+    cutout_queue_url: str | None = None
+    variants_queue_url: str | None = None
+    publish_queue_url: str | None = None
+    max_edge: int = Field(default=2000, ge=320, le=8000)
+    engine: Literal["local", "hosted"] = "local"
+    model: str = "u2net"
+    hosted_url: str = "https://api.remove.bg/v1.0/removebg"
+    hosted_secret_arn: str | None = None
+    sender: str | None = None
+    owner_email: str | None = None
+    notify_channel: Literal["ses", "sns"] = "ses"
+    sns_topic_arn: str | None = None
+    review_after_hours: float = Field(default=24, gt=0)
+    link_expiry_days: int = Field(default=7, ge=1, le=7)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        """CloudFormation cannot omit a variable conditionally, so an empty string means "not set"."""
+        return None if value == "" else value
+
+    def require(self, *fields: str) -> None:
+        """Fail at cold start, with the variable names, when a stage's own settings are missing."""
+        missing = [f"{ENV_PREFIX}{name.upper()}" for name in fields if getattr(self, name) in (None, "")]
+        if missing:
+            raise ConfigError(f"missing environment: {', '.join(missing)}")
+
+    @property
+    def recipients(self) -> list[str]:
+        return [self.owner_email] if self.owner_email else []
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Build the settings from ``PICR_*`` variables; unknown ones are ignored, bad ones named."""
+    source = os.environ if environ is None else environ
+    values = {
+        key[len(ENV_PREFIX):].lower(): value for key, value in source.items() if key.startswith(ENV_PREFIX)
+    }
+    values = {key: value for key, value in values.items() if key in Settings.model_fields}
+    try:
+        return Settings.model_validate(values)
+    except ValidationError as exc:
+        raise ConfigError(f"invalid picr configuration: {exc}") from exc

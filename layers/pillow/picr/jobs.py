@@ -1,0 +1,201 @@
+"""The job store: one DynamoDB table holding each job's current state and its append-only history.
+
+Layout (PK ``job_id``, SK ``ts``):
+
+* ``ts = "#current"`` — one item per job with ``current_status`` and ``updated_at``. Only this item
+  carries ``current_status``, so the ``by-status`` index holds exactly one row per job and the sweep
+  can ask "which jobs are *now* held, since when" with a Query, never a Scan.
+* ``ts = "<iso time>#<status>"`` — one history item per transition, written in the same transaction
+  as the state change and never updated, so the history answers "who did what, when" later.
+
+Every change is a conditional transition (from an allowed set of states), which is what makes a
+redelivered message or a retried function harmless: the second attempt finds the job already moved.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+CURRENT = "#current"
+STATUS_INDEX = "by-status"
+
+INGESTED = "ingested"
+REJECTED = "rejected"
+CUT = "cut"
+NEEDS_REVIEW = "needs_review"
+VARIED = "varied"
+DONE = "done"
+FAILED = "failed"
+TERMINAL = frozenset({REJECTED, NEEDS_REVIEW, DONE, FAILED})
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+def _to_dynamo(value: Any) -> Any:
+    """DynamoDB has no float type: floats travel as Decimal (rounded, so they stay readable)."""
+    if isinstance(value, float):
+        return Decimal(str(round(value, 6)))
+    if isinstance(value, Mapping):
+        return {str(k): _to_dynamo(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_to_dynamo(v) for v in value]
+    return value
+
+
+def _from_dynamo(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _from_dynamo(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_from_dynamo(v) for v in value]
+    return value
+
+
+def _item(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _serializer.serialize(_to_dynamo(v)) for k, v in values.items() if v is not None}
+
+
+def _plain(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _from_dynamo(_deserializer.deserialize(v)) for k, v in item.items()}
+
+
+@dataclass(frozen=True)
+class NewJob:
+    """What ingest knows when it opens a job."""
+
+    job_id: str
+    source_key: str
+    source_file: str
+    product: str
+    event_time: str
+    source_version: str | None = None
+
+
+class JobStore:
+    """Adapter over the jobs table; takes its boto3 DynamoDB client so tests pass a moto one."""
+
+    def __init__(self, client: Any, table: str) -> None:
+        self._client = client
+        self._table = table
+
+    def open(self, job: NewJob, *, at: str, attrs: Mapping[str, Any] | None = None,
+             status: str = INGESTED, detail: Mapping[str, Any] | None = None) -> bool:
+        """Create the job in ``status``; False when the job already exists (a duplicate event)."""
+        current = {
+            "job_id": job.job_id, "ts": CURRENT, "current_status": status, "updated_at": at,
+            "created_at": at, "source_key": job.source_key, "source_file": job.source_file,
+            "product": job.product, "event_time": job.event_time, "source_version": job.source_version,
+            **(attrs or {}),
+        }
+        puts = [
+            {"Put": {"TableName": self._table, "Item": _item(current),
+                     "ConditionExpression": "attribute_not_exists(job_id)"}},
+            self._history_put(job.job_id, status, at, detail),
+        ]
+        return self._transact(puts)
+
+    def transition(self, job_id: str, to_status: str, *, allowed_from: Iterable[str], at: str,
+                   attrs: Mapping[str, Any] | None = None, detail: Mapping[str, Any] | None = None) -> bool:
+        """Move the job to ``to_status`` if it is in one of ``allowed_from``; False if it was not."""
+        allowed = sorted(set(allowed_from))
+        names = {"#s": "current_status", "#u": "updated_at"}
+        values: dict[str, Any] = {":to": to_status, ":at": at}
+        sets = ["#s = :to", "#u = :at"]
+        for index, (key, value) in enumerate(sorted((attrs or {}).items())):
+            names[f"#a{index}"] = key
+            values[f":a{index}"] = value
+            sets.append(f"#a{index} = :a{index}")
+        for index, state in enumerate(allowed):
+            values[f":f{index}"] = state
+        condition = f"#s IN ({', '.join(f':f{i}' for i in range(len(allowed)))})"
+        update = {
+            "Update": {
+                "TableName": self._table,
+                "Key": _item({"job_id": job_id, "ts": CURRENT}),
+                "UpdateExpression": "SET " + ", ".join(sets),
+                "ConditionExpression": condition,
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": _item(values),
+            }
+        }
+        return self._transact([update, self._history_put(job_id, to_status, at, detail)])
+
+    def update(self, job_id: str, attrs: Mapping[str, Any]) -> None:
+        """Record attributes on the current item without a state change (e.g. a flag set after a send)."""
+        names = {f"#a{i}": key for i, key in enumerate(sorted(attrs))}
+        values = {f":a{i}": attrs[key] for i, key in enumerate(sorted(attrs))}
+        self._client.update_item(
+            TableName=self._table,
+            Key=_item({"job_id": job_id, "ts": CURRENT}),
+            UpdateExpression="SET " + ", ".join(f"#a{i} = :a{i}" for i in range(len(attrs))),
+            ConditionExpression="attribute_exists(job_id)",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=_item(values),
+        )
+
+    def get(self, job_id: str) -> dict[str, Any] | None:
+        response = self._client.get_item(
+            TableName=self._table, Key=_item({"job_id": job_id, "ts": CURRENT}), ConsistentRead=True
+        )
+        return _plain(response["Item"]) if "Item" in response else None
+
+    def history(self, job_id: str) -> list[dict[str, Any]]:
+        """The transitions, oldest first (history keys sort by time; ``#current`` sorts before them)."""
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "job_id = :j AND ts > :c",
+            "ExpressionAttributeValues": _item({":j": job_id, ":c": CURRENT}),
+            "ConsistentRead": True,
+        }
+        while True:
+            response = self._client.query(**kwargs)
+            items.extend(_plain(item) for item in response.get("Items", []))
+            if "LastEvaluatedKey" not in response:
+                return items
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def in_status(self, status: str, *, updated_before: str | None = None) -> list[dict[str, Any]]:
+        """Jobs whose current status is ``status`` (optionally unchanged since before a time), via the index."""
+        condition = "current_status = :s"
+        values: dict[str, Any] = {":s": status}
+        if updated_before is not None:
+            condition += " AND updated_at < :t"
+            values[":t"] = updated_before
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": STATUS_INDEX,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeValues": _item(values),
+        }
+        while True:
+            response = self._client.query(**kwargs)
+            items.extend(_plain(item) for item in response.get("Items", []))
+            if "LastEvaluatedKey" not in response:
+                return items
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def _history_put(self, job_id: str, status: str, at: str, detail: Mapping[str, Any] | None) -> dict:
+        row = {"job_id": job_id, "ts": f"{at}#{status}", "status": status, "at": at, **(detail or {})}
+        return {"Put": {"TableName": self._table, "Item": _item(row),
+                        "ConditionExpression": "attribute_not_exists(ts)"}}
+
+    def _transact(self, items: list[dict]) -> bool:
+        try:
+            self._client.transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "TransactionCanceledException":
+                reasons = exc.response.get("CancellationReasons") or []
+                if any(r.get("Code") == "ConditionalCheckFailed" for r in reasons):
+                    return False
+            raise
+        return True

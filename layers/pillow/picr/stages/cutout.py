@@ -1,0 +1,76 @@
+"""Cutout: the one heavy step — mask the normalised source, gate the result, pass it on or hold it.
+
+A held cutout is still written to ``work/`` so the review email can show what the model did.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from typing import Any
+
+from PIL import Image
+
+from picr import jobs as states
+from picr.cutout import make_cutout
+from picr.engine import SegmentationEngine
+from picr.gate import GateThresholds
+from picr.jobs import JobStore
+from picr.messages import PublishMessage, QueueSender, StageMessage
+from picr.stages.handoff import hand_off
+from picr.storage import ImageBucket, work_key
+
+
+@dataclass
+class CutoutContext:
+    bucket: ImageBucket
+    jobs: JobStore
+    engine: SegmentationEngine
+    variants_queue: QueueSender
+    publish_queue: QueueSender
+    thresholds: GateThresholds
+
+
+def encode_cutout(image: Image.Image) -> bytes:
+    """RGBA PNG with no metadata; fixed compression so the same cutout gives the same bytes."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", compress_level=6)
+    return buffer.getvalue()
+
+
+def cut(job_id: str, ctx: CutoutContext, *, now: str) -> str:
+    """Run the stage for one job and return its status afterwards."""
+    job = ctx.jobs.get(job_id)
+    if job is None:
+        raise LookupError(f"job {job_id} does not exist")
+    if job["current_status"] == states.INGESTED:
+        source = ctx.bucket.get(job["source_work_key"])
+        with Image.open(io.BytesIO(source.data)) as opened:
+            image = opened.convert("RGBA" if job.get("has_transparency") else "RGB")
+        result = make_cutout(image, ctx.engine, job.get("warnings") or [], ctx.thresholds)
+        cutout_key = work_key(job_id, "cutout.png")
+        ctx.bucket.put(cutout_key, encode_cutout(result.rgba), "image/png")
+        gate = result.gate
+        attrs = {
+            "cutout_key": cutout_key,
+            "engine": result.engine,
+            "confidence": gate.confidence,
+            "coverage": gate.scores.get("coverage"),
+            "scores": gate.scores,
+            "reasons": list(gate.reasons),
+        }
+        to_status = states.CUT if gate.passed else states.NEEDS_REVIEW
+        detail = {"engine": result.engine, "confidence": gate.confidence, "reasons": list(gate.reasons)}
+        ctx.jobs.transition(job_id, to_status, allowed_from={states.INGESTED}, at=now, attrs=attrs, detail=detail)
+        job = ctx.jobs.get(job_id) or job
+    if job["current_status"] == states.CUT:
+        hand_off(ctx.jobs, job, "variants_enqueued", ctx.variants_queue, StageMessage(job_id=job_id))
+    elif job["current_status"] == states.NEEDS_REVIEW:
+        hand_off(ctx.jobs, job, "publish_review_enqueued", ctx.publish_queue,
+                 PublishMessage(job_id=job_id, outcome="review"))
+    return job["current_status"]
+
+
+def job_summary(job: dict[str, Any]) -> dict[str, Any]:
+    """The gate's view of a job, for logs and metrics."""
+    return {key: job.get(key) for key in ("job_id", "current_status", "confidence", "coverage", "reasons")}

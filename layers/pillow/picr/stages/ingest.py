@@ -1,0 +1,130 @@
+"""Ingest: turn one object under ``inbox/`` into an opened job with a clean source, or a refusal.
+
+Safe to run twice for the same object: the job id is derived from the object itself, the job is
+opened with a conditional write, and the follow-up steps (move a refused file, enqueue the next
+stage) are recorded on the job so a redelivery only finishes what a crashed attempt left undone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import posixpath
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from picr import jobs as states
+from picr.jobs import JobStore, NewJob
+from picr.messages import PublishMessage, QueueSender, StageMessage
+from picr.naming import product_name, safe_file_name
+from picr.photo import IntakeLimits, Refused, encode_source, normalise_upload
+from picr.quality import assess_photo_quality
+from picr.stages.handoff import hand_off
+from picr.storage import ImageBucket, rejected_key, work_key
+
+
+@dataclass(frozen=True)
+class UploadedObject:
+    """The facts of an ``Object Created`` event that identify one upload."""
+
+    bucket: str
+    key: str
+    event_time: str
+    version_id: str | None = None
+    etag: str | None = None
+
+    @property
+    def file_name(self) -> str:
+        return posixpath.basename(self.key)
+
+
+@dataclass(frozen=True)
+class IngestOutcome:
+    job_id: str
+    status: str
+    duplicate: bool = False
+    reason: str | None = None
+
+
+@dataclass
+class IngestContext:
+    bucket: ImageBucket
+    jobs: JobStore
+    cutout_queue: QueueSender
+    publish_queue: QueueSender
+    limits: IntakeLimits
+
+
+def job_id_for(obj: UploadedObject) -> str:
+    """Same object (bucket, key, version or ETag) ⇒ same job id, so a duplicate event opens no second job."""
+    identity = obj.version_id or obj.etag or ""
+    return hashlib.sha256(f"{obj.bucket}\n{obj.key}\n{identity}".encode()).hexdigest()[:20]
+
+
+def ingest(obj: UploadedObject, ctx: IngestContext, *, now: str) -> IngestOutcome:
+    job_id = job_id_for(obj)
+    existing = ctx.jobs.get(job_id)
+    if existing is not None:
+        _finish(job_id, existing, obj, ctx)
+        return IngestOutcome(job_id, existing["current_status"], duplicate=True)
+    try:
+        stored = ctx.bucket.get(obj.key, obj.version_id)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] in ("NoSuchKey", "NoSuchVersion", "404"):
+            # Gone before we saw it (deleted by the owner): there is nothing to open a job for.
+            return IngestOutcome(job_id, "missing", reason="object no longer exists")
+        raise
+    job = NewJob(
+        job_id=job_id,
+        source_key=obj.key,
+        source_file=obj.file_name,
+        product=product_name(obj.file_name, stored.metadata.get("product")),
+        event_time=obj.event_time,
+        source_version=obj.version_id,
+    )
+    try:
+        photo = normalise_upload(stored.data, ctx.limits)
+    except Refused as refusal:
+        attrs = {
+            "reason_code": refusal.code,
+            "reasons": [refusal.message],
+            "rejected_key": rejected_key(job_id, safe_file_name(obj.file_name)),
+        }
+        ctx.jobs.open(job, at=now, status=states.REJECTED, attrs=attrs, detail={"reason_code": refusal.code})
+        _finish(job_id, ctx.jobs.get(job_id) or {}, obj, ctx)
+        return IngestOutcome(job_id, states.REJECTED, reason=refusal.code)
+
+    data, ext, content_type = encode_source(photo)
+    source_key = work_key(job_id, f"source.{ext}")
+    ctx.bucket.put(source_key, data, content_type)
+    warnings = assess_photo_quality(photo.image)
+    attrs = {
+        "source_work_key": source_key,
+        "width": photo.image.width,
+        "height": photo.image.height,
+        "original_size": list(photo.original_size),
+        "source_format": photo.source_format,
+        "has_transparency": photo.has_transparency,
+        "notes": list(photo.notes),
+        "warnings": [w.code for w in warnings],
+        "warning_messages": [w.message for w in warnings],
+        "sender": stored.metadata.get("sender"),
+    }
+    ctx.jobs.open(job, at=now, attrs=attrs, detail={"notes": list(photo.notes)})
+    _finish(job_id, ctx.jobs.get(job_id) or {}, obj, ctx)
+    return IngestOutcome(job_id, states.INGESTED)
+
+
+def _finish(job_id: str, job: dict[str, Any], obj: UploadedObject, ctx: IngestContext) -> None:
+    """Do whatever follow-up the job's flags say is still missing; each step is recorded once done."""
+    status = job.get("current_status")
+    if status == states.REJECTED:
+        if not job.get("moved"):
+            if ctx.bucket.exists(obj.key):
+                ctx.bucket.move(obj.key, job["rejected_key"], obj.version_id)
+            ctx.jobs.update(job_id, {"moved": True})
+        hand_off(ctx.jobs, job, "publish_rejected_enqueued", ctx.publish_queue,
+                 PublishMessage(job_id=job_id, outcome="rejected"))
+    elif status == states.INGESTED:
+        hand_off(ctx.jobs, job, "cutout_enqueued", ctx.cutout_queue, StageMessage(job_id=job_id))

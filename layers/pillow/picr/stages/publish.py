@@ -1,0 +1,110 @@
+"""Publish: copy checked variants to ``out/``, write the manifest, close the job, send one email.
+
+The email goes through ``deliver``, which the handler makes idempotent per (job, outcome) with
+Powertools, so a redelivered message or a retried function never sends a second one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from email.message import EmailMessage
+from typing import Any
+
+from picr import jobs as states
+from picr.jobs import JobStore
+from picr.manifest import ManifestOutput, build_manifest
+from picr.messages import PublishMessage
+from picr.notify import (
+    VariantLink,
+    build_ready_email,
+    build_rejected_email,
+    build_review_email,
+    make_thumbnail,
+)
+from picr.storage import ImageBucket, manifest_key, out_key
+
+Deliver = Callable[[str, str, EmailMessage], str]
+
+
+@dataclass
+class PublishContext:
+    bucket: ImageBucket
+    jobs: JobStore
+    deliver: Deliver
+    sender: str
+    recipients: list[str]
+    link_expiry_s: int
+
+
+def publish(message: PublishMessage, ctx: PublishContext, *, now: str, sent_at: Any) -> str:
+    """Run the stage for one message and return the job's status afterwards."""
+    job = ctx.jobs.get(message.job_id)
+    if job is None:
+        raise LookupError(f"job {message.job_id} does not exist")
+    if message.outcome == "ready" and job["current_status"] == states.VARIED:
+        _publish_outputs(job, ctx, now=now)
+        job = ctx.jobs.get(message.job_id) or job
+    expected = {"ready": states.DONE, "review": states.NEEDS_REVIEW, "rejected": states.REJECTED}
+    if job["current_status"] != expected[message.outcome]:
+        return job["current_status"]  # superseded: the job moved on, this announcement is stale
+    email = _compose(message.outcome, job, ctx, sent_at=sent_at)
+    ctx.deliver(message.job_id, message.outcome, email)
+    return job["current_status"]
+
+
+def _recipients(job: dict[str, Any], ctx: PublishContext) -> list[str]:
+    extra = [job["reply_to"]] if job.get("reply_to") else []
+    return list(dict.fromkeys([*ctx.recipients, *extra]))
+
+
+def _compose(outcome: str, job: dict[str, Any], ctx: PublishContext, *, sent_at: Any) -> EmailMessage:
+    common = {"sender": ctx.sender, "recipients": _recipients(job, ctx), "job_id": job["job_id"],
+              "sent_at": sent_at}
+    if outcome == "ready":
+        links = [
+            VariantLink(
+                channel=output["channel"], url=ctx.bucket.presign(output["key"], ctx.link_expiry_s),
+                width=output["width"], height=output["height"], format=output["format"],
+                watermarked=output["watermarked"],
+                thumbnail_jpeg=make_thumbnail(ctx.bucket.get(output["key"]).data),
+            )
+            for output in job["outputs"]
+        ]
+        return build_ready_email(product=job["product"], variants=links,
+                                 links_valid_for=timedelta(seconds=ctx.link_expiry_s), **common)
+    if outcome == "review":
+        original = ctx.bucket.get(job["source_work_key"]).data
+        cutout = ctx.bucket.get(job["cutout_key"]).data if job.get("cutout_key") else None
+        return build_review_email(product=job["product"], reasons=job.get("reasons") or [],
+                                  original=original, cutout=cutout, **common)
+    return build_rejected_email(file_name=job["source_file"], reason=(job.get("reasons") or [""])[0],
+                                kept_at=job["rejected_key"], **common)
+
+
+def _publish_outputs(job: dict[str, Any], ctx: PublishContext, *, now: str) -> None:
+    outputs: list[ManifestOutput] = []
+    for draft in job["variants"]:
+        key = out_key(draft["channel"], job["job_id"], draft["ext"])
+        ctx.bucket.copy(draft["work_key"], key)
+        outputs.append(ManifestOutput(
+            channel=draft["channel"], key=key, width=draft["width"], height=draft["height"],
+            format=draft["format"], bytes=draft["bytes"], sha256=draft["sha256"],
+            watermarked=draft["watermarked"], checks=draft["checks"],
+        ))
+    manifest = build_manifest(
+        job_id=job["job_id"], source_file=job["source_file"], source_key=job["source_key"],
+        product=job["product"], confidence=float(job.get("confidence") or 0.0),
+        event_time=job["event_time"], engine=job.get("engine") or "", outputs=outputs,
+    )
+    key = manifest_key(job["job_id"])
+    ctx.bucket.put(key, manifest, "application/json")
+    published = [
+        {"channel": o.channel, "key": o.key, "width": o.width, "height": o.height, "format": o.format,
+         "watermarked": o.watermarked}
+        for o in outputs
+    ]
+    ctx.jobs.transition(job["job_id"], states.DONE, allowed_from={states.VARIED}, at=now,
+                        attrs={"manifest_key": key, "outputs": published},
+                        detail={"manifest_key": key, "outputs": [o.key for o in outputs]})

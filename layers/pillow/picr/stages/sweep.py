@@ -1,0 +1,60 @@
+"""Sweep: re-surface held jobs daily so a doubtful cutout is never silently forgotten.
+
+Finds jobs whose *current* status is ``needs_review`` and that have waited longer than the review
+delay, through the status index (a Query, never a Scan), and sends one digest a day listing them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+
+from picr import jobs as states
+from picr.jobs import JobStore
+from picr.notify import HeldJob, build_digest_email
+from picr.storage import ImageBucket
+
+DigestDeliver = Callable[[dict[str, str], EmailMessage], str]
+
+
+@dataclass
+class SweepContext:
+    bucket: ImageBucket
+    jobs: JobStore
+    deliver: DigestDeliver
+    sender: str
+    recipients: list[str]
+    review_after: timedelta
+
+
+def _parse(moment: str) -> datetime:
+    return datetime.fromisoformat(moment.replace("Z", "+00:00"))
+
+
+def sweep(ctx: SweepContext, *, now: datetime, iso: Callable[[datetime], str]) -> list[str]:
+    """Send today's digest of held jobs (each at most once a day); returns the job ids listed."""
+    day = now.date().isoformat()
+    waiting = [
+        job for job in ctx.jobs.in_status(states.NEEDS_REVIEW, updated_before=iso(now - ctx.review_after))
+        if job.get("reminded_on") != day
+    ]
+    if not waiting:
+        return []
+    held = [
+        HeldJob(
+            job_id=job["job_id"],
+            product=job.get("product") or "",
+            reasons=list(job.get("reasons") or []),
+            waited_hours=(now - _parse(job["updated_at"])).total_seconds() / 3600,
+            original=ctx.bucket.get(job["source_work_key"]).data,
+            cutout=ctx.bucket.get(job["cutout_key"]).data if job.get("cutout_key") else None,
+        )
+        for job in sorted(waiting, key=lambda job: job["updated_at"])
+    ]
+    message = build_digest_email(sender=ctx.sender, recipients=ctx.recipients, held=held, day=day, sent_at=now)
+    ctx.deliver({"digest": day, "jobs": ",".join(job.job_id for job in held)}, message)
+    for job in held:
+        ctx.jobs.update(job.job_id, {"reminded_on": day})
+    return [job.job_id for job in held]

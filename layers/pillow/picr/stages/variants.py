@@ -1,0 +1,86 @@
+"""Variants: render every configured channel from a passed cutout and check each encoded file.
+
+Drafts go to ``work/<job_id>/variants/``; only publish copies them to ``out/``, so nothing under
+``out/`` ever comes from a variant that failed its own check.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from dataclasses import dataclass
+
+from PIL import Image
+
+from picr import jobs as states
+from picr.channels import ChannelConfigError, default_logo, load_channel_config
+from picr.jobs import JobStore
+from picr.messages import PublishMessage, QueueSender
+from picr.render import render_variant
+from picr.stages.handoff import hand_off
+from picr.storage import CHANNELS_CONFIG_KEY, LOGO_KEY, ImageBucket, work_key
+from picr.verify import check_variant
+
+
+@dataclass
+class VariantsContext:
+    bucket: ImageBucket
+    jobs: JobStore
+    publish_queue: QueueSender
+
+
+def _open_rgba(data: bytes) -> Image.Image:
+    with Image.open(io.BytesIO(data)) as opened:
+        return opened.convert("RGBA")
+
+
+def build_variants(job_id: str, ctx: VariantsContext, *, now: str) -> str:
+    """Run the stage for one job and return its status afterwards."""
+    job = ctx.jobs.get(job_id)
+    if job is None:
+        raise LookupError(f"job {job_id} does not exist")
+    if job["current_status"] == states.CUT:
+        _render_all(job_id, job["cutout_key"], ctx, now=now)
+        job = ctx.jobs.get(job_id) or job
+    status = job["current_status"]
+    if status == states.VARIED:
+        hand_off(ctx.jobs, job, "publish_ready_enqueued", ctx.publish_queue,
+                 PublishMessage(job_id=job_id, outcome="ready"))
+    elif status == states.NEEDS_REVIEW:
+        hand_off(ctx.jobs, job, "publish_review_enqueued", ctx.publish_queue,
+                 PublishMessage(job_id=job_id, outcome="review"))
+    return status
+
+
+def _render_all(job_id: str, cutout_key: str, ctx: VariantsContext, *, now: str) -> None:
+    try:
+        config = load_channel_config(ctx.bucket.get_optional(CHANNELS_CONFIG_KEY))
+    except ChannelConfigError as exc:
+        _hold(job_id, ctx, [f"The channel settings (config/channels.json) are not valid: {exc}"], now=now)
+        return
+    logo_bytes = ctx.bucket.get_optional(LOGO_KEY)
+    logo = _open_rgba(logo_bytes) if logo_bytes else default_logo()
+    cutout = _open_rgba(ctx.bucket.get(cutout_key).data)
+    drafts, failures = [], []
+    for spec in config.channels:
+        variant = render_variant(cutout, spec, config.watermark, logo)
+        check = check_variant(variant, spec, config.watermark, logo)
+        key = work_key(job_id, f"variants/{spec.name}.{variant.ext}")
+        ctx.bucket.put(key, variant.data, variant.content_type)
+        failures.extend(f"{spec.name}: {failure}" for failure in check.failures)
+        drafts.append({
+            "channel": spec.name, "work_key": key, "ext": variant.ext, "content_type": variant.content_type,
+            "width": variant.width, "height": variant.height, "format": variant.format,
+            "bytes": len(variant.data), "sha256": hashlib.sha256(variant.data).hexdigest(),
+            "watermarked": variant.watermarked, "checks": dict(check.checks), "passed": check.passed,
+        })
+    if failures:
+        _hold(job_id, ctx, failures, now=now, attrs={"variants": drafts})
+        return
+    ctx.jobs.transition(job_id, states.VARIED, allowed_from={states.CUT}, at=now,
+                        attrs={"variants": drafts}, detail={"channels": [d["channel"] for d in drafts]})
+
+
+def _hold(job_id: str, ctx: VariantsContext, reasons: list[str], *, now: str, attrs: dict | None = None) -> None:
+    ctx.jobs.transition(job_id, states.NEEDS_REVIEW, allowed_from={states.CUT}, at=now,
+                        attrs={"reasons": reasons, **(attrs or {})}, detail={"reasons": reasons})

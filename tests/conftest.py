@@ -1,0 +1,42 @@
+"""Shared fixtures: moto with fake credentials, and the template's resources created in it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+PHOTOS = REPO.parent / "shared" / "photos"
+os.environ.setdefault("U2NET_HOME", str(REPO / "models"))
+
+
+@pytest.fixture
+def aws(monkeypatch):
+    """moto for everything boto3 does in the test; credentials are fake so nothing real is reachable."""
+    from moto import mock_aws
+
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "eu-west-2", "AWS_REGION": "eu-west-2",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    with mock_aws():
+        yield
+
+
+@pytest.fixture
+def stack(aws):
+    """The template's bucket, queues, tables and rules, created in moto by the local runner's code."""
+    from tools.process import LocalStack
+
+    return LocalStack(REPO / "template.yaml", model="u2netp", models_dir=REPO / "models")
+
+
+@pytest.fixture
+def job_store(stack):
+    from picr.jobs import JobStore
+
+    return JobStore(stack.dynamodb, stack.resolver.resolve({"Ref": "JobsTable"}))

@@ -1,0 +1,322 @@
+"""The deployable artifacts: the cutout container (read statically - no Docker engine here), the pinned
+requirements, the build-time model fetch, and ``tools/build.py`` (the Docker-free ``make build``)."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from packaging.version import Version
+from rembg.sessions.u2netp import U2netpSession
+
+from functions.cutout import bake_model
+from tools import build
+
+REPO = Path(__file__).resolve().parents[1]
+DOCKERFILE = REPO / "functions" / "cutout" / "Dockerfile"
+CUTOUT_REQUIREMENTS = REPO / "functions" / "cutout" / "requirements.txt"
+LAYER_REQUIREMENTS = REPO / "layers" / "pillow" / "requirements.txt"
+DEV_MODEL = REPO / "models" / "u2netp.onnx"  # rembg's u2netp release file, fetched by tools/fetch_model.py
+ONNXRUNTIME_ARM64_FIX = Version("1.26.0")  # first release with microsoft/onnxruntime#28230 (issue #10038)
+
+
+# ------------------------------------------------------------------ the Dockerfile, read statically
+
+def instructions(path: Path) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) pairs with comments dropped and continuation lines joined."""
+    joined = re.sub(r"\\\n", " ", "\n".join(
+        line for line in path.read_text().splitlines() if not line.lstrip().startswith("#")
+    ))
+    pairs = []
+    for line in joined.splitlines():
+        if line.strip():
+            keyword, _, rest = line.strip().partition(" ")
+            pairs.append((keyword.upper(), " ".join(rest.split())))
+    return pairs
+
+
+@pytest.fixture(scope="module")
+def dockerfile() -> list[tuple[str, str]]:
+    return instructions(DOCKERFILE)
+
+
+def env_of(dockerfile: list[tuple[str, str]]) -> dict[str, str]:
+    pairs = [pair for keyword, args in dockerfile if keyword == "ENV" for pair in args.split()]
+    return dict(pair.split("=", 1) for pair in pairs)
+
+
+def test_the_base_image_is_the_lambda_python_313_image_for_the_arch_argument(dockerfile) -> None:
+    keywords = [keyword for keyword, _ in dockerfile]
+    assert dockerfile[0] == ("ARG", "ARCH=arm64")
+    assert keywords.count("FROM") == 1
+    assert dict(dockerfile)["FROM"] == "public.ecr.aws/lambda/python:3.13-${ARCH}"
+
+
+def test_the_image_runs_as_a_non_root_user(dockerfile) -> None:
+    users = [args for keyword, args in dockerfile if keyword == "USER"]
+    assert users, "no USER instruction: the image would run as root"
+    assert users[-1] not in {"root", "0", "0:0"}
+    assert [keyword for keyword, _ in dockerfile][-2:] == ["USER", "CMD"]
+
+
+def test_the_environment_points_rembg_and_numba_at_usable_directories(dockerfile) -> None:
+    env = env_of(dockerfile)
+    assert env["U2NET_HOME"] == "/opt/u2net"
+    assert env["NUMBA_CACHE_DIR"] == "/tmp"
+
+
+def test_the_handler_is_app_handler(dockerfile) -> None:
+    assert json.loads(dict(dockerfile)["CMD"]) == ["app.handler"]
+
+
+def test_the_model_is_baked_into_u2net_home_from_the_model_argument(dockerfile) -> None:
+    after_from = dockerfile[[keyword for keyword, _ in dockerfile].index("FROM"):]
+    assert ("ARG", "MODEL=u2net") in after_from  # an ARG before FROM would be out of scope here
+    (bake_step,) = [args for keyword, args in dockerfile if keyword == "RUN" and "bake_model.py" in args]
+    assert 'bake_model.py "${MODEL}" /opt/u2net' in bake_step
+    assert bake_model.MODELS.keys() >= {"u2net", "u2netp"}
+
+
+def test_dependencies_come_from_the_pinned_requirements_as_wheels_only(dockerfile) -> None:
+    assert ("COPY", "functions/cutout/requirements.txt /tmp/requirements.txt") in dockerfile
+    (install,) = [args for keyword, args in dockerfile if keyword == "RUN" and "pip install" in args]
+    assert "--only-binary=:all:" in install and "-r /tmp/requirements.txt" in install
+
+
+def test_every_copied_path_exists_in_the_build_context(dockerfile) -> None:
+    for keyword, args in dockerfile:
+        if keyword == "COPY":
+            source = args.split()[0]
+            assert (REPO / source).exists(), source
+
+
+def test_the_package_is_copied_with_real_templates_not_the_symlink(dockerfile) -> None:
+    assert (REPO / "layers/pillow/picr/templates").is_symlink()  # why the Dockerfile has to replace it
+    steps = [(keyword, args) for keyword, args in dockerfile if "picr" in args]
+    assert steps[:3] == [
+        ("COPY", "layers/pillow/picr ${LAMBDA_TASK_ROOT}/picr"),
+        ("RUN", "rm -rf ${LAMBDA_TASK_ROOT}/picr/templates"),
+        ("COPY", "notifications/templates ${LAMBDA_TASK_ROOT}/picr/templates"),
+    ]
+    assert ("COPY", "functions/cutout/app.py ${LAMBDA_TASK_ROOT}/") in dockerfile
+
+
+# ------------------------------------------------------------------ requirement pins
+
+def pins(path: Path) -> dict[str, str]:
+    found = {}
+    for line in path.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            match = re.fullmatch(r"([A-Za-z0-9_.-]+)==([0-9][0-9A-Za-z.]*)", line)
+            assert match, f"{path.name}: not an exact pin without extras: {line!r}"
+            found[match[1].lower()] = match[2]
+    return found
+
+
+def test_the_cutout_pins_rembg_bare_and_an_onnxruntime_that_starts_on_arm64() -> None:
+    cutout = pins(CUTOUT_REQUIREMENTS)
+    assert {"rembg", "onnxruntime", "pillow", "pillow-heif", "numpy", "opencv-python-headless",
+            "aws-lambda-powertools", "pydantic"} <= set(cutout)
+    assert not {"onnxruntime-gpu", "opencv-python"} & set(cutout)  # CUDA wheels / a GUI OpenCV
+    assert Version(cutout["onnxruntime"]) >= ONNXRUNTIME_ARM64_FIX
+    assert Version(cutout["pillow"]).major == 12
+
+
+def test_the_layer_pins_only_what_the_zip_functions_import() -> None:
+    layer = pins(LAYER_REQUIREMENTS)
+    assert set(layer) == {"pillow", "pillow-heif", "numpy", "jinja2", "pydantic", "aws-lambda-powertools"}
+    assert Version(layer["pillow"]).major == 12
+
+
+def test_the_deployed_pins_are_the_versions_the_tests_run_against() -> None:
+    cutout, layer = pins(CUTOUT_REQUIREMENTS), pins(LAYER_REQUIREMENTS)
+    for name in layer.keys() & cutout.keys():
+        assert layer[name] == cutout[name], name
+    for name, version in {**cutout, **layer}.items():
+        assert importlib.metadata.version(name) == version, f"dev venv has another {name}"
+
+
+# ------------------------------------------------------------------ the build-time model fetch
+
+def rembg_published_models() -> dict[str, tuple[str, str]]:
+    """session name -> (release file, md5), read from the installed rembg's download_models code."""
+    sessions = Path(importlib.metadata.distribution("rembg").locate_file("rembg/sessions"))
+    published = {}
+    for path in sessions.glob("*.py"):
+        text = path.read_text()
+        urls = re.findall(r'"https://github\.com/danielgatis/rembg/releases/download/v0\.0\.0/([^"/]+)"',
+                          text)
+        sums = re.findall(r'"md5:([0-9a-f]{32})"', text)
+        names = re.findall(r'def name\(cls[^)]*\):\s+(?:"""[\s\S]*?"""\s+)?return "([^"]+)"', text)
+        if len(urls) == len(sums) == len(names) == 1:
+            published[names[0]] = (urls[0], sums[0])
+    return published
+
+
+def test_the_pinned_checksums_are_the_ones_rembg_publishes() -> None:
+    published = rembg_published_models()
+    assert {"u2net", "u2netp", "isnet-general-use"} <= set(published)
+    for model, pinned in bake_model.MODELS.items():
+        assert published[model] == pinned, model
+    assert bake_model.model_url("u2net") == "https://github.com/danielgatis/rembg/releases/download/v0.0.0/u2net.onnx"
+
+
+def test_bake_verifies_the_weights_and_rembg_finds_them_there(tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    baked = bake_model.bake("u2netp", tmp_path / "u2net", url=DEV_MODEL.as_uri())
+    assert baked == tmp_path / "u2net" / "u2netp.onnx"
+    digest = hashlib.md5(baked.read_bytes(), usedforsecurity=False).hexdigest()
+    assert digest == bake_model.MODELS["u2netp"][1]
+    assert baked.stat().st_mode & 0o777 == 0o644
+    assert [p.name for p in baked.parent.iterdir()] == ["u2netp.onnx"]
+    monkeypatch.setenv("U2NET_HOME", str(tmp_path / "u2net"))
+    assert U2netpSession.resolve_existing("u2netp.onnx") == str(baked)  # so rembg never downloads
+
+
+def test_bake_refuses_weights_that_do_not_match_and_leaves_nothing(tmp_path: Path) -> None:
+    tampered = tmp_path / "tampered.onnx"
+    data = bytearray(DEV_MODEL.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    tampered.write_bytes(bytes(data))
+    with pytest.raises(bake_model.ChecksumMismatch, match="u2netp"):
+        bake_model.bake("u2netp", tmp_path / "u2net", url=tampered.as_uri())
+    assert list((tmp_path / "u2net").iterdir()) == []
+
+
+def test_bake_rejects_an_unknown_model(tmp_path: Path) -> None:
+    with pytest.raises(KeyError, match="not-a-model"):
+        bake_model.bake("not-a-model", tmp_path)
+
+
+# ------------------------------------------------------------------ tools/build.py, without building
+
+def test_the_plan_builds_every_zip_function_and_the_layer_and_skips_the_image() -> None:
+    plan = build.read_plan(REPO / "template.yaml")
+    assert plan.image_functions == ("CutoutFunction",)
+    assert plan.layers == ("PicrLayer",)
+    assert {f.logical_id for f in plan.zip_functions} == {
+        "IngestFunction", "VariantsFunction", "PublishFunction", "SweepFunction", "DriveSyncFunction",
+        "MailIntakeFunction"}
+    assert all(f.layers == ("PicrLayer",) for f in plan.zip_functions)
+    command = build.sam_build_command(REPO / "template.yaml", Path("/b"), Path("/c"), plan)
+    assert command[command.index("--exclude") + 1] == "CutoutFunction"
+    assert "--use-container" not in command
+
+
+def fake_layer(root: Path, package: Path, shared_object: Path) -> Path:
+    site = root / "python"
+    shutil.copytree(package, site / "picr", symlinks=True)
+    (site / "PIL").mkdir(parents=True)
+    shutil.copy(shared_object, site / "PIL" / "_imaging.so")
+    return root
+
+
+@pytest.fixture
+def package(tmp_path: Path) -> Path:
+    """A minimal picr source package whose templates/ is a symlink, like the real one."""
+    templates = tmp_path / "notifications" / "templates"
+    templates.mkdir(parents=True)
+    (templates / "ready.html").write_text("<p>{{ product }} is ready</p>")
+    source = tmp_path / "src" / "picr"
+    source.mkdir(parents=True)
+    (source / "__init__.py").write_text("")
+    (source / "templates").symlink_to(os.path.relpath(templates, source))
+    return source
+
+
+def host_shared_object() -> Path:
+    """A real compiled extension of this machine (x86_64 here): exactly what must never reach Graviton."""
+    import PIL._imaging
+
+    return Path(PIL._imaging.__file__)
+
+
+def test_elf_machine_reads_the_architecture_of_real_binaries(tmp_path: Path) -> None:
+    machines = {"x86_64": 62, "aarch64": 183}
+    assert build.elf_machine(host_shared_object()) == machines[os.uname().machine]
+    text = tmp_path / "notes.txt"
+    text.write_text("not a binary")
+    assert build.elf_machine(text) is None
+
+
+def test_verify_layer_flags_host_binaries_and_symlinked_templates(tmp_path: Path, package: Path) -> None:
+    if os.uname().machine == "aarch64":
+        pytest.skip("the host's own binaries are aarch64 here")
+    layer = fake_layer(tmp_path / "layer", package, host_shared_object())
+    problems = build.verify_layer(layer, package)
+    assert any("PIL/_imaging.so is not aarch64" in p for p in problems)
+    assert any("templates" in p for p in problems)
+
+
+def test_verify_layer_accepts_real_templates_and_catches_a_missing_or_stale_file(tmp_path: Path,
+                                                                                package: Path) -> None:
+    layer = tmp_path / "layer"
+    shutil.copytree(package, layer / "python" / "picr")  # follows the symlink: real files
+    (layer / "python" / "PIL").mkdir()
+    aarch64_header = b"\x7fELF" + bytes(14) + build.ELF_MACHINE_AARCH64.to_bytes(2, "little")
+    (layer / "python" / "PIL" / "_imaging.so").write_bytes(aarch64_header)
+    assert build.verify_layer(layer, package) == []
+    (package / "naming.py").write_text("X = 1\n")
+    (layer / "python" / "picr" / "templates" / "ready.html").write_text("stale")
+    problems = build.verify_layer(layer, package)
+    assert "picr/naming.py is not a real file in the layer" in problems
+    assert "picr/templates/ready.html differs from its source" in problems
+
+
+# ------------------------------------------------------------------ the real build (pip + sam build)
+
+def snapshot(tmp_path: Path) -> Path:
+    """A still copy of what the build reads, so engineers editing the tree mid-build cannot race it."""
+    root = tmp_path / "repo"
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
+    for name in ("template.yaml", "samconfig.toml"):
+        root.mkdir(exist_ok=True)
+        shutil.copy(REPO / name, root / name)
+    for name in ("layers", "notifications", "functions"):
+        shutil.copytree(REPO / name, root / name, symlinks=True, ignore=ignore)
+    return root
+
+
+@pytest.mark.slow
+def test_make_build_produces_an_arm64_layer_with_real_templates(tmp_path: Path) -> None:
+    """About 6 s with a warm pip cache (the first run downloads ~45 MB of aarch64 wheels)."""
+    root = snapshot(tmp_path)
+    build_dir = tmp_path / "build"
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "tools.build", "--template", str(root / "template.yaml"),
+         "--build-dir", str(build_dir), "--cache-dir", str(tmp_path / "cache"),
+         "--package-source", str(root / "layers/pillow/picr")],
+        cwd=REPO, capture_output=True, text=True, timeout=600, check=False,
+    )
+    elapsed = time.monotonic() - started
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+    site = build_dir / "PicrLayer" / "python"
+    sources = sorted((root / "notifications" / "templates").iterdir())
+    assert sources
+    for source in sources:
+        built = site / "picr" / "templates" / source.name
+        assert built.is_file() and not built.is_symlink(), built
+        assert built.read_bytes() == source.read_bytes()
+    assert not (site / "picr" / "templates").is_symlink()
+    pillow_extensions = list((site / "PIL").glob("*.so"))
+    assert pillow_extensions
+    assert {build.elf_machine(path) for path in pillow_extensions} == {build.ELF_MACHINE_AARCH64}
+    layer_mb = build.tree_size(build_dir / "PicrLayer") / 2**20
+    # Lambda's 250 MB covers function + layers unzipped; 200 keeps room for code and the next dependency.
+    assert layer_mb < 200, f"layer is {layer_mb:.0f} MB unzipped"
+    for function in ("IngestFunction", "VariantsFunction", "PublishFunction", "SweepFunction"):
+        assert (build_dir / function / "app.py").is_file()
+    assert not (build_dir / "CutoutFunction").exists()
+    print(f"\nlayer {layer_mb:.1f} MB unzipped, build {elapsed:.1f} s")

@@ -1,0 +1,106 @@
+"""End to end: the sample photos through the local runner (S3 → EventBridge → SQS → every handler).
+
+One run per test session; the assertions read what a shop owner would get back: the summary, the
+decoded images, the manifest and the mail.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tools.process import collect_inputs, run
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLES = REPO.parent / "shared" / "photos" / "samples"
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def result(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    summary = run(collect_inputs([SAMPLES]), out, quiet=True)
+    return out, summary
+
+
+def test_every_sample_is_done_with_three_variants_and_one_email(result):
+    out, summary = result
+    assert len(summary["jobs"]) == 5
+    for job in summary["jobs"]:
+        assert job["status"] == "done", (job["input"], job["reasons"])
+        assert sorted(o["channel"] for o in job["outputs"]) == ["market", "social", "web"]
+        assert len([p for p in job["emails"] if p.endswith(".eml")]) == 1
+        assert job["history"] == ["ingested", "cut", "varied", "done"]
+    assert summary["dead_letters"] == 0
+    assert json.loads((out / "summary.json").read_text()) == summary
+
+
+def test_outputs_are_exact_channel_images(result):
+    out, summary = result
+    for job in summary["jobs"]:
+        by_channel = {o["channel"]: o for o in job["outputs"]}
+        with Image.open(out / by_channel["market"]["path"]) as market:
+            assert (market.format, market.size, market.mode) == ("JPEG", (2000, 2000), "RGB")
+            pixels = np.asarray(market)
+        ring = np.concatenate([pixels[:4].reshape(-1, 3), pixels[-4:].reshape(-1, 3),
+                               pixels[:, :4].reshape(-1, 3), pixels[:, -4:].reshape(-1, 3)])
+        assert (ring == 255).all(), job["input"]
+        assert not by_channel["market"]["watermarked"]
+        with Image.open(out / by_channel["web"]["path"]) as web:
+            assert (web.format, web.size, web.mode) == ("PNG", (1600, 1600), "RGBA")
+        with Image.open(out / by_channel["social"]["path"]) as social:
+            assert (social.format, social.size) == ("JPEG", (1080, 1080))
+        assert by_channel["social"]["watermarked"] and by_channel["web"]["watermarked"]
+
+
+def test_manifest_matches_outputs(result):
+    import hashlib
+
+    out, summary = result
+    for job in summary["jobs"]:
+        manifest = json.loads((out / job["manifest"]).read_text())
+        assert manifest["job_id"] == job["job_id"]
+        assert manifest["source_file"] == job["input"]
+        assert manifest["product"] == job["product"]
+        assert 0 <= manifest["confidence"] <= 1
+        for entry in manifest["outputs"]:
+            data = (out / "bucket" / entry["key"]).read_bytes()
+            assert entry["bytes"] == len(data)
+            assert entry["sha256"] == hashlib.sha256(data).hexdigest()
+
+
+def test_one_ready_email_per_job_names_the_product(result):
+    out, summary = result
+    for job in summary["jobs"]:
+        (eml,) = [p for p in job["emails"] if p.endswith(".eml")]
+        message = email.message_from_bytes((out / eml).read_bytes(), policy=email.policy.default)
+        assert message["Subject"] == f"{job['product']}: 3 images ready"
+        assert message["X-Picr-Job"] == job["job_id"]
+
+
+def test_sideways_phone_photo_comes_out_upright_without_gps(result):
+    out, summary = result
+    (job,) = [j for j in summary["jobs"] if j["input"] == "binoculars_phone_rotated_gps.jpg"]
+    with Image.open(out / "bucket" / "work" / job["job_id"] / "source.jpg") as source:
+        assert source.size == (1600, 1200)
+    for path in (out / "bucket").rglob("*"):
+        if path.is_file() and ("work" in path.parts or "out" in path.parts):
+            data = path.read_bytes()
+            assert b"Exif" not in data and b"GPS" not in data, path
+            if path.suffix in {".jpg", ".png"}:
+                with Image.open(path) as image:
+                    assert not image.getexif(), path
+                    assert "exif" not in image.info and "icc_profile" not in image.info, path
+
+
+def test_heic_sample_is_processed(result):
+    _out, summary = result
+    (job,) = [j for j in summary["jobs"] if j["input"] == "guitar.heic"]
+    assert job["status"] == "done"
+    assert job["product"] == "Guitar"

@@ -1,0 +1,133 @@
+"""Edge refinement and colour decontamination on synthetic photos with known alpha."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from picr.refine import decontaminate, guided_filter, refine_alpha, sample_at
+
+PAPER = (236, 232, 224)
+
+
+def model_view(truth: np.ndarray, model_size: int = 320) -> np.ndarray:
+    """What a 320 px segmentation model can say about ``truth``: area-averaged to its grid and blown
+    back up (blurry edges, thin parts faint)."""
+    height, width = truth.shape
+    small = cv2.resize(truth.astype(np.float32), (model_size, model_size), interpolation=cv2.INTER_AREA)
+    return cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
+
+
+def composite(alpha: np.ndarray, fg, bg) -> np.ndarray:
+    a = alpha[..., None]
+    return np.round(a * np.asarray(fg, np.float32) + (1 - a) * np.asarray(bg, np.float32)).astype(np.uint8)
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a >= 0.5, b >= 0.5
+    return float((a & b).sum() / (a | b).sum())
+
+
+def ring_with_hole(size=(1600, 1200), outer=300, inner=110) -> np.ndarray:
+    w, h = size
+    yy, xx = np.mgrid[0:h, 0:w]
+    r = np.hypot(xx - w / 2, yy - h / 2)
+    return ((r <= outer) & (r >= inner)).astype(np.float32)
+
+
+def test_guided_filter_moves_a_blurred_edge_onto_the_photo_edge():
+    truth = np.zeros((200, 200), np.float32)
+    truth[:, 100:] = 1
+    guide = composite(truth, (200, 40, 40), PAPER).astype(np.float32) / 255
+    blurred = cv2.GaussianBlur(truth, (0, 0), 6)
+    out = guided_filter(guide, blurred, radius=8, eps=1e-4)
+    # the step is sharp again: within 2 px of the edge the values are decided
+    assert out[100, 97] < 0.2 and out[100, 102] > 0.8
+    assert np.abs(out - truth).mean() < np.abs(blurred - truth).mean() / 3
+
+
+def test_disc_with_a_hole_keeps_its_hole_and_gets_sharper():
+    truth = ring_with_hole()
+    photo = composite(truth, (200, 40, 40), PAPER)
+    coarse = model_view(truth)
+    alpha = refine_alpha(photo, coarse)
+    assert alpha.shape == truth.shape and alpha.dtype == np.float32
+    assert alpha[600, 800] < 0.05                   # centre of the hole
+    assert alpha[600, 800 + 200] > 0.95             # inside the ring
+    assert iou(alpha, truth) >= iou(coarse, truth)
+    assert np.abs(alpha - truth).mean() < 0.5 * np.abs(coarse - truth).mean()
+
+
+def test_thin_line_survives():
+    """A 4 px stand is under one model pixel wide: the model only sees a faint smear of it."""
+    truth = np.zeros((1200, 1600), np.float32)
+    truth[300:900, 600:1000] = 1                  # body
+    truth[100:300, 798:802] = 1                   # 4 px rod on top of it
+    photo = composite(truth, (40, 40, 45), PAPER)
+    coarse = model_view(truth)
+    assert coarse[100:280, 798:802].max() < 0.5   # the model alone loses it
+    alpha = refine_alpha(photo, coarse)
+    rod = alpha[110:290, 798:802]
+    assert (rod >= 0.5).mean() > 0.9
+    assert alpha[200, 780] < 0.05 and alpha[200, 820] < 0.05   # and it did not get fat
+
+
+def test_low_contrast_edge_is_not_invented():
+    """Where the photo shows no edge, the refined alpha follows the model instead of noise."""
+    truth = np.zeros((600, 800), np.float32)
+    truth[150:450, 200:600] = 1
+    rng = np.random.default_rng(1)
+    photo = np.clip(np.full((600, 800, 3), 128, np.float32) + rng.normal(0, 2, (600, 800, 3)), 0, 255)
+    coarse = model_view(truth)
+    alpha = refine_alpha(photo.astype(np.uint8), coarse)
+    assert iou(alpha, truth) > 0.9
+
+
+def halo_scene():
+    """A grey object with soft (anti-aliased) edges on a saturated green backdrop."""
+    truth = cv2.GaussianBlur(ring_with_hole((800, 600), outer=200, inner=0), (0, 0), 2.0)
+    object_colour, backdrop = (128, 128, 128), (20, 200, 40)
+    return truth, composite(truth, object_colour, backdrop), object_colour
+
+
+def green_excess(rgb: np.ndarray) -> np.ndarray:
+    rgb = rgb.astype(np.float32)
+    return rgb[..., 1] - (rgb[..., 0] + rgb[..., 2]) / 2
+
+
+def test_decontaminated_edges_are_not_tinted_by_the_backdrop():
+    truth, photo, _ = halo_scene()
+    edge = (truth > 0.05) & (truth < 0.95)
+    assert green_excess(photo[edge]).mean() > 40          # the photo's edge is green-tinted
+    colour = decontaminate(photo, truth)
+    assert np.abs(green_excess(colour[edge])).mean() < 6   # the stored colour is the grey object's
+    # composited over white the edge no longer glows green
+    over_white = composite(truth, (0, 0, 0), (255, 255, 255)) + (colour * truth[..., None]).astype(np.uint8)
+    assert np.abs(green_excess(over_white[edge])).mean() < 6
+
+
+def test_decontaminate_keeps_opaque_pixels_and_blanks_transparent_ones():
+    truth, photo, _ = halo_scene()
+    colour = decontaminate(photo, truth)
+    opaque = truth >= 0.98
+    assert np.array_equal(colour[opaque], photo[opaque])
+    assert not colour[truth == 0].any()
+
+
+def test_decontaminate_after_refine_on_a_model_mask():
+    truth, photo, _ = halo_scene()
+    alpha = refine_alpha(photo, model_view(truth))
+    colour = decontaminate(photo, alpha)
+    soft = (alpha > 0.05) & (alpha < 0.95)
+    assert soft.any()
+    assert np.abs(green_excess(colour[soft])).mean() < 10
+
+
+def test_sample_at_handles_more_points_than_one_remap_row():
+    grid = np.arange(20 * 30, dtype=np.float32).reshape(20, 30)
+    ys, xs = np.nonzero(np.ones((200, 300), bool))       # 60 000 points, > 32 767
+    sampled = sample_at(grid, xs, ys, 0.1, 0.1)
+    assert sampled.shape == (60000, 1)
+    # pixel (x, y) at 1/10 scale lands between grid cells; the centre of block (5, 3) is cell (3, 5)
+    assert sampled[(35 * 300 + 55), 0] == pytest.approx(grid[3, 5], abs=0.01)

@@ -1,0 +1,758 @@
+"""template.yaml: valid SAM, lint-clean once translated, least privilege per role, and the wiring
+(queues, rule, tables, bucket) the pipeline and the local runner depend on.
+
+The template is translated offline the way ``sam validate`` does it (samcli's SamTemplateValidator with
+local code paths replaced); the conditions are then evaluated here for a parameter set, so each check
+sees what CloudFormation would deploy: once with every optional lane off (the defaults), once with all
+of them on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+from samcli.lib.providers.sam_function_provider import SamFunctionProvider
+from samcli.lib.providers.sam_stack_provider import SamLocalStackProvider
+from samcli.lib.translate.sam_template_validator import SamTemplateValidator
+from samcli.yamlhelper import yaml_parse
+
+REPO = Path(__file__).resolve().parents[1]
+TEMPLATE = REPO / "template.yaml"
+REGION = "eu-west-2"
+
+REQUIRED = {"SenderEmail": "shop@example.com", "OwnerEmail": "owner@example.com"}
+LANES = {  # each optional lane and the parameters that switch it on
+    "hosted": {"CutoutEngine": "hosted"},
+    "sns": {"NotifyChannel": "sns"},
+    "inbound": {"InboundRecipient": "photos@in.example.com", "AllowedSenders": "a@example.com,b@example.com"},
+    "drive": {"DriveFolderId": "1AbCdEfGh"},
+}
+# Every lane off (the defaults), each one alone, all together.
+LANE_SETS = {
+    "defaults": frozenset(), **{lane: frozenset({lane}) for lane in LANES}, "every-lane": frozenset(LANES)
+}
+
+
+def parameters_for(lanes: frozenset[str]) -> dict[str, str]:
+    return {**REQUIRED, **{key: value for lane in lanes for key, value in LANES[lane].items()}}
+
+
+EVERY_OPTION = parameters_for(frozenset(LANES))
+
+OFFLINE_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_EC2_METADATA_DISABLED": "true",
+    "SAM_CLI_TELEMETRY": "0",
+}
+
+
+# ------------------------------------------------------------------ translating and deploying, offline
+
+class NoManagedPolicies:
+    """Managed-policy map for the translator: every role is explicit, so none is ever looked up (an
+    AWS call otherwise); a template that needed one would fail translation here."""
+
+    def load(self) -> dict[str, str]:
+        return {}
+
+
+NO_VALUE = object()
+
+
+def parameter_values(template: dict, overrides: dict[str, str]) -> dict[str, str]:
+    defaults = template["Parameters"].items()
+    return {**{name: str(spec["Default"]) for name, spec in defaults if "Default" in spec}, **overrides}
+
+
+def evaluate_condition(expression: Any, params: dict[str, str], conditions: dict[str, Any]) -> bool:
+    if isinstance(expression, dict):
+        (function, argument), = expression.items()
+        if function == "Fn::Equals":
+            left, right = (params[v["Ref"]] if isinstance(v, dict) else str(v) for v in argument)
+            return left == right
+        if function == "Fn::Not":
+            return not evaluate_condition(argument[0], params, conditions)
+        if function == "Condition":
+            return evaluate_condition(conditions[argument], params, conditions)
+    raise AssertionError(f"condition function not handled by this test: {expression}")
+
+
+def materialise(node: Any, active: dict[str, bool]) -> Any:
+    """Resolve Fn::If and drop AWS::NoValue, as CloudFormation does for the active conditions."""
+    if isinstance(node, dict):
+        if node == {"Ref": "AWS::NoValue"}:
+            return NO_VALUE
+        if set(node) == {"Fn::If"}:
+            name, when_true, when_false = node["Fn::If"]
+            return materialise(when_true if active[name] else when_false, active)
+        resolved = {key: materialise(value, active) for key, value in node.items()}
+        return {key: value for key, value in resolved.items() if value is not NO_VALUE}
+    if isinstance(node, list):
+        return [value for value in (materialise(item, active) for item in node) if value is not NO_VALUE]
+    return node
+
+
+def deployed(translated: dict, overrides: dict[str, str]) -> dict:
+    """The resources and outputs CloudFormation would create from the translated template."""
+    params = parameter_values(translated, overrides)
+    conditions = translated.get("Conditions", {})
+    active = {name: evaluate_condition(body, params, conditions) for name, body in conditions.items()}
+    kept = {
+        section: {name: body for name, body in translated.get(section, {}).items()
+                  if active.get(body.get("Condition"), True)}
+        for section in ("Resources", "Outputs")
+    }
+    return {**materialise(kept, active), "Parameters": params}
+
+
+def placeholder(name: str) -> str:
+    return "${" + name + "}"
+
+
+def render(value: Any) -> str:
+    """An intrinsic as readable text: Ref X -> ${X}, GetAtt X.Y -> ${X.Y}, Sub -> its template."""
+    if isinstance(value, str):
+        return value
+    if "Ref" in value:
+        return placeholder(value["Ref"])
+    if "Fn::GetAtt" in value:
+        target = value["Fn::GetAtt"]
+        return placeholder(".".join(target) if isinstance(target, list) else target)
+    if "Fn::Sub" in value:
+        body = value["Fn::Sub"]
+        if isinstance(body, list):
+            text, variables = body
+            for name, replacement in variables.items():
+                text = text.replace(placeholder(name), render(replacement))
+            return text
+        return body
+    raise AssertionError(f"intrinsic not handled by this test: {value}")
+
+
+def as_list(value: Any) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+@pytest.fixture(scope="module")
+def source() -> dict:
+    return yaml_parse(TEMPLATE.read_text())
+
+
+@pytest.fixture(scope="module")
+def translated() -> dict:
+    validator = SamTemplateValidator(
+        yaml_parse(TEMPLATE.read_text()), NoManagedPolicies(), region=REGION, parameter_overrides=REQUIRED
+    )
+    return yaml_parse(validator.get_translated_template_if_valid())
+
+
+@pytest.fixture(scope="module", params=sorted(LANE_SETS))
+def deployment(request: pytest.FixtureRequest, translated: dict) -> dict:
+    return deployed(translated, parameters_for(LANE_SETS[request.param]))
+
+
+@pytest.fixture(scope="module")
+def lanes_off(translated: dict) -> dict:
+    return deployed(translated, REQUIRED)
+
+
+@pytest.fixture(scope="module")
+def lanes_on(translated: dict) -> dict:
+    return deployed(translated, EVERY_OPTION)
+
+
+def of_type(deployment: dict, resource_type: str) -> dict[str, dict]:
+    return {name: body for name, body in deployment["Resources"].items() if body["Type"] == resource_type}
+
+
+def functions(deployment: dict) -> dict[str, dict]:
+    return of_type(deployment, "AWS::Lambda::Function")
+
+
+def role_of(function: dict) -> str:
+    return function["Properties"]["Role"]["Fn::GetAtt"][0]
+
+
+# ------------------------------------------------------------------ validity
+
+def run_sam(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "samcli", *args], cwd=cwd, capture_output=True, text=True,
+        env={**os.environ, **OFFLINE_ENV}, timeout=120, check=False,
+    )
+
+
+def test_sam_validate_passes_offline(tmp_path: Path) -> None:
+    # An explicit config without `lint`: samconfig.toml turns lint on, and then sam skips the translator.
+    plain_config = tmp_path / "samconfig.toml"
+    plain_config.write_text("version = 0.1\n")
+    result = run_sam("validate", "--template-file", str(TEMPLATE), "--region", REGION,
+                     "--config-file", str(plain_config))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "is a valid SAM Template" in result.stdout
+
+
+def test_sam_validate_lint_passes_offline() -> None:
+    result = run_sam("validate", "--lint", "--template-file", str(TEMPLATE), "--region", REGION)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_cfn_lint_finds_nothing_in_the_translated_template(translated: dict) -> None:
+    from cfnlint.api import ManualArgs, lint
+
+    matches = lint(json.dumps(translated), config=ManualArgs(regions=[REGION]))
+    # W1020 on the layer name only: the translator substitutes the AppName default into its Fn::Sub
+    # (SAM names the layer version at transform time); CloudFormation substitutes the real value.
+    findings = [m for m in matches if not (m.rule.id == "W1020" and "LayerName" in m.path)]
+    report = "\n".join(f"{m.rule.id} {'/'.join(map(str, m.path))}: {m.message}" for m in findings)
+    assert findings == [], report
+
+
+def test_only_the_allowed_intrinsic_functions_are_used(source: dict) -> None:
+    allowed = {"Ref", "Fn::GetAtt", "Fn::Sub", "Fn::If", "Fn::Equals", "Fn::Not", "Condition"}
+    used: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            used.update(key for key in node if key == "Ref" or key.startswith("Fn::"))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk({key: value for key, value in source.items() if key != "Conditions"})
+    walk(source["Conditions"])
+    assert used <= allowed, used - allowed
+    assert source["Transform"] == "AWS::Serverless-2016-10-31"
+
+
+# ------------------------------------------------------------------ least privilege
+
+BUCKET = "${ImagesBucket.Arn}"
+ANY = "*"
+SES_IDENTITIES = "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/*"
+CONSUME = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility")
+JOB_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query",
+               "dynamodb:ConditionCheckItem")
+JOB_TABLE = ("${JobsTable.Arn}", "${JobsTable.Arn}/index/by-status")
+IDEMPOTENCY_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")
+
+
+def grant(actions: str | tuple[str, ...], *resources: str) -> set[tuple[str, str]]:
+    names = (actions,) if isinstance(actions, str) else actions
+    return {(action, resource) for action in names for resource in resources}
+
+
+def objects(*prefixes: str) -> tuple[str, ...]:
+    return tuple(f"{BUCKET}/{prefix}" for prefix in prefixes)
+
+
+def baseline(log_group: str) -> set[tuple[str, str]]:
+    """What every function holds: its own log group, metrics (namespace-bound), the idempotency table."""
+    return (grant(("logs:CreateLogStream", "logs:PutLogEvents"), placeholder(f"{log_group}.Arn"))
+            | grant("cloudwatch:PutMetricData", ANY)
+            | grant(IDEMPOTENCY_ACTIONS, "${IdempotencyTable.Arn}"))
+
+
+def expected_grants(lanes: frozenset[str]) -> dict[str, set[tuple[str, str]]]:
+    """Per function, every (action, resource) its role allows: the issue's table, nothing more."""
+    sns = grant("sns:Publish", "${NotifyTopic}") if "sns" in lanes else set()
+    send_mail = grant(("ses:SendEmail", "ses:SendRawEmail"), SES_IDENTITIES)
+    expected = {
+        "IngestFunction": baseline("IngestLogGroup")
+        | grant(("s3:GetObject", "s3:GetObjectVersion", "s3:DeleteObject"), *objects("inbox/*"))
+        | grant("s3:PutObject", *objects("work/*", "rejected/*"))
+        | grant("s3:ListBucket", BUCKET)
+        | grant(CONSUME, "${WorkQueue.Arn}")
+        | grant("sqs:SendMessage", "${CutoutQueue.Arn}", "${PublishQueue.Arn}")
+        | grant(JOB_ACTIONS, *JOB_TABLE),
+        "CutoutFunction": baseline("CutoutLogGroup")
+        | grant(("s3:GetObject", "s3:PutObject"), *objects("work/*"))
+        | grant(CONSUME, "${CutoutQueue.Arn}")
+        | grant("sqs:SendMessage", "${VariantsQueue.Arn}", "${PublishQueue.Arn}")
+        | grant(JOB_ACTIONS, *JOB_TABLE)
+        | (grant("secretsmanager:GetSecretValue", "${HostedModelSecret}") if "hosted" in lanes else set()),
+        "VariantsFunction": baseline("VariantsLogGroup")
+        | grant("s3:GetObject", *objects("work/*", "config/*"))
+        | grant("s3:PutObject", *objects("work/*"))
+        | grant("s3:ListBucket", BUCKET)
+        | grant(CONSUME, "${VariantsQueue.Arn}")
+        | grant("sqs:SendMessage", "${PublishQueue.Arn}")
+        | grant(JOB_ACTIONS, *JOB_TABLE),
+        "PublishFunction": baseline("PublishLogGroup")
+        | grant("s3:GetObject", *objects("work/*", "out/*", "inbox/*"))
+        | grant("s3:PutObject", *objects("out/*"))
+        | grant(CONSUME, "${PublishQueue.Arn}")
+        | grant(JOB_ACTIONS, *JOB_TABLE)
+        | send_mail | sns,
+        "SweepFunction": baseline("SweepLogGroup")
+        | grant(("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"), *JOB_TABLE)
+        | grant("s3:GetObject", *objects("work/*"))
+        | send_mail | sns,
+    }
+    if "drive" in lanes:
+        expected["DriveSyncFunction"] = (
+            baseline("DriveSyncLogGroup")
+            | grant("secretsmanager:GetSecretValue", "${DriveSecret}")
+            | grant("s3:PutObject", *objects("inbox/*", "config/drive-state*"))
+            | grant("s3:GetObject", *objects("out/*", "config/drive-state*"))
+            | grant("s3:ListBucket", BUCKET)
+        )
+    if "inbound" in lanes:
+        expected["MailIntakeFunction"] = (
+            baseline("MailIntakeLogGroup")
+            | grant("s3:GetObject", *objects("mail/*"))
+            | grant("s3:PutObject", *objects("inbox/*"))
+            | grant(CONSUME, "${MailQueue.Arn}")
+            | send_mail
+        )
+    return expected
+
+
+def statements(role: dict) -> list[dict]:
+    return [statement for policy in role["Properties"].get("Policies", [])
+            for statement in as_list(policy["PolicyDocument"]["Statement"])]
+
+
+def grants_of(role: dict) -> set[tuple[str, str]]:
+    found: set[tuple[str, str]] = set()
+    for statement in statements(role):
+        assert statement["Effect"] == "Allow"
+        found |= {(action, render(resource)) for action in as_list(statement["Action"])
+                  for resource in as_list(statement["Resource"])}
+    return found
+
+
+def function_grants(deployment: dict) -> dict[str, set[tuple[str, str]]]:
+    roles = of_type(deployment, "AWS::IAM::Role")
+    return {name: grants_of(roles[role_of(body)]) for name, body in functions(deployment).items()}
+
+
+@pytest.mark.parametrize("lane_set", sorted(LANE_SETS))
+def test_each_function_reaches_exactly_what_the_issue_grants(translated: dict, lane_set: str) -> None:
+    lanes = LANE_SETS[lane_set]
+    actual = function_grants(deployed(translated, parameters_for(lanes)))
+    expected = expected_grants(lanes)
+    assert set(actual) == set(expected)
+    for name in expected:
+        extra, missing = sorted(actual[name] - expected[name]), sorted(expected[name] - actual[name])
+        assert actual[name] == expected[name], f"{name}: extra {extra}, missing {missing}"
+
+
+def test_every_function_has_its_own_explicit_role_and_no_managed_policy(deployment: dict) -> None:
+    roles = of_type(deployment, "AWS::IAM::Role")
+    role_names = [role_of(body) for body in functions(deployment).values()]
+    assert len(role_names) == len(set(role_names)) == len(roles)
+    for name, role in roles.items():
+        assert "ManagedPolicyArns" not in role["Properties"], name
+        principal = role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]
+        assert principal == {"Service": "lambda.amazonaws.com"}, name
+    assert not of_type(deployment, "AWS::IAM::Policy") and not of_type(deployment, "AWS::IAM::ManagedPolicy")
+
+
+def test_no_wildcard_action_and_resource_star_only_for_namespace_bound_metrics(deployment: dict) -> None:
+    for role_name, role in of_type(deployment, "AWS::IAM::Role").items():
+        for statement in statements(role):
+            actions = as_list(statement["Action"])
+            assert not any("*" in action for action in actions), (role_name, actions)
+            if ANY in as_list(statement["Resource"]):
+                # PutMetricData has no resource-level permission; the namespace condition is the scope.
+                assert actions == ["cloudwatch:PutMetricData"], (role_name, statement)
+                assert statement["Condition"] == {"StringEquals": {"cloudwatch:namespace": "picr"}}
+
+
+def test_mail_is_sent_only_as_the_configured_sender(deployment: dict) -> None:
+    for role_name, role in of_type(deployment, "AWS::IAM::Role").items():
+        for statement in statements(role):
+            if any(action.startswith("ses:") for action in as_list(statement["Action"])):
+                sender_only = {"StringEquals": {"ses:FromAddress": {"Ref": "SenderEmail"}}}
+                assert statement["Condition"] == sender_only, role_name
+
+
+def test_ingest_cannot_read_published_images_or_any_secret(lanes_on: dict) -> None:
+    ingest = function_grants(lanes_on)["IngestFunction"]
+    assert not any("/out/" in resource for _, resource in ingest)
+    assert not any(action.startswith("secretsmanager:") for action, _ in ingest)
+
+
+def test_only_the_cutout_reads_the_model_secret(lanes_on: dict, lanes_off: dict) -> None:
+    readers = {name for name, found in function_grants(lanes_on).items()
+               if ("secretsmanager:GetSecretValue", "${HostedModelSecret}") in found}
+    assert readers == {"CutoutFunction"}
+    assert "HostedModelSecret" not in lanes_off["Resources"]
+    assert not any(action.startswith("secretsmanager:") for found in function_grants(lanes_off).values()
+                   for action, _ in found)
+
+
+def test_publish_deletes_nothing(lanes_on: dict) -> None:
+    publish = function_grants(lanes_on)["PublishFunction"]
+    deletes = {(action, resource) for action, resource in publish if "Delete" in action}
+    # Consuming a message deletes it, and Powertools idempotency removes its own in-progress record when
+    # a send fails; no image and no job record can be deleted.
+    assert deletes == {("sqs:DeleteMessage", "${PublishQueue.Arn}"),
+                       ("dynamodb:DeleteItem", "${IdempotencyTable.Arn}")}
+
+
+# ------------------------------------------------------------------ conditional lanes, both ways
+
+LANE_RESOURCES = {
+    "hosted": {"HostedModelSecret"},
+    "sns": {"NotifyTopic"},
+    "inbound": {"MailIntakeFunction", "MailIntakeRole", "MailIntakeLogGroup", "MailQueue", "MailQueuePolicy",
+                "MailArrivedRule", "InboundRuleSet", "InboundToMailPrefixRule"},
+    "drive": {"DriveSecret", "DriveSyncFunction", "DriveSyncRole", "DriveSyncLogGroup"},
+}
+
+
+@pytest.mark.parametrize("lane_set", sorted(LANE_SETS))
+def test_optional_resources_exist_exactly_when_their_lane_is_on(translated: dict, lane_set: str) -> None:
+    lanes = LANE_SETS[lane_set]
+    present = set(deployed(translated, parameters_for(lanes))["Resources"])
+    for lane, resources in LANE_RESOURCES.items():
+        assert (resources <= present) if lane in lanes else not (resources & present), lane
+
+
+def test_optional_settings_reach_the_functions_only_when_set(lanes_off: dict, lanes_on: dict) -> None:
+    def variables(deployment: dict, name: str) -> dict:
+        return deployment["Resources"][name]["Properties"]["Environment"]["Variables"]
+
+    assert variables(lanes_off, "CutoutFunction")["PICR_HOSTED_SECRET_ARN"] == ""
+    assert variables(lanes_on, "CutoutFunction")["PICR_HOSTED_SECRET_ARN"] == {"Ref": "HostedModelSecret"}
+    for name in ("PublishFunction", "SweepFunction"):
+        assert variables(lanes_off, name)["PICR_SNS_TOPIC_ARN"] == ""
+        assert variables(lanes_on, name)["PICR_SNS_TOPIC_ARN"] == {"Ref": "NotifyTopic"}
+
+
+def test_ses_may_write_raw_mail_only_with_the_inbound_lane(lanes_off: dict, lanes_on: dict) -> None:
+    def allows(deployment: dict) -> list[dict]:
+        document = deployment["Resources"]["ImagesBucketPolicy"]["Properties"]["PolicyDocument"]
+        return [s for s in document["Statement"] if s["Effect"] == "Allow"]
+
+    assert allows(lanes_off) == []
+    (ses,) = allows(lanes_on)
+    assert ses["Principal"] == {"Service": "ses.amazonaws.com"}
+    assert ses["Action"] == "s3:PutObject" and render(ses["Resource"]) == f"{BUCKET}/mail/*"
+    assert ses["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+
+
+def test_the_sender_identity_is_optional(translated: dict) -> None:
+    assert "SenderIdentity" in deployed(translated, REQUIRED)["Resources"]
+    without = deployed(translated, {**REQUIRED, "CreateSenderIdentity": "false"})
+    assert "SenderIdentity" not in without["Resources"]
+
+
+# ------------------------------------------------------------------ functions, queues and triggers
+
+FUNCTION_ENVIRONMENT = {
+    "IngestFunction": {"PICR_CUTOUT_QUEUE_URL", "PICR_PUBLISH_QUEUE_URL", "PICR_MAX_EDGE"},
+    "CutoutFunction": {"PICR_VARIANTS_QUEUE_URL", "PICR_PUBLISH_QUEUE_URL", "PICR_ENGINE", "PICR_MODEL",
+                       "PICR_HOSTED_URL", "PICR_HOSTED_SECRET_ARN", "NUMBA_CACHE_DIR", "U2NET_HOME"},
+    "VariantsFunction": {"PICR_PUBLISH_QUEUE_URL"},
+    "PublishFunction": {"PICR_SENDER", "PICR_OWNER_EMAIL", "PICR_NOTIFY_CHANNEL", "PICR_SNS_TOPIC_ARN"},
+    "SweepFunction": {"PICR_SENDER", "PICR_OWNER_EMAIL", "PICR_NOTIFY_CHANNEL", "PICR_SNS_TOPIC_ARN",
+                      "PICR_REVIEW_AFTER_HOURS"},
+    "DriveSyncFunction": {"PICR_DRIVE_FOLDER_ID", "PICR_DRIVE_SECRET_ARN"},
+    "MailIntakeFunction": {"PICR_INBOUND_RECIPIENT", "PICR_ALLOWED_SENDERS", "PICR_SENDER",
+                           "PICR_OWNER_EMAIL"},
+}
+SHARED_ENVIRONMENT = {"PICR_BUCKET", "PICR_JOBS_TABLE", "PICR_IDEMPOTENCY_TABLE", "POWERTOOLS_SERVICE_NAME",
+                      "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL"}
+FUNCTION_SHAPE = {  # logical id: (name, memory, timeout, code)
+    "IngestFunction": ("ingest", 1024, 60, "functions/ingest/"),
+    "CutoutFunction": ("cutout", {"Ref": "CutoutMemory"}, 120, None),
+    "VariantsFunction": ("variants", 2048, 60, "functions/variants/"),
+    "PublishFunction": ("publish", 512, 60, "functions/publish/"),
+    "SweepFunction": ("sweep", 256, 120, "functions/sweep/"),
+    "DriveSyncFunction": ("drive-sync", 512, 120, "functions/drive_sync/"),
+    "MailIntakeFunction": ("mail-intake", 512, 60, "functions/mail_intake/"),
+}
+
+
+def test_functions_have_their_names_sizes_runtime_and_environment(lanes_on: dict, source: dict) -> None:
+    assert set(functions(lanes_on)) == set(FUNCTION_SHAPE)
+    for logical_id, (name, memory, timeout, code) in FUNCTION_SHAPE.items():
+        properties = lanes_on["Resources"][logical_id]["Properties"]
+        assert properties["FunctionName"] == {"Fn::Sub": "${AppName}-" + name}
+        assert (properties["MemorySize"], properties["Timeout"]) == (memory, timeout)
+        variables = properties["Environment"]["Variables"]
+        assert set(variables) == SHARED_ENVIRONMENT | FUNCTION_ENVIRONMENT[logical_id], logical_id
+        assert variables["POWERTOOLS_METRICS_NAMESPACE"] == "picr"
+        if code is None:
+            assert properties["PackageType"] == "Image"
+            assert properties["Architectures"] == [{"Ref": "CutoutArchitecture"}]
+        else:
+            assert source["Resources"][logical_id]["Properties"]["CodeUri"] == code
+            assert (REPO / code / "app.py").is_file()
+            assert (properties["Runtime"], properties["Handler"]) == ("python3.13", "app.handler")
+            assert properties["Architectures"] == ["arm64"]
+            assert len(properties["Layers"]) == 1
+
+
+def test_each_function_logs_to_its_own_seven_day_group(deployment: dict) -> None:
+    log_groups = of_type(deployment, "AWS::Logs::LogGroup")
+    expected = {f"/aws/lambda/${{AppName}}-{FUNCTION_SHAPE[name][0]}" for name in functions(deployment)}
+    assert {render(body["Properties"]["LogGroupName"]) for body in log_groups.values()} == expected
+    assert {body["Properties"]["RetentionInDays"] for body in log_groups.values()} == {7}
+
+
+def test_the_layer_is_built_for_arm64_python313_by_the_makefile(source: dict) -> None:
+    layer = source["Resources"]["PicrLayer"]
+    assert layer["Properties"]["ContentUri"] == "layers/pillow/"
+    assert layer["Properties"]["CompatibleRuntimes"] == ["python3.13"]
+    assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
+    assert layer["Metadata"] == {"BuildMethod": "makefile", "BuildArchitecture": "arm64"}
+    assert "build-PicrLayer:" in (REPO / "layers/pillow/Makefile").read_text()
+
+
+def event_source_mappings(deployment: dict) -> list[dict]:
+    return [body["Properties"] for body in of_type(deployment, "AWS::Lambda::EventSourceMapping").values()]
+
+
+def test_every_queue_fed_function_reports_partial_batch_failures(deployment: dict) -> None:
+    mappings = event_source_mappings(deployment)
+    assert mappings
+    for mapping in mappings:
+        assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+        assert 1 <= mapping["BatchSize"] <= 10
+
+
+def test_each_queue_outlives_six_of_its_consumers_timeouts(deployment: dict) -> None:
+    for mapping in event_source_mappings(deployment):
+        queue = deployment["Resources"][mapping["EventSourceArn"]["Fn::GetAtt"][0]]["Properties"]
+        function = deployment["Resources"][mapping["FunctionName"]["Ref"]]["Properties"]
+        assert queue["VisibilityTimeout"] >= 6 * function["Timeout"], queue["QueueName"]
+
+
+def test_the_cutout_takes_one_photo_at_a_time_with_capped_concurrency(source: dict, deployment: dict) -> None:
+    cutout = {"Ref": "CutoutFunction"}
+    (mapping,) = [m for m in event_source_mappings(deployment) if m["FunctionName"] == cutout]
+    assert mapping["BatchSize"] == 1
+    assert mapping["ScalingConfig"] == {"MaximumConcurrency": {"Ref": "CutoutMaxConcurrency"}}
+    assert 2 <= source["Parameters"]["CutoutMaxConcurrency"]["Default"] <= 5
+
+
+def test_queues_share_one_dead_letter_queue_after_five_receives(deployment: dict) -> None:
+    queues = of_type(deployment, "AWS::SQS::Queue")
+    dlq = queues.pop("DeadLetterQueue")["Properties"]
+    assert dlq["MessageRetentionPeriod"] == 14 * 24 * 3600
+    assert dlq["SqsManagedSseEnabled"] is True
+    for name, queue in queues.items():
+        properties = queue["Properties"]
+        assert properties["RedrivePolicy"] == {
+            "deadLetterTargetArn": {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}, "maxReceiveCount": 5
+        }, name
+        assert properties["SqsManagedSseEnabled"] is True, name
+        assert render(properties["QueueName"]).startswith("${AppName}-")
+    # Every stage hand-off and trigger has its queue (the runner routes by them).
+    expected = {"WorkQueue", "CutoutQueue", "VariantsQueue", "PublishQueue"}
+    assert expected <= set(queues)
+
+
+def test_the_dead_letter_alarm_mails_the_owner(deployment: dict) -> None:
+    alarm = deployment["Resources"]["DeadLetterAlarm"]["Properties"]
+    assert alarm["MetricName"] == "ApproximateNumberOfMessagesVisible"
+    dlq_name = {"Fn::GetAtt": ["DeadLetterQueue", "QueueName"]}
+    assert alarm["Dimensions"] == [{"Name": "QueueName", "Value": dlq_name}]
+    assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanThreshold", 0)
+    topic = deployment["Resources"][alarm["AlarmActions"][0]["Ref"]]["Properties"]
+    assert topic["Subscription"] == [{"Protocol": "email", "Endpoint": {"Ref": "OwnerEmail"}}]
+
+
+def test_the_budget_warns_at_80_percent_actual_and_100_percent_forecast(deployment: dict) -> None:
+    budget = deployment["Resources"]["MonthlyBudget"]["Properties"]
+    assert budget["Budget"]["BudgetLimit"] == {"Amount": {"Ref": "MonthlyBudgetUsd"}, "Unit": "USD"}
+    notifications = {(n["Notification"]["NotificationType"], n["Notification"]["Threshold"])
+                     for n in budget["NotificationsWithSubscribers"]}
+    assert notifications == {("ACTUAL", 80), ("FORECASTED", 100)}
+
+
+def test_scheduled_functions_run_daily_and_every_five_minutes(lanes_on: dict) -> None:
+    rules = of_type(lanes_on, "AWS::Events::Rule")
+    schedules = {
+        rule["Properties"]["Targets"][0]["Arn"]["Fn::GetAtt"][0]: rule["Properties"]["ScheduleExpression"]
+        for rule in rules.values() if "ScheduleExpression" in rule["Properties"]
+    }
+    assert schedules == {"SweepFunction": "cron(0 6 * * ? *)", "DriveSyncFunction": "rate(5 minutes)"}
+
+
+# ------------------------------------------------------------------ the upload event is the trigger
+
+def test_the_inbox_rule_targets_the_work_queue_and_only_it_may_send(deployment: dict) -> None:
+    rule = deployment["Resources"]["InboxUploadRule"]["Properties"]
+    assert rule["Targets"] == [{"Arn": {"Fn::GetAtt": ["WorkQueue", "Arn"]}, "Id": "work-queue"}]
+    (statement,) = deployment["Resources"]["WorkQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Principal"] == {"Service": "events.amazonaws.com"}
+    assert statement["Action"] == "sqs:SendMessage"
+    rule_arn = {"Fn::GetAtt": ["InboxUploadRule", "Arn"]}
+    assert statement["Condition"] == {"ArnEquals": {"aws:SourceArn": rule_arn}}
+
+
+@mock_aws
+def test_the_inbox_rule_delivers_uploads_under_inbox_and_nothing_else(
+    lanes_off: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key, value in OFFLINE_ENV.items():
+        monkeypatch.setenv(key, value)
+    bucket = "picr-images-123456789012-eu-west-2"
+    template_pattern = lanes_off["Resources"]["InboxUploadRule"]["Properties"]["EventPattern"]
+    pattern = json.dumps(template_pattern).replace('{"Ref": "ImagesBucket"}', json.dumps(bucket))
+    s3, sqs, events = (boto3.client(name, region_name=REGION) for name in ("s3", "sqs", "events"))
+    other = "someone-elses-bucket"
+    for name in (bucket, other):
+        s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": REGION})
+        s3.put_bucket_notification_configuration(
+            Bucket=name, NotificationConfiguration={"EventBridgeConfiguration": {}}
+        )
+    queue_url = sqs.create_queue(QueueName="picr-work")["QueueUrl"]
+    attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]
+    queue_arn = attributes["QueueArn"]
+    events.put_rule(Name="picr-inbox-upload", EventPattern=pattern)
+    events.put_targets(Rule="picr-inbox-upload", Targets=[{"Id": "work-queue", "Arn": queue_arn}])
+
+    for key in ("inbox/candle.jpg", "work/job/source.jpg", "out/web/job.png", "inboxes/x.jpg",
+                "rejected/job/a.pdf", "mail/abc", "inbox/shoot/vase.heic"):
+        s3.put_object(Bucket=bucket, Key=key, Body=b"photo")
+    s3.put_object(Bucket=other, Key="inbox/elsewhere.jpg", Body=b"photo")
+    s3.delete_object(Bucket=bucket, Key="inbox/candle.jpg")
+
+    received = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+    keys = sorted(json.loads(m["Body"])["detail"]["object"]["key"] for m in received)
+    assert keys == ["inbox/candle.jpg", "inbox/shoot/vase.heic"]
+
+
+def test_the_mail_rule_matches_the_mail_prefix_into_the_mail_queue(lanes_on: dict) -> None:
+    rule = lanes_on["Resources"]["MailArrivedRule"]["Properties"]
+    assert rule["EventPattern"]["detail"]["object"] == {"key": [{"prefix": "mail/"}]}
+    assert rule["Targets"][0]["Arn"] == {"Fn::GetAtt": ["MailQueue", "Arn"]}
+
+
+# ------------------------------------------------------------------ storage
+
+def test_the_bucket_is_private_versioned_encrypted_and_announces_uploads(deployment: dict) -> None:
+    bucket = deployment["Resources"]["ImagesBucket"]["Properties"]
+    assert bucket["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert bucket["NotificationConfiguration"] == {"EventBridgeConfiguration": {"EventBridgeEnabled": True}}
+    assert set(bucket["PublicAccessBlockConfiguration"].values()) == {True}
+    assert len(bucket["PublicAccessBlockConfiguration"]) == 4
+    (encryption,) = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert encryption["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in {"AES256", "aws:kms"}
+    deny = deployment["Resources"]["ImagesBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"][0]
+    assert (deny["Effect"], deny["Condition"]) == ("Deny", {"Bool": {"aws:SecureTransport": "false"}})
+    assert {render(r) for r in deny["Resource"]} == {BUCKET, f"{BUCKET}/*"}
+
+
+def test_the_bucket_name_defaults_to_app_account_and_region(translated: dict) -> None:
+    name = translated["Resources"]["ImagesBucket"]["Properties"]["BucketName"]
+    assert name["Fn::If"][0] == "HasBucketName"
+    assert render(name["Fn::If"][2]) == "${AppName}-images-${AWS::AccountId}-${AWS::Region}"
+    with_name = deployed(translated, {**REQUIRED, "BucketName": "shop-photos"})
+    assert with_name["Resources"]["ImagesBucket"]["Properties"]["BucketName"] == {"Ref": "BucketName"}
+
+
+def test_throwaway_prefixes_expire_after_30_days_and_out_is_kept(deployment: dict) -> None:
+    rules = deployment["Resources"]["ImagesBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    expiring = {rule["Prefix"]: rule for rule in rules if "ExpirationInDays" in rule}
+    assert {"inbox/", "work/"} <= set(expiring)
+    assert not any(prefix.startswith(("out", "rejected", "config")) for prefix in expiring)
+    for rule in expiring.values():
+        assert rule["Status"] == "Enabled"
+        assert rule["ExpirationInDays"] == 30
+        assert rule["NoncurrentVersionExpiration"] == {"NoncurrentDays": 30}
+    assert any(rule.get("AbortIncompleteMultipartUpload") for rule in rules)
+
+
+def test_the_jobs_table_has_the_history_key_and_a_sparse_status_index(deployment: dict) -> None:
+    table = deployment["Resources"]["JobsTable"]["Properties"]
+    assert render(table["TableName"]) == "${AppName}-jobs"
+    assert table["KeySchema"] == [{"AttributeName": "job_id", "KeyType": "HASH"},
+                                  {"AttributeName": "ts", "KeyType": "RANGE"}]
+    (index,) = table["GlobalSecondaryIndexes"]
+    assert index["IndexName"] == "by-status"
+    assert index["KeySchema"] == [{"AttributeName": "current_status", "KeyType": "HASH"},
+                                  {"AttributeName": "updated_at", "KeyType": "RANGE"}]
+    assert index["Projection"] == {"ProjectionType": "ALL"}
+    assert {a["AttributeName"]: a["AttributeType"] for a in table["AttributeDefinitions"]} == {
+        "job_id": "S", "ts": "S", "current_status": "S", "updated_at": "S"}
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+    assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert table["SSESpecification"] == {"SSEEnabled": True}
+
+
+def test_the_idempotency_table_matches_powertools_defaults(deployment: dict) -> None:
+    table = deployment["Resources"]["IdempotencyTable"]["Properties"]
+    assert render(table["TableName"]) == "${AppName}-idempotency"
+    assert table["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
+
+
+def test_outputs_name_the_bucket_inbox_queues_and_table(deployment: dict) -> None:
+    outputs = deployment["Outputs"]
+    assert {"ImagesBucketName", "InboxUploadPath", "WorkQueueUrl", "CutoutQueueUrl", "VariantsQueueUrl",
+            "PublishQueueUrl", "DeadLetterQueueUrl", "JobsTableName"} <= set(outputs)
+    assert render(outputs["InboxUploadPath"]["Value"]) == "s3://${ImagesBucket}/inbox/"
+
+
+# ------------------------------------------------------------------ the shape the local runner reads
+
+def test_sqs_wiring_is_in_the_shape_the_local_runner_reads(source: dict) -> None:
+    resources = source["Resources"]
+    routed = {}
+    for name, body in resources.items():
+        for event in body.get("Properties", {}).get("Events", {}).values():
+            if event["Type"] == "SQS":
+                queue = event["Properties"]["Queue"]["Fn::GetAtt"]
+                assert queue[1] == "Arn"
+                routed[queue[0]] = name
+    assert routed == {"WorkQueue": "IngestFunction", "CutoutQueue": "CutoutFunction",
+                      "VariantsQueue": "VariantsFunction", "PublishQueue": "PublishFunction",
+                      "MailQueue": "MailIntakeFunction"}
+    for queue in routed:
+        assert resources[queue]["Type"] == "AWS::SQS::Queue"
+        assert re.fullmatch(r"\$\{AppName\}-[a-z]+", resources[queue]["Properties"]["QueueName"]["Fn::Sub"])
+    target = resources["InboxUploadRule"]["Properties"]["Targets"][0]
+    assert target["Arn"] == {"Fn::GetAtt": ["WorkQueue", "Arn"]}
+
+
+def test_the_cutout_image_is_built_for_the_chosen_architecture() -> None:
+    """sam build reads DockerBuildArgs after resolving parameters, so the base image tag follows the
+    CutoutArchitecture parameter and matches the function's platform."""
+    for architecture in ("arm64", "x86_64"):
+        overrides = {**REQUIRED, "CutoutArchitecture": architecture}
+        stacks, _ = SamLocalStackProvider.get_stacks(str(TEMPLATE), parameter_overrides=overrides)
+        cutout = SamFunctionProvider(stacks).get("CutoutFunction")
+        assert cutout.architectures == [architecture]
+        assert cutout.metadata["DockerBuildArgs"] == {"ARCH": architecture, "MODEL": "u2net"}
+        assert cutout.metadata["Dockerfile"] == "functions/cutout/Dockerfile"
+        assert Path(cutout.metadata["DockerContext"]) == REPO
+
+
+def test_the_baked_model_is_the_one_the_function_loads(source: dict) -> None:
+    cutout = source["Resources"]["CutoutFunction"]
+    baked = cutout["Metadata"]["DockerBuildArgs"]["MODEL"]
+    assert baked == cutout["Properties"]["Environment"]["Variables"]["PICR_MODEL"]
+
+
+# ------------------------------------------------------------------ samconfig.toml
+
+def test_samconfig_deploys_to_london_with_guided_defaults() -> None:
+    config = tomllib.loads((REPO / "samconfig.toml").read_text())
+    assert config["version"] == 0.1
+    assert config["default"]["global"]["parameters"] == {"stack_name": "picr", "region": "eu-west-2"}
+    deploy = config["default"]["deploy"]["parameters"]
+    assert deploy["capabilities"] == "CAPABILITY_IAM CAPABILITY_NAMED_IAM"
+    assert deploy["resolve_s3"] is True and deploy["resolve_image_repos"] is True
+    assert deploy["confirm_changeset"] is True
+    assert config["default"]["validate"]["parameters"]["lint"] is True

@@ -1,0 +1,521 @@
+"""The local runner: the whole picr stack in one process, on moto, wired exactly as ``template.yaml`` says.
+
+    python -m tools.process --out OUT PHOTO_OR_FOLDER [...]
+
+It creates the template's bucket, queues, tables and EventBridge rules in moto, uploads each photo to
+``inbox/``, and lets S3 → EventBridge → SQS → handler run until every queue is drained. Which handler
+consumes which queue, its batch size and its environment are read from the template's functions. The
+cutout runs the same handler the container runs, with the small u2netp model (``--model``).
+
+OUT receives ``bucket/`` (a mirror of the bucket), ``mail/`` (every email as .eml and its HTML) and
+``summary.json`` (one entry per input).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import email
+import email.policy
+import importlib.util
+import json
+import os
+import sys
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+ACCOUNT = "123456789012"
+REGION = "eu-west-2"
+LOCAL_PARAMETERS = {
+    "BucketName": "picr-local-images",
+    "SenderEmail": "picr@example.com",
+    "OwnerEmail": "owner@example.com",
+}
+PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".heic", ".heif", ".webp", ".gif", ".pdf", ".txt", ".tif",
+                  ".tiff", ".bmp", ".mp4", ".mov", ".avif", ".eml"}
+STAGE_OF_QUEUE = {"WorkQueue": "ingest", "CutoutQueue": "cutout", "VariantsQueue": "variants",
+                  "PublishQueue": "publish", "MailQueue": "mail"}
+
+
+def _fake_credentials() -> None:
+    """moto needs credentials to sign with; never let the runner touch a real account."""
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SECURITY_TOKEN": "testing",
+        "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
+    }.items():
+        os.environ[name] = value
+    os.environ.pop("AWS_PROFILE", None)
+
+
+@dataclass
+class LocalFunction:
+    """One function as the template declares it: its code, handler, timeout and environment."""
+
+    logical_id: str
+    code_dir: Path
+    handler: str
+    environment: dict[str, str]
+    timeout: int
+    module: Any = None
+
+
+@dataclass
+class Consumer:
+    """An SQS event source mapping: which function drains which queue, in batches of what size."""
+
+    function: LocalFunction
+    queue_logical_id: str
+    queue_url: str
+    queue_arn: str
+    batch_size: int
+
+    @property
+    def stage(self) -> str:
+        return STAGE_OF_QUEUE.get(self.queue_logical_id, self.function.logical_id)
+
+
+@dataclass
+class LambdaContext:
+    """The parts of the Lambda context object that Powertools reads."""
+
+    function_name: str
+    memory_limit_in_mb: int = 1024
+    timeout_s: int = 60
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{self.function_name}"
+
+    @property
+    def function_version(self) -> str:
+        return "$LATEST"
+
+    @property
+    def log_group_name(self) -> str:
+        return f"/aws/lambda/{self.function_name}"
+
+    @property
+    def log_stream_name(self) -> str:
+        return "local"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.timeout_s - (time.monotonic() - self.started)) * 1000))
+
+
+class LocalStack:
+    """The template's resources created in moto, and its SQS consumers ready to invoke."""
+
+    def __init__(self, template_path: Path, *, model: str, models_dir: Path,
+                 parameters: dict[str, str] | None = None) -> None:
+        import boto3
+
+        from tools.cfn import Resolver, load_template
+
+        self.template = load_template(template_path)
+        self.resources: dict[str, dict[str, Any]] = self.template["Resources"]
+        self._ids: dict[str, dict[str | None, Any]] = {}
+        self.resolver = Resolver(
+            self.template, {**LOCAL_PARAMETERS, **(parameters or {})}, self._physical,
+            {"AWS::AccountId": ACCOUNT, "AWS::Region": REGION, "AWS::StackName": "picr-local",
+             "AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com"},
+        )
+        self.s3 = boto3.client("s3", region_name=REGION)
+        self.sqs = boto3.client("sqs", region_name=REGION)
+        self.dynamodb = boto3.client("dynamodb", region_name=REGION)
+        self.events = boto3.client("events", region_name=REGION)
+        self.ses = boto3.client("ses", region_name=REGION)
+        self.sns = boto3.client("sns", region_name=REGION)
+        self.secrets = boto3.client("secretsmanager", region_name=REGION)
+        self.local_env = {"PICR_MODEL": model, "U2NET_HOME": str(models_dir), "NUMBA_CACHE_DIR": "/tmp"}
+        self._create_resources()
+        self.functions = self._functions()
+        self.consumers = self._consumers()
+
+    # -- physical ids --------------------------------------------------------------------------
+    def _physical(self, logical_id: str, attribute: str | None) -> Any:
+        if logical_id not in self._ids:
+            raise KeyError(f"{logical_id} is not created locally (type "
+                           f"{self.resources.get(logical_id, {}).get('Type')})")
+        return self._ids[logical_id][attribute]
+
+    def _of_type(self, *types: str) -> Iterator[tuple[str, dict[str, Any]]]:
+        for logical_id, resource in self.resources.items():
+            if resource["Type"] in types and self.resolver.enabled(resource):
+                yield logical_id, resource
+
+    def props(self, resource: dict[str, Any]) -> dict[str, Any]:
+        return self.resolver.resolve(resource.get("Properties", {}))
+
+    # -- resources -----------------------------------------------------------------------------
+    def _create_resources(self) -> None:
+        for logical_id, resource in self._of_type("AWS::S3::Bucket"):
+            props = self.props(resource)
+            name = props["BucketName"]
+            self.s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": REGION})
+            if props.get("VersioningConfiguration", {}).get("Status") == "Enabled":
+                self.s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+            if props.get("NotificationConfiguration", {}).get("EventBridgeConfiguration"):
+                self.s3.put_bucket_notification_configuration(
+                    Bucket=name, NotificationConfiguration={"EventBridgeConfiguration": {}})
+            self._ids[logical_id] = {None: name, "Arn": f"arn:aws:s3:::{name}"}
+        self.bucket = next(ids[None] for lid, ids in self._ids.items()
+                           if self.resources[lid]["Type"] == "AWS::S3::Bucket")
+        queues = dict(self._of_type("AWS::SQS::Queue"))
+        # Dead-letter queues first: the others' redrive policies point at them.
+        for logical_id in sorted(queues, key=lambda lid: "RedrivePolicy" in queues[lid].get("Properties", {})):
+            props = self.props(queues[logical_id])
+            attributes = {"VisibilityTimeout": str(props.get("VisibilityTimeout", 30))}
+            if "RedrivePolicy" in props:
+                attributes["RedrivePolicy"] = json.dumps(props["RedrivePolicy"])
+            url = self.sqs.create_queue(QueueName=props["QueueName"], Attributes=attributes)["QueueUrl"]
+            arn = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{props['QueueName']}"
+            self._ids[logical_id] = {None: url, "Arn": arn, "QueueName": props["QueueName"], "QueueUrl": url}
+        for logical_id, resource in self._of_type("AWS::DynamoDB::Table"):
+            props = self.props(resource)
+            kwargs: dict[str, Any] = {
+                "TableName": props["TableName"], "KeySchema": props["KeySchema"],
+                "AttributeDefinitions": props["AttributeDefinitions"], "BillingMode": "PAY_PER_REQUEST",
+            }
+            if props.get("GlobalSecondaryIndexes"):
+                kwargs["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
+            self.dynamodb.create_table(**kwargs)
+            arn = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{props['TableName']}"
+            self._ids[logical_id] = {None: props["TableName"], "Arn": arn}
+        for logical_id, resource in self._of_type("AWS::Events::Rule"):
+            props = self.props(resource)
+            if "EventPattern" not in props:
+                continue  # schedules are run by their own commands, not by the upload flow
+            name = props.get("Name") or logical_id
+            self.events.put_rule(Name=name, EventPattern=json.dumps(props["EventPattern"]), State="ENABLED")
+            self.events.put_targets(Rule=name, Targets=[
+                {"Id": target["Id"], "Arn": target["Arn"]} for target in props["Targets"]])
+            self._ids[logical_id] = {None: name, "Arn": f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{name}"}
+        for logical_id, resource in self._of_type("AWS::SNS::Topic"):
+            name = self.props(resource).get("TopicName") or logical_id
+            arn = self.sns.create_topic(Name=name)["TopicArn"]
+            self._ids[logical_id] = {None: arn, "TopicArn": arn, "TopicName": name}
+        for logical_id, resource in self._of_type("AWS::SecretsManager::Secret"):
+            props = self.props(resource)
+            arn = self.secrets.create_secret(Name=props.get("Name") or logical_id,
+                                             SecretString=props.get("SecretString") or "{}")["ARN"]
+            self._ids[logical_id] = {None: arn, "Id": arn}
+        self.ses.verify_email_identity(EmailAddress=self.resolver.parameters["SenderEmail"])
+
+    def _functions(self) -> dict[str, LocalFunction]:
+        globals_env = self.template.get("Globals", {}).get("Function", {}).get("Environment", {})
+        functions = {}
+        for logical_id, resource in self._of_type("AWS::Serverless::Function"):
+            props = resource["Properties"]
+            variables = {
+                **self.resolver.resolve(globals_env.get("Variables", {})),
+                **self.resolver.resolve(props.get("Environment", {}).get("Variables", {})),
+            }
+            dockerfile = resource.get("Metadata", {}).get("Dockerfile")
+            code_dir = REPO / (props.get("CodeUri") or Path(dockerfile).parent.as_posix())
+            functions[logical_id] = LocalFunction(
+                logical_id=logical_id, code_dir=code_dir, handler=props.get("Handler", "app.handler"),
+                environment={k: str(v) for k, v in variables.items()} | self.local_env,
+                timeout=int(self.resolver.resolve(props.get("Timeout", 60))),
+            )
+        return functions
+
+    def _consumers(self) -> list[Consumer]:
+        consumers = []
+        for logical_id, resource in self._of_type("AWS::Serverless::Function"):
+            for event in resource["Properties"].get("Events", {}).values():
+                if event["Type"] != "SQS":
+                    continue
+                queue_arn = self.resolver.resolve(event["Properties"]["Queue"])
+                queue_logical = next(lid for lid, ids in self._ids.items() if ids.get("Arn") == queue_arn)
+                consumers.append(Consumer(
+                    function=self.functions[logical_id], queue_logical_id=queue_logical,
+                    queue_url=self._ids[queue_logical][None], queue_arn=queue_arn,
+                    batch_size=int(event["Properties"].get("BatchSize", 10)),
+                ))
+        return consumers
+
+    # -- invoking ------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def function_env(self, function: LocalFunction) -> Iterator[None]:
+        """The function's own environment, as Lambda would give it, for the duration of a call."""
+        saved = {key: os.environ.get(key) for key in function.environment}
+        os.environ.update(function.environment)
+        try:
+            yield
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
+    def handler_of(self, function: LocalFunction) -> Any:
+        module_name, handler_name = function.handler.rsplit(".", 1)
+        if function.module is None:
+            path = function.code_dir / f"{module_name}.py"
+            spec = importlib.util.spec_from_file_location(f"picr_fn_{function.code_dir.name}", path)
+            assert spec and spec.loader
+            module = importlib.util.module_from_spec(spec)
+            with self.function_env(function):
+                spec.loader.exec_module(module)
+            function.module = module
+        return getattr(function.module, handler_name)
+
+    def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
+        """Call a function's handler with ``event`` in its own environment, as Lambda would."""
+        function = self.functions[logical_id]
+        handler = self.handler_of(function)
+        with self.function_env(function):
+            name = function.environment.get("POWERTOOLS_SERVICE_NAME", logical_id)
+            return handler(event, LambdaContext(name, timeout_s=function.timeout))
+
+    def poll_once(self, consumer: Consumer, on_record: Any = None) -> int:
+        """Receive one batch for ``consumer``, invoke its handler, settle the batch; returns messages seen."""
+        response = self.sqs.receive_message(
+            QueueUrl=consumer.queue_url, MaxNumberOfMessages=min(consumer.batch_size, 10),
+            AttributeNames=["All"], MessageSystemAttributeNames=["All"], WaitTimeSeconds=0,
+        )
+        messages = response.get("Messages", [])
+        if not messages:
+            return 0
+        event = {"Records": [_sqs_record(message, consumer.queue_arn) for message in messages]}
+        try:
+            result = self.invoke(consumer.function.logical_id, event)
+            failed = {item["itemIdentifier"] for item in (result or {}).get("batchItemFailures", [])}
+        except Exception as exc:  # a crashed invocation fails the whole batch, as on Lambda
+            print(f"  ! {consumer.stage} crashed: {exc!r}", file=sys.stderr)
+            failed = {message["MessageId"] for message in messages}
+        for message in messages:
+            if message["MessageId"] in failed:
+                # Visible again at once: the retry (and after 5 receives, the DLQ) comes on the next poll.
+                self.sqs.change_message_visibility(QueueUrl=consumer.queue_url,
+                                                   ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0)
+            else:
+                self.sqs.delete_message(QueueUrl=consumer.queue_url, ReceiptHandle=message["ReceiptHandle"])
+            if on_record:
+                on_record(consumer, message, message["MessageId"] not in failed)
+        return len(messages)
+
+    def drain(self, on_record: Any = None, max_rounds: int = 10_000) -> None:
+        """Poll every consumer in pipeline order until a whole round finds nothing to do."""
+        for _ in range(max_rounds):
+            if not sum(self.poll_once(consumer, on_record) for consumer in self.consumers):
+                return
+        raise RuntimeError("queues did not drain")
+
+    def dead_letters(self) -> list[dict[str, Any]]:
+        found = []
+        for logical_id, resource in self._of_type("AWS::SQS::Queue"):
+            if "RedrivePolicy" in resource.get("Properties", {}):
+                continue
+            url = self._ids[logical_id][None]
+            while True:
+                batch = self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+                if not batch:
+                    break
+                found.extend(batch)
+                for message in batch:
+                    self.sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        return found
+
+
+def _sqs_record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
+    """An SQS message shaped as Lambda's event source mapping delivers it."""
+    return {
+        "messageId": message["MessageId"], "receiptHandle": message["ReceiptHandle"], "body": message["Body"],
+        "attributes": message.get("Attributes", {}), "messageAttributes": {},
+        "md5OfBody": message.get("MD5OfBody", ""), "eventSource": "aws:sqs", "eventSourceARN": queue_arn,
+        "awsRegion": REGION,
+    }
+
+
+def collect_inputs(paths: Sequence[Path]) -> list[Path]:
+    """Files named on the command line, and the photo-like files inside named folders (sorted)."""
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found.extend(sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in PHOTO_SUFFIXES))
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise SystemExit(f"not found: {path}")
+    return found
+
+
+def _job_status(job: dict[str, Any] | None) -> str:
+    if job is None:
+        return "failed"
+    status = job["current_status"]
+    return status if status in {"done", "needs_review", "rejected"} else "failed"
+
+
+def run(inputs: Sequence[Path], out: Path, *, model: str = "u2netp", models_dir: Path | None = None,
+        parameters: dict[str, str] | None = None, quiet: bool = False) -> dict[str, Any]:
+    """Process ``inputs`` end to end in moto and write OUT; returns the summary it wrote."""
+    _fake_credentials()
+    sys.path.insert(0, str(REPO / "layers" / "pillow"))
+    from moto import mock_aws
+    from picr.jobs import JobStore
+    from picr.stages.ingest import UploadedObject, job_id_for
+
+    def say(text: str) -> None:
+        if not quiet:
+            print(text, file=sys.stderr, flush=True)
+
+    out.mkdir(parents=True, exist_ok=True)
+    # The functions' structured logs and metrics (stdout on Lambda) go to a file; progress stays on stderr.
+    with mock_aws(), (out / "functions.log").open("w") as log, contextlib.redirect_stdout(log):
+        stack = LocalStack(REPO / "template.yaml", model=model,
+                           models_dir=models_dir or REPO / "models", parameters=parameters)
+        jobs = JobStore(stack.dynamodb, stack.resolver.resolve({"Ref": "JobsTable"}))
+        uploads: list[tuple[Path, str, str]] = []
+        names: set[str] = set()
+        for path in inputs:
+            name = _unique(path.name, names)
+            key = f"inbox/{name}"
+            response = stack.s3.put_object(Bucket=stack.bucket, Key=key, Body=path.read_bytes())
+            job_id = job_id_for(UploadedObject(stack.bucket, key, "", response.get("VersionId"),
+                                               response.get("ETag", "").strip('"')))
+            uploads.append((path, key, job_id))
+            say(f"[{name}] uploaded to {key} (job {job_id})")
+        product_of = {job_id: path.name for path, _key, job_id in uploads}
+
+        def on_record(consumer: Consumer, message: dict[str, Any], ok: bool) -> None:
+            job_id = _job_of(message)
+            label = product_of.get(job_id or "", job_id or "?")
+            job = jobs.get(job_id) if job_id else None
+            state = job["current_status"] if job else "-"
+            say(f"[{label}] {consumer.stage}: {'ok' if ok else 'failed, will retry'} → {state}")
+
+        stack.drain(on_record)
+        dead = stack.dead_letters()
+        summary = _write_outputs(stack, jobs, uploads, out, dead)
+    say(f"wrote {out / 'summary.json'}")
+    return summary
+
+
+def _job_of(message: dict[str, Any]) -> str | None:
+    from picr.stages.ingest import UploadedObject, job_id_for
+
+    body = json.loads(message["Body"])
+    if "job_id" in body:
+        return body["job_id"]
+    detail = body.get("detail", {})
+    if "object" in detail:
+        obj = detail["object"]
+        return job_id_for(UploadedObject(detail["bucket"]["name"], obj["key"], "", obj.get("version-id"),
+                                         obj.get("etag") or obj.get("eTag")))
+    return None
+
+
+def _unique(name: str, taken: set[str]) -> str:
+    stem, dot, suffix = name.rpartition(".")
+    candidate, index = name, 2
+    while candidate in taken:
+        candidate = f"{stem}-{index}{dot}{suffix}" if dot else f"{name}-{index}"
+        index += 1
+    taken.add(candidate)
+    return candidate
+
+
+def _write_outputs(stack: LocalStack, jobs: Any, uploads: list[tuple[Path, str, str]], out: Path,
+                   dead: list[dict[str, Any]]) -> dict[str, Any]:
+    from moto.ses.models import ses_backends
+    from PIL import Image
+
+    bucket_dir = out / "bucket"
+    mail_dir = out / "mail"
+    bucket_dir.mkdir(parents=True, exist_ok=True)
+    mail_dir.mkdir(parents=True, exist_ok=True)
+    paginator = stack.s3.get_paginator("list_objects_v2")
+    for page in paginator.paginate(Bucket=stack.bucket):
+        for obj in page.get("Contents", []):
+            target = bucket_dir / obj["Key"]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(stack.s3.get_object(Bucket=stack.bucket, Key=obj["Key"])["Body"].read())
+
+    mails_of: dict[str, list[str]] = {}
+    for index, sent in enumerate(ses_backends[ACCOUNT][REGION].sent_messages, start=1):
+        raw = sent.raw_data.encode() if isinstance(sent.raw_data, str) else sent.raw_data
+        parsed = email.message_from_bytes(raw, policy=email.policy.default)
+        job_id = str(parsed.get("X-Picr-Job", "unknown"))
+        stem = f"{index:03d}-{job_id}-{parsed.get('X-Picr-Kind', 'mail')}"
+        (mail_dir / f"{stem}.eml").write_bytes(raw)
+        paths = [str((mail_dir / f"{stem}.eml").relative_to(out))]
+        html = parsed.get_body(preferencelist=("html",))
+        if html is not None:
+            (mail_dir / f"{stem}.html").write_text(html.get_content())
+            paths.append(str((mail_dir / f"{stem}.html").relative_to(out)))
+        mails_of.setdefault(job_id, []).extend(paths)
+
+    dead_jobs = {_job_of(message) for message in dead}
+    entries = []
+    for path, key, job_id in uploads:
+        job = jobs.get(job_id)
+        status = "failed" if job_id in dead_jobs else _job_status(job)
+        job = job or {}
+        outputs = []
+        for output in job.get("outputs") or []:
+            local = bucket_dir / output["key"]
+            with Image.open(local) as image:
+                width, height, fmt = image.width, image.height, image.format
+            outputs.append({
+                "channel": output["channel"], "key": output["key"], "path": str(local.relative_to(out)),
+                "width": width, "height": height, "format": fmt, "watermarked": output["watermarked"],
+            })
+        cutout = bucket_dir / job["cutout_key"] if job.get("cutout_key") else None
+        entries.append({
+            "input": path.name,
+            "input_path": str(path),
+            "key": key,
+            "job_id": job_id,
+            "product": job.get("product"),
+            "status": status,
+            "reason_code": job.get("reason_code"),
+            "reasons": job.get("reasons") or [],
+            "warnings": job.get("warning_messages") or [],
+            "confidence": job.get("confidence"),
+            "scores": job.get("scores") or {},
+            "cutout": str(cutout.relative_to(out)) if cutout and cutout.exists() else None,
+            "manifest": str((bucket_dir / job["manifest_key"]).relative_to(out)) if job.get("manifest_key") else None,
+            "outputs": outputs,
+            "emails": mails_of.get(job_id, []),
+            "history": [row["status"] for row in jobs.history(job_id)],
+        })
+    summary = {
+        "bucket": stack.bucket,
+        "counts": {status: sum(e["status"] == status for e in entries)
+                   for status in ("done", "needs_review", "rejected", "failed")},
+        "dead_letters": len(dead),
+        "jobs": entries,
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=False) + "\n")
+    return summary
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("inputs", nargs="+", type=Path, help="photos, .eml files, or folders of them")
+    parser.add_argument("--out", type=Path, required=True, help="where to write bucket/, mail/, summary.json")
+    parser.add_argument("--model", default="u2netp", help="rembg model for the local cutout (default u2netp)")
+    parser.add_argument("--models-dir", type=Path, default=REPO / "models")
+    parser.add_argument("--quiet", action="store_true")
+    args = parser.parse_args(argv)
+    inputs = collect_inputs(args.inputs)
+    if not inputs:
+        raise SystemExit("no photos found in the given paths")
+    summary = run(inputs, args.out, model=args.model, models_dir=args.models_dir, quiet=args.quiet)
+    counts = summary["counts"]
+    print(json.dumps({"out": str(args.out), **counts, "dead_letters": summary["dead_letters"]}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
