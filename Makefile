@@ -14,9 +14,15 @@ SAMPLES ?= ../shared/photos/samples
 IN ?=
 OUT ?= out
 
-.PHONY: setup demo test process build bench lint clean
+.PHONY: setup browser demo test process build bench lint clean
 
-setup: $(STAMP) $(MODEL)
+setup: $(STAMP) $(MODEL) browser
+
+# Headless Chromium + ChromeDriver (Debian packages) for the upload and review page tests.
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null; }
 
 $(STAMP): requirements-dev.txt
 	test -x $(PY) || $(BASE_PYTHON) -m venv $(VENV)

@@ -10,9 +10,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw
-
 from picr.engine import EngineError, HostedEngine, LocalEngine, read_preprocessing
+from PIL import Image, ImageDraw
 
 
 def disc_photo(size=(480, 360), colour=(200, 30, 30), background=(235, 235, 230)) -> Image.Image:
@@ -54,7 +53,7 @@ def test_local_engine_finds_a_disc_on_paper(local_engine):
     photo = disc_photo()
     alpha = local_engine.predict(photo)
     assert alpha.shape == (360, 480) and alpha.dtype == np.float32
-    assert 0.0 <= alpha.min() and alpha.max() <= 1.0
+    assert alpha.min() >= 0.0 and alpha.max() <= 1.0
     assert alpha[180, 240] > 0.9          # disc centre
     assert alpha[20, 20] < 0.1            # paper corner
     assert local_engine.name == "u2netp" and local_engine.input_size == 320
@@ -167,25 +166,24 @@ def test_hosted_engine_retries_429_and_5xx_then_succeeds_with_a_fresh_key():
 
 def test_hosted_engine_does_not_retry_a_client_error():
     provider, _ = rotating_keys()
-    with FakeApi([(402, b'{"errors":[{"title":"Insufficient credits"}]}', {})]) as api:
-        with pytest.raises(EngineError, match="402 Insufficient credits"):
-            HostedEngine(api.url, provider, retries=3, backoff_s=0.01).predict(disc_photo((20, 10)))
+    refusal = (402, b'{"errors":[{"title":"Insufficient credits"}]}', {})
+    with FakeApi([refusal]) as api, pytest.raises(EngineError, match="402 Insufficient credits"):
+        HostedEngine(api.url, provider, retries=3, backoff_s=0.01).predict(disc_photo((20, 10)))
     assert len(api.requests) == 1
 
 
 def test_hosted_engine_gives_up_after_its_retries():
     provider, _ = rotating_keys()
-    with FakeApi([(500, b"oops", {})]) as api:
-        with pytest.raises(EngineError, match="after 3 attempts"):
-            HostedEngine(api.url, provider, retries=2, backoff_s=0.01).predict(disc_photo((20, 10)))
+    with FakeApi([(500, b"oops", {})]) as api, pytest.raises(EngineError, match="after 3 attempts"):
+        HostedEngine(api.url, provider, retries=2, backoff_s=0.01).predict(disc_photo((20, 10)))
     assert len(api.requests) == 3
 
 
 def test_hosted_engine_refuses_a_response_without_transparency():
     provider, _ = rotating_keys()
-    with FakeApi([(200, png_with_alpha((20, 10), mode="RGB"), {"Content-Type": "image/png"})]) as api:
-        with pytest.raises(EngineError, match="without transparency"):
-            HostedEngine(api.url, provider).predict(disc_photo((20, 10)))
+    opaque = (200, png_with_alpha((20, 10), mode="RGB"), {"Content-Type": "image/png"})
+    with FakeApi([opaque]) as api, pytest.raises(EngineError, match="without transparency"):
+        HostedEngine(api.url, provider).predict(disc_photo((20, 10)))
 
 
 def test_hosted_engine_unreachable_is_an_engine_error():

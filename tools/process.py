@@ -23,10 +23,13 @@ import os
 import sys
 import time
 import uuid
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from tools.faults import FaultInjector, FaultPlan
 
 REPO = Path(__file__).resolve().parent.parent
 ACCOUNT = "123456789012"
@@ -113,10 +116,15 @@ class LocalStack:
     """The template's resources created in moto, and its SQS consumers ready to invoke."""
 
     def __init__(self, template_path: Path, *, model: str, models_dir: Path,
-                 parameters: dict[str, str] | None = None) -> None:
+                 parameters: dict[str, str] | None = None, faults: FaultPlan | None = None) -> None:
         import boto3
 
         from tools.cfn import Resolver, load_template
+
+        self.faults = FaultInjector(faults or FaultPlan())
+        if self.faults.plan.active:
+            boto3.setup_default_session()
+            self.faults.install(boto3.DEFAULT_SESSION)
 
         self.template = load_template(template_path)
         self.resources: dict[str, dict[str, Any]] = self.template["Resources"]
@@ -134,6 +142,7 @@ class LocalStack:
         self.sns = boto3.client("sns", region_name=REGION)
         self.secrets = boto3.client("secretsmanager", region_name=REGION)
         self.local_env = {"PICR_MODEL": model, "U2NET_HOME": str(models_dir), "NUMBA_CACHE_DIR": "/tmp"}
+        self.timings: dict[str, list[float]] = {}
         self._create_resources()
         self.functions = self._functions()
         self.consumers = self._consumers()
@@ -272,7 +281,7 @@ class LocalStack:
         """Call a function's handler with ``event`` in its own environment, as Lambda would."""
         function = self.functions[logical_id]
         handler = self.handler_of(function)
-        with self.function_env(function):
+        with self.function_env(function), self.faults.invocation():
             name = function.environment.get("POWERTOOLS_SERVICE_NAME", logical_id)
             return handler(event, LambdaContext(name, timeout_s=function.timeout))
 
@@ -285,14 +294,20 @@ class LocalStack:
         messages = response.get("Messages", [])
         if not messages:
             return 0
-        event = {"Records": [_sqs_record(message, consumer.queue_arn) for message in messages]}
+        event = {"Records": [_sqs_record(message, consumer.queue_arn) for message in self.faults.order(messages)]}
+        started = time.monotonic()
         try:
             result = self.invoke(consumer.function.logical_id, event)
             failed = {item["itemIdentifier"] for item in (result or {}).get("batchItemFailures", [])}
+            if self.faults.crash_after_work():
+                raise RuntimeError("injected crash after the handler's work, before the batch was settled")
         except Exception as exc:  # a crashed invocation fails the whole batch, as on Lambda
             print(f"  ! {consumer.stage} crashed: {exc!r}", file=sys.stderr)
             failed = {message["MessageId"] for message in messages}
+        self.timings.setdefault(consumer.stage, []).append(time.monotonic() - started)
         for message in messages:
+            if message["MessageId"] not in failed and self.faults.redeliver(message["MessageId"]):
+                failed.add(message["MessageId"])  # at-least-once: SQS hands a finished message out again
             if message["MessageId"] in failed:
                 # Visible again at once: the retry (and after 5 receives, the DLQ) comes on the next poll.
                 self.sqs.change_message_visibility(QueueUrl=consumer.queue_url,
@@ -306,7 +321,7 @@ class LocalStack:
     def drain(self, on_record: Any = None, max_rounds: int = 10_000) -> None:
         """Poll every consumer in pipeline order until a whole round finds nothing to do."""
         for _ in range(max_rounds):
-            if not sum(self.poll_once(consumer, on_record) for consumer in self.consumers):
+            if not sum(self.poll_once(consumer, on_record) for consumer in self.faults.order(self.consumers)):
                 return
         raise RuntimeError("queues did not drain")
 
@@ -357,9 +372,11 @@ def _job_status(job: dict[str, Any] | None) -> str:
 
 
 def run(inputs: Sequence[Path], out: Path, *, model: str = "u2netp", models_dir: Path | None = None,
-        parameters: dict[str, str] | None = None, quiet: bool = False) -> dict[str, Any]:
+        parameters: dict[str, str] | None = None, quiet: bool = False,
+        faults: FaultPlan | None = None) -> dict[str, Any]:
     """Process ``inputs`` end to end in moto and write OUT; returns the summary it wrote."""
     _fake_credentials()
+    warnings.filterwarnings("ignore", message="No application metrics to publish")  # a failed record counts nothing
     sys.path.insert(0, str(REPO / "layers" / "pillow"))
     from moto import mock_aws
     from picr.jobs import JobStore
@@ -373,7 +390,7 @@ def run(inputs: Sequence[Path], out: Path, *, model: str = "u2netp", models_dir:
     # The functions' structured logs and metrics (stdout on Lambda) go to a file; progress stays on stderr.
     with mock_aws(), (out / "functions.log").open("w") as log, contextlib.redirect_stdout(log):
         stack = LocalStack(REPO / "template.yaml", model=model,
-                           models_dir=models_dir or REPO / "models", parameters=parameters)
+                           models_dir=models_dir or REPO / "models", parameters=parameters, faults=faults)
         jobs = JobStore(stack.dynamodb, stack.resolver.resolve({"Ref": "JobsTable"}))
         uploads: list[tuple[Path, str, str]] = []
         names: set[str] = set()
@@ -397,6 +414,9 @@ def run(inputs: Sequence[Path], out: Path, *, model: str = "u2netp", models_dir:
         stack.drain(on_record)
         dead = stack.dead_letters()
         summary = _write_outputs(stack, jobs, uploads, out, dead)
+        summary["faults_injected"] = dict(stack.faults.injected)
+        summary["invocation_seconds"] = {stage: [round(t, 4) for t in times] for stage, times in stack.timings.items()}
+        (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     say(f"wrote {out / 'summary.json'}")
     return summary
 
@@ -507,11 +527,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--model", default="u2netp", help="rembg model for the local cutout (default u2netp)")
     parser.add_argument("--models-dir", type=Path, default=REPO / "models")
     parser.add_argument("--quiet", action="store_true")
+    faults = parser.add_argument_group("fault injection (what SQS, Lambda and AWS really do)")
+    faults.add_argument("--faults", type=float, default=0.0, metavar="RATE",
+                        help="share of invocations in which one S3/SES/DynamoDB call fails transiently")
+    faults.add_argument("--crash-rate", type=float, default=0.0,
+                        help="share of invocations that crash after their work, before the batch is settled")
+    faults.add_argument("--redeliver", type=int, default=0, metavar="N",
+                        help="deliver every message N more times after it succeeded")
+    faults.add_argument("--shuffle", action="store_true", help="poll queues and handle batches out of order")
+    faults.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    plan = FaultPlan(call_failure_rate=args.faults, crash_rate=args.crash_rate, redeliveries=args.redeliver,
+                     shuffle=args.shuffle, seed=args.seed)
     inputs = collect_inputs(args.inputs)
     if not inputs:
         raise SystemExit("no photos found in the given paths")
-    summary = run(inputs, args.out, model=args.model, models_dir=args.models_dir, quiet=args.quiet)
+    summary = run(inputs, args.out, model=args.model, models_dir=args.models_dir, quiet=args.quiet, faults=plan)
     counts = summary["counts"]
     print(json.dumps({"out": str(args.out), **counts, "dead_letters": summary["dead_letters"]}))
     return 0

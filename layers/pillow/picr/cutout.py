@@ -16,8 +16,8 @@ import numpy as np
 from PIL import Image
 
 from picr.engine import SegmentationEngine
-from picr.gate import GateResult, GateThresholds, assess_cutout
-from picr.refine import RefineSettings, decontaminate, refine_alpha
+from picr.gate import DEFAULT_THRESHOLDS, GateResult, GateThresholds, assess_cutout
+from picr.refine import DEFAULT_REFINE, RefineSettings, decontaminate, refine_alpha
 
 SUPPLIED_ENGINE = "supplied"
 
@@ -42,7 +42,10 @@ class CutoutSettings:
     crop_margin_share: float = 0.06
     crop_margin_model_px: float = 4.0
     supplied_min_transparent: float = 0.01
-    refine: RefineSettings = RefineSettings()
+    refine: RefineSettings = DEFAULT_REFINE
+
+
+DEFAULT_SETTINGS = CutoutSettings()
 
 
 @dataclass
@@ -72,7 +75,8 @@ def object_box(alpha: np.ndarray, threshold: float = 0.5) -> tuple[int, int, int
     return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
 
 
-def closer_look_box(alpha: np.ndarray, model_input: int, settings: CutoutSettings) -> tuple[int, int, int, int] | None:
+def closer_look_box(alpha: np.ndarray, model_input: int,
+                    settings: CutoutSettings) -> tuple[int, int, int, int] | None:
     """Crop for a second pass when it would give the model enough extra resolution, else None."""
     box = object_box(alpha)
     if box is None:
@@ -85,6 +89,19 @@ def closer_look_box(alpha: np.ndarray, model_input: int, settings: CutoutSetting
     x1, y1 = min(width, x1 + margin), min(height, y1 + margin)
     gain = min(width / (x1 - x0), height / (y1 - y0))
     return (x0, y0, x1, y1) if gain >= settings.closer_look_gain else None
+
+
+def view_agreement(first: np.ndarray, second: np.ndarray, cells: tuple[int, int]) -> float:
+    """IoU of two looks at the same region (alpha ≥ 0.5), compared on the coarser look's grid.
+
+    ``first`` is the whole-photo look cut to the crop, ``second`` the closer look; both are averaged
+    down to ``cells`` (the number of model pixels the first look spent on the crop), so the closer
+    look's extra detail is not counted as disagreement, only a changed shape is.
+    """
+    coarse = cv2.resize(first, cells, interpolation=cv2.INTER_AREA) >= 0.5
+    fine = cv2.resize(second, cells, interpolation=cv2.INTER_AREA) >= 0.5
+    union = int((coarse | fine).sum())
+    return float((coarse & fine).sum() / union) if union else 1.0
 
 
 def drop_faint_pieces(alpha: np.ndarray) -> np.ndarray:
@@ -107,8 +124,8 @@ def _rgba(rgb: np.ndarray, alpha_u8: np.ndarray) -> Image.Image:
 
 
 def make_cutout(image: Image.Image, engine: SegmentationEngine, quality_warnings: Sequence[str] = (),
-                thresholds: GateThresholds = GateThresholds(),
-                settings: CutoutSettings = CutoutSettings()) -> CutoutResult:
+                thresholds: GateThresholds = DEFAULT_THRESHOLDS,
+                settings: CutoutSettings = DEFAULT_SETTINGS) -> CutoutResult:
     """Cut the product out of ``image`` and gate the result. The engine is only called when the image
     is not already a cut-out."""
     own_alpha = supplied_alpha(image, settings.supplied_min_transparent)
@@ -120,18 +137,22 @@ def make_cutout(image: Image.Image, engine: SegmentationEngine, quality_warnings
     photo = image.convert("RGB")
     rgb = np.asarray(photo)
     coarse = engine.predict(photo)
-    box = closer_look_box(coarse, engine.input_size, settings) if engine.input_size else None
+    model_input = engine.input_size
+    box = closer_look_box(coarse, model_input, settings) if model_input else None
+    agreement = None
     if box is None:
         alpha = refine_alpha(rgb, coarse, settings.refine)
-        passes = 1
     else:
         x0, y0, x1, y1 = box
-        crop = rgb[y0:y1, x0:x1]
+        closer = engine.predict(photo.crop(box))
+        cells = (max(2, round((x1 - x0) * model_input / photo.width)),
+                 max(2, round((y1 - y0) * model_input / photo.height)))
+        agreement = view_agreement(coarse[y0:y1, x0:x1], closer, cells)
         alpha = coarse.copy()   # outside the crop only sub-0.5 haze remains; drop_faint_pieces clears it
-        alpha[y0:y1, x0:x1] = refine_alpha(crop, engine.predict(photo.crop(box)), settings.refine)
-        passes = 2
+        alpha[y0:y1, x0:x1] = refine_alpha(rgb[y0:y1, x0:x1], closer, settings.refine)
     alpha = drop_faint_pieces(alpha)
     alpha_u8 = np.round(alpha * 255.0).astype(np.uint8)
-    gate = assess_cutout(alpha_u8, quality_warnings, thresholds, image=rgb)
+    gate = assess_cutout(alpha_u8, quality_warnings, thresholds, image=rgb, view_agreement=agreement)
     colour = decontaminate(rgb, alpha_u8.astype(np.float32) / 255.0)
-    return CutoutResult(rgba=_rgba(colour, alpha_u8), gate=gate, engine=engine.name, passes=passes)
+    return CutoutResult(rgba=_rgba(colour, alpha_u8), gate=gate, engine=engine.name,
+                        passes=1 if box is None else 2)

@@ -94,7 +94,7 @@ def read_preprocessing(session_class: type) -> Preprocessing:
         session_class.predict(_NormalizeRecorder(), Image.new("RGB", (8, 8)))
     except _NormalizeCalled as called:
         return called.preprocessing
-    except Exception as exc:  # noqa: BLE001 - any other failure means the recipe cannot be read
+    except Exception as exc:  # any other failure means the recipe cannot be read
         raise EngineError(f"{session_class.__name__}.predict does not use BaseSession.normalize") from exc
     raise EngineError(f"{session_class.__name__}.predict never called normalize")
 
@@ -161,7 +161,8 @@ def _multipart(fields: dict[str, str], file_field: str, filename: str, content_t
     boundary = f"picr-{uuid.uuid4().hex}"
     parts: list[bytes] = []
     for key, value in fields.items():
-        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{key}"\r\n\r\n{value}\r\n'.encode())
+        disposition = f'Content-Disposition: form-data; name="{key}"'
+        parts.append(f"--{boundary}\r\n{disposition}\r\n\r\n{value}\r\n".encode())
     parts.append(
         f'--{boundary}\r\nContent-Disposition: form-data; name="{file_field}"; filename="{filename}"\r\n'
         f"Content-Type: {content_type}\r\n\r\n".encode()
@@ -226,7 +227,8 @@ class HostedEngine:
             except urllib.error.HTTPError as exc:
                 detail = _error_detail(exc.read())
                 if exc.code not in RETRYABLE_STATUS:
-                    raise EngineError(f"background-removal API refused the photo: HTTP {exc.code} {detail}") from exc
+                    message = f"background-removal API refused the photo: HTTP {exc.code} {detail}"
+                    raise EngineError(message) from exc
                 last_error = f"HTTP {exc.code} {detail}"
                 header = exc.headers.get("Retry-After") if exc.headers else None
                 retry_after = float(header) if header and header.strip().isdigit() else None
@@ -242,7 +244,7 @@ class HostedEngine:
         try:
             result = Image.open(io.BytesIO(payload))
             result.load()
-        except Exception as exc:  # noqa: BLE001 - Pillow raises many types for a bad payload
+        except Exception as exc:  # Pillow raises many types for a bad payload
             raise EngineError("background-removal API returned something that is not an image") from exc
         if "A" not in result.getbands():
             raise EngineError(f"background-removal API returned a {result.mode} image without transparency")

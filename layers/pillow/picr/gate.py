@@ -54,8 +54,8 @@ class GateThresholds:
     means the product is cut off by the frame, and a catalogue image of half a product is wrong.
 
     rival_ok 0.25 / rival_bad 0.8 with rival_factor_floor 0.7: area of the second-largest piece
-    relative to the largest. Two products in one shot are legitimate (a set), so a rival alone never
-    holds the cutout (its factor bottoms out at 0.7), but it adds to other doubts.
+    relative to the largest. Two products in one shot are legitimate (a set), so a rival is only a
+    moderate doubt: its factor bottoms out at 0.7 (see ``warning_factor``).
 
     contrast_ok 25 / contrast_bad 10 (CIE ΔE*ab between the product's median colour and the median
     colour just around it): lighting alone shifts one surface by 10–15 ΔE (a shadow, a warm lamp),
@@ -63,8 +63,14 @@ class GateThresholds:
     product, which shows the background's colour through its body, lands here too. At 25 ΔE two
     surfaces are plainly different colours.
 
-    warning_factor 0.75: each photo-quality warning from ingest (dark, bright, blurry, ...) costs a
-    quarter: alone it does not hold a clean cutout; with another doubt it does.
+    agreement_ok 0.9 / agreement_bad 0.6: when the cutout took a second, closer look at the product,
+    IoU between the two looks on the first look's grid. A clear product gives the same shape from
+    both framings, differing only along the outline where the coarse look is a cell off (> 0.9);
+    when 40 % of the shape changes just because the photo was reframed, the model is guessing.
+
+    warning_factor 0.7: each photo-quality warning from ingest (dark, bright, blurry, ...) is a
+    moderate doubt. Moderate doubts cost 30 % so that one alone leaves 0.7 (published) and two
+    together leave 0.49 (held).
 
     min_confidence 0.5: hold when the doubts together remove at least half of the confidence.
     """
@@ -87,9 +93,14 @@ class GateThresholds:
     rival_factor_floor: float = 0.7
     contrast_ok: float = 25.0
     contrast_bad: float = 10.0
-    warning_factor: float = 0.75
+    agreement_ok: float = 0.9
+    agreement_bad: float = 0.6
+    warning_factor: float = 0.7
     min_confidence: float = 0.5
     grid_long_edge: int = 512
+
+
+DEFAULT_THRESHOLDS = GateThresholds()
 
 
 @dataclass(frozen=True)
@@ -111,7 +122,8 @@ WARNING_REASONS = {
 
 def warning_reason(code: str) -> str:
     """Plain sentence for an ingest warning code (``very_dark`` and ``dark`` read the same)."""
-    return WARNING_REASONS.get(code.removeprefix("very_"), f"Photo-quality warning: {code.replace('_', ' ')}.")
+    fallback = f"Photo-quality warning: {code.replace('_', ' ')}."
+    return WARNING_REASONS.get(code.removeprefix("very_"), fallback)
 
 
 def _ramp(value: float, ok: float, bad: float) -> float:
@@ -121,22 +133,17 @@ def _ramp(value: float, ok: float, bad: float) -> float:
     return float(np.clip((value - bad) / (ok - bad), 0.0, 1.0))
 
 
-@dataclass(frozen=True)
-class _Shape:
-    """The binary product mask on the gate's grid and its pieces."""
-
-    solid: np.ndarray          # alpha >= 0.5 on the grid
-    areas: np.ndarray          # piece areas, largest first
-    labels: np.ndarray
-    order: np.ndarray          # label ids sorted by area, largest first
+def _depth(mask: np.ndarray, px_per_cell: float) -> np.ndarray:
+    """Distance (full-resolution px) from each ``mask`` cell to the nearest cell outside it; the photo's
+    border counts as outside, so a mask filling the frame still has finite depth."""
+    padded = np.pad(mask.astype(np.uint8), 1)
+    return cv2.distanceTransform(padded, cv2.DIST_L2, 3)[1:-1, 1:-1] * px_per_cell
 
 
-def _shape(alpha_grid: np.ndarray) -> _Shape:
-    solid = alpha_grid >= 0.5
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(solid.astype(np.uint8), connectivity=8)
-    areas = stats[1:, cv2.CC_STAT_AREA].astype(np.float64)
-    order = np.argsort(-areas) + 1
-    return _Shape(solid, np.sort(areas)[::-1], labels, order)
+def _piece_areas(solid: np.ndarray) -> np.ndarray:
+    """Areas of the 8-connected pieces of ``solid``, largest first."""
+    _, _, stats, _ = cv2.connectedComponentsWithStats(solid.astype(np.uint8), connectivity=8)
+    return np.sort(stats[1:, cv2.CC_STAT_AREA].astype(np.float64))[::-1]
 
 
 def _frame_contact(solid: np.ndarray) -> float:
@@ -145,94 +152,116 @@ def _frame_contact(solid: np.ndarray) -> float:
     return max(float(side.mean()) for side in sides)
 
 
-def _edge_signals(alpha_grid: np.ndarray, shape: _Shape, px_per_cell: float, inset_px: float) -> tuple[float, float]:
-    """(average soft-band width in full-resolution px, share of the body that is not opaque)."""
-    solid = shape.solid.astype(np.uint8)
-    soft = (alpha_grid > 0.1) & (alpha_grid < 0.9)
-    outline = solid - cv2.erode(solid, np.ones((3, 3), np.uint8))
-    outline_cells = int(outline.sum())
-    edge_width = float(soft.sum()) / outline_cells * px_per_cell if outline_cells else 0.0
-    depth = cv2.distanceTransform(solid, cv2.DIST_L2, 3) * px_per_cell
-    body = depth > inset_px
-    body_soft = float((alpha_grid[body] < 0.9).mean()) if body.any() else 0.0
-    return edge_width, body_soft
+def _edge_width(alpha_grid: np.ndarray, solid: np.ndarray, px_per_cell: float) -> float:
+    """Average width (full-resolution px) of the soft band: soft cells per outline cell."""
+    solid_u8 = solid.astype(np.uint8)
+    outline_cells = int((solid_u8 - cv2.erode(solid_u8, np.ones((3, 3), np.uint8))).sum())
+    soft_cells = int(((alpha_grid > 0.1) & (alpha_grid < 0.9)).sum())
+    return soft_cells / outline_cells * px_per_cell if outline_cells else 0.0
 
 
-def _colour_contrast(image_grid: np.ndarray, solid: np.ndarray, px_per_cell: float) -> float:
-    """CIE ΔE*ab between the product's median colour and the median colour of a ring around it."""
+def _body_soft_share(alpha_grid: np.ndarray, solid: np.ndarray, px_per_cell: float, inset_px: float) -> float:
+    """Share of the product's inside (deeper than ``inset_px``) whose alpha is below 0.9."""
+    body = _depth(solid, px_per_cell) > inset_px
+    return float((alpha_grid[body] < 0.9).mean()) if body.any() else 0.0
+
+
+def _colour_contrast(image_grid: np.ndarray, solid: np.ndarray, px_per_cell: float) -> float | None:
+    """CIE ΔE*ab between the product's median colour and the median colour of a ring around it, or
+    None when there is no ring (the product fills the frame)."""
     lab = cv2.cvtColor(image_grid, cv2.COLOR_RGB2Lab).astype(np.float32)
-    lab[..., 0] *= 100.0 / 255.0   # OpenCV's 8-bit Lab: L scaled to 0..255, a/b offset by 128
-    inside_depth = cv2.distanceTransform(solid.astype(np.uint8), cv2.DIST_L2, 3) * px_per_cell
-    outside_depth = cv2.distanceTransform((~solid).astype(np.uint8), cv2.DIST_L2, 3) * px_per_cell
+    lab[..., 0] *= 100.0 / 255.0   # OpenCV's 8-bit Lab stores L as 0..255 and offsets a, b by 128
     # skip the blurred edge on both sides; the ring is wide enough to average the background's texture
-    inside = inside_depth > 8
-    ring = (outside_depth > 16) & (outside_depth < 64)
+    inside = _depth(solid, px_per_cell) > 8
+    outside = _depth(~solid, px_per_cell)
+    ring = (outside > 16) & (outside < 64)
     if not inside.any():
         inside = solid
-    if not ring.any() or not inside.any():
-        return float("inf")
+    if not ring.any():
+        return None
     return float(np.linalg.norm(np.median(lab[inside], axis=0) - np.median(lab[ring], axis=0)))
 
 
-def assess_cutout(alpha: np.ndarray, quality_warnings: Sequence[str] = (),
-                  thresholds: GateThresholds = GateThresholds(), image: np.ndarray | None = None) -> GateResult:
-    """Decide whether a cutout may be published.
-
-    alpha: float H×W in 0..1 (or uint8 0..255) at the photo's resolution. image: the photo (H×W×3
-    uint8) when the mask came from a model; it enables the colour-contrast signal. Leave it out for a
-    cut-out the owner supplied, whose hidden background colour means nothing.
-    """
+def measure(alpha: np.ndarray, thresholds: GateThresholds, image: np.ndarray | None = None) -> dict[str, float]:
+    """Every shape signal of a cutout, on a grid of ``thresholds.grid_long_edge`` (sizes in full px)."""
     t = thresholds
-    alpha = np.asarray(alpha)
-    if alpha.dtype == np.uint8:
-        alpha = alpha.astype(np.float32) / 255.0
     height, width = alpha.shape
     grid_w, grid_h = work_size(width, height, t.grid_long_edge)
     px_per_cell = width / grid_w
     # nearest-neighbour sampling keeps the real alpha values (an area filter would invent soft pixels)
     alpha_grid = cv2.resize(alpha.astype(np.float32), (grid_w, grid_h), interpolation=cv2.INTER_NEAREST)
-    shape = _shape(alpha_grid)
-    coverage = float(shape.solid.mean())
+    solid = alpha_grid >= 0.5
+    signals = {"coverage": float(solid.mean())}
+    if signals["coverage"] < t.min_coverage:
+        return signals
+    areas = _piece_areas(solid)
+    signals.update(
+        pieces=float(areas.size),
+        speckle_share=1.0 - float(areas[: t.max_objects].sum() / areas.sum()),
+        rival_ratio=float(areas[1] / areas[0]) if areas.size > 1 else 0.0,
+        edge_width_px=_edge_width(alpha_grid, solid, px_per_cell),
+        body_soft_share=_body_soft_share(alpha_grid, solid, px_per_cell, t.body_inset_px),
+        frame_contact=_frame_contact(solid),
+    )
+    if image is not None:
+        image_grid = cv2.resize(np.asarray(image), (grid_w, grid_h), interpolation=cv2.INTER_AREA)
+        contrast = _colour_contrast(image_grid, solid, px_per_cell)
+        if contrast is not None:
+            signals["colour_contrast"] = contrast
+    return signals
 
-    scores: dict[str, float] = {"coverage": coverage}
-    factors: list[tuple[float, str]] = []
-    if coverage < t.min_coverage:
-        factors.append((0.0, "No product was found in the photo."))
-    else:
-        total = float(shape.areas.sum())
-        main = float(shape.areas[: t.max_objects].sum())
-        speckle = 1.0 - main / total
-        rival = float(shape.areas[1] / shape.areas[0]) if shape.areas.size > 1 else 0.0
-        edge_width, body_soft = _edge_signals(alpha_grid, shape, px_per_cell, t.body_inset_px)
-        contact = _frame_contact(shape.solid)
-        scores.update(pieces=float(shape.areas.size), speckle_share=speckle, rival_ratio=rival,
-                      edge_width_px=edge_width, body_soft_share=body_soft, frame_contact=contact)
-        factors += [
-            (_ramp(coverage, t.coverage_ok, t.coverage_bad),
-             "Almost the whole photo was kept: the product could not be separated from the background."),
-            (_ramp(speckle, t.speckle_ok, t.speckle_bad),
-             "The cutout is broken into scattered pieces."),
-            (_ramp(edge_width, t.edge_width_ok_px, t.edge_width_bad_px),
-             "The product's outline is blurry or uncertain (shadows or similar colours around it)."),
-            (_ramp(body_soft, t.body_soft_ok, t.body_soft_bad),
-             "Parts of the product came out see-through."),
-            (_ramp(contact, t.frame_contact_ok, t.frame_contact_bad),
-             "The product runs off the edge of the photo, so part of it is missing."),
-            (t.rival_factor_floor + (1 - t.rival_factor_floor) * _ramp(rival, t.rival_ok, t.rival_bad),
-             "Two separate objects were kept; check that both belong in the picture."),
-        ]
-        if image is not None:
-            image_grid = cv2.resize(np.asarray(image), (grid_w, grid_h), interpolation=cv2.INTER_AREA)
-            contrast = _colour_contrast(image_grid, shape.solid, px_per_cell)
-            scores["colour_contrast"] = contrast
-            factors.append((_ramp(contrast, t.contrast_ok, t.contrast_bad),
-                            "The product's colour is very close to the background's, or the background "
-                            "shows through it."))
-    for code in dict.fromkeys(quality_warnings):
-        factors.append((t.warning_factor, warning_reason(code)))
 
-    confidence = float(np.prod([factor for factor, _ in factors])) if factors else 1.0
+def _factors(signals: dict[str, float], t: GateThresholds) -> list[tuple[float, str]]:
+    """(factor, reason) for every measured shape signal."""
+    if signals["coverage"] < t.min_coverage:
+        return [(0.0, "No product was found in the photo.")]
+    rival_doubt = _ramp(signals["rival_ratio"], t.rival_ok, t.rival_bad)
+    factors = [
+        (_ramp(signals["coverage"], t.coverage_ok, t.coverage_bad),
+         "Almost the whole photo was kept: the product could not be separated from the background."),
+        (_ramp(signals["speckle_share"], t.speckle_ok, t.speckle_bad),
+         "The cutout is broken into scattered pieces."),
+        (_ramp(signals["edge_width_px"], t.edge_width_ok_px, t.edge_width_bad_px),
+         "The product's outline is blurry or uncertain (shadows or similar colours around it)."),
+        (_ramp(signals["body_soft_share"], t.body_soft_ok, t.body_soft_bad),
+         "Parts of the product came out see-through."),
+        (_ramp(signals["frame_contact"], t.frame_contact_ok, t.frame_contact_bad),
+         "The product runs off the edge of the photo, so part of it is missing."),
+        (t.rival_factor_floor + (1 - t.rival_factor_floor) * rival_doubt,
+         "Two separate objects were kept; check that both belong in the picture."),
+    ]
+    if "colour_contrast" in signals:
+        factors.append((_ramp(signals["colour_contrast"], t.contrast_ok, t.contrast_bad),
+                        "The product's colour is very close to the background's, or the background shows "
+                        "through it."))
+    if "view_agreement" in signals:
+        factors.append((_ramp(signals["view_agreement"], t.agreement_ok, t.agreement_bad),
+                        "The product's shape changed when the photo was looked at more closely, so the "
+                        "cutout is unreliable."))
+    return factors
+
+
+def assess_cutout(alpha: np.ndarray, quality_warnings: Sequence[str] = (),
+                  thresholds: GateThresholds = DEFAULT_THRESHOLDS, image: np.ndarray | None = None,
+                  view_agreement: float | None = None) -> GateResult:
+    """Decide whether a cutout may be published.
+
+    alpha: float H×W in 0..1 (or uint8 0..255) at the photo's resolution. image: the photo (H×W×3
+    uint8) when the mask came from a model; it enables the colour-contrast signal. Leave it out for a
+    cut-out the owner supplied, whose hidden background colour means nothing. view_agreement: IoU of
+    the model's two looks when the cutout took a closer second look, else None.
+    """
+    alpha = np.asarray(alpha)
+    if alpha.dtype == np.uint8:
+        alpha = alpha.astype(np.float32) / 255.0
+    signals = measure(alpha, thresholds, image)
+    if view_agreement is not None:
+        signals["view_agreement"] = float(view_agreement)
+    factors = _factors(signals, thresholds)
+    factors += [(thresholds.warning_factor, warning_reason(code)) for code in dict.fromkeys(quality_warnings)]
+    confidence = float(np.prod([factor for factor, _ in factors]))
     reasons = [reason for factor, reason in sorted(factors, key=lambda item: item[0]) if factor < 0.999]
-    scores["confidence"] = confidence
-    return GateResult(passed=confidence >= t.min_confidence, confidence=round(confidence, 4),
-                      reasons=reasons, scores={k: round(v, 4) for k, v in scores.items()})
+    scores = {name: round(value, 4) for name, value in signals.items()}
+    scores["confidence"] = round(confidence, 4)
+    return GateResult(passed=confidence >= thresholds.min_confidence, confidence=round(confidence, 4),
+                      reasons=reasons, scores=scores)

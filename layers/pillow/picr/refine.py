@@ -40,6 +40,9 @@ class RefineSettings:
     edge_gain: float = 2.0
 
 
+DEFAULT_REFINE = RefineSettings()
+
+
 def work_size(width: int, height: int, long_edge: int) -> tuple[int, int]:
     """(width, height) scaled so the long edge is at most ``long_edge`` (never enlarged)."""
     scale = min(1.0, long_edge / max(width, height))
@@ -110,7 +113,7 @@ def guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -
     return np.einsum("hwc,hwc->hw", a, guide) + b
 
 
-def refine_alpha(image: np.ndarray, coarse: np.ndarray, settings: RefineSettings = RefineSettings()) -> np.ndarray:
+def refine_alpha(image: np.ndarray, coarse: np.ndarray, settings: RefineSettings = DEFAULT_REFINE) -> np.ndarray:
     """Full-resolution alpha (float32 H×W, 0..1) from the model's coarse alpha, guided by the photo.
 
     image: H×W×3 uint8 photo. coarse: the model's alpha at any resolution (it is resized to the grid).
