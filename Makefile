@@ -14,7 +14,7 @@ SAMPLES ?= ../shared/photos/samples
 IN ?=
 OUT ?= out
 
-.PHONY: setup browser demo test process build bench lint clean
+.PHONY: setup browser demo test process build bench load lint clean
 
 setup: $(STAMP) $(MODEL) browser
 
@@ -56,3 +56,6 @@ lint: setup
 
 clean:
 	rm -rf .aws-sam demo-out .pytest_cache
+
+load: setup
+	$(PY) -m tools.load --photos $(or $(PHOTOS),40)

@@ -23,7 +23,7 @@ def chromium() -> Iterator[webdriver.Chrome]:
     """A phone-sized headless browser; fails loudly if Chromium is missing (``make setup`` installs it)."""
     binary, driver = shutil.which("chromium"), shutil.which("chromedriver")
     if not binary or not driver:
-        raise RuntimeError("chromium and chromedriver are required: run `make setup` (apt-get install chromium chromium-driver)")
+        raise RuntimeError("chromium and chromedriver are required: `make setup` installs them (Debian packages)")
     options = webdriver.ChromeOptions()
     options.binary_location = binary
     profile = tempfile.mkdtemp(prefix="picr-chromium-")

@@ -66,9 +66,10 @@ def test_local_engine_model_input_follows_rembg_normalisation(local_engine):
     assert tensor[0, :, 0, 0] == pytest.approx([(1 - 0.485) / 0.229, (1 - 0.456) / 0.224, (1 - 0.406) / 0.225])
 
 
-def test_unknown_local_model_is_an_engine_error():
-    with pytest.raises(EngineError):
-        LocalEngine("no-such-model")
+@pytest.mark.parametrize("model", ["no-such-model", "birefnet-general"])
+def test_models_outside_the_u2net_family_are_refused_before_any_download(model):
+    with pytest.raises(EngineError, match="not one of"):
+        LocalEngine(model)
 
 
 # --------------------------------------------------------------------------------------------------

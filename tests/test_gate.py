@@ -131,6 +131,15 @@ def test_product_the_colour_of_its_background_is_held():
     assert assess_cutout(alpha, image=distinct).passed
 
 
+def test_colour_contrast_compares_with_the_surroundings_not_the_photo_border():
+    alpha = disc(r=200)
+    photo = photo_with(alpha, product=(60, 90, 160))
+    photo[:, :80] = photo[:, -80:] = (60, 90, 160)       # a product-coloured frame around the photo
+    photo[:80] = photo[-80:] = (60, 90, 160)
+    result = assess_cutout(alpha, image=photo)
+    assert result.scores["colour_contrast"] > 40 and result.passed
+
+
 def test_supplied_cutout_skips_the_colour_signal():
     alpha = disc()
     assert "colour_contrast" not in assess_cutout(alpha).scores

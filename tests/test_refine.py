@@ -5,7 +5,16 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-from picr.refine import decontaminate, guided_filter, refine_alpha, sample_at
+from picr.refine import (
+    block_mean,
+    block_upsample,
+    decontaminate,
+    drop_faint_pieces,
+    guided_filter,
+    pixels_between,
+    refine_alpha,
+    sample_at,
+)
 
 PAPER = (236, 232, 224)
 
@@ -139,3 +148,46 @@ def test_sample_at_handles_more_points_than_one_remap_row():
     # at 1/3 scale the centre of full-resolution pixel (16, 10) is the centre of grid cell (row 3, col 5)
     third = sample_at(grid, np.array([16]), np.array([10]), 1 / 3, 1 / 3)
     assert third[0, 0] == pytest.approx(grid[3, 5], abs=1e-3)
+
+
+def test_block_mean_and_upsample_keep_pixel_centres_aligned():
+    ramp = np.tile(np.arange(100, dtype=np.float32), (31, 1))          # value = x, 100 wide, 31 tall
+    grid = block_mean(ramp, 3)
+    assert grid.shape == (10, 33)
+    assert grid[0, 0] == pytest.approx(1.0) and grid[0, 5] == pytest.approx(16.0)
+    back = block_upsample(grid, 3, (100, 31))
+    assert back.shape == (31, 100)
+    assert np.abs(back[:, 3:97] - ramp[:, 3:97]).max() < 1e-3          # linear data comes back exactly
+    assert block_mean(ramp, 1) is ramp
+
+
+def test_pixels_between_is_exclusive_and_finds_them_all():
+    values = np.array([[0.0, 0.001, 0.5], [0.999, 1.0, 0.3]], np.float32)
+    xs, ys = pixels_between(values, 0.0, 1.0)
+    assert sorted(zip(ys.tolist(), xs.tolist(), strict=True)) == [(0, 1), (0, 2), (1, 0), (1, 2)]
+    assert pixels_between(np.zeros((5, 5), np.float32), 0.0, 1.0)[0].size == 0
+    as_bytes = np.array([[0, 1, 128], [254, 255, 77]], np.uint8)
+    xs, ys = pixels_between(as_bytes, 0, 255)
+    assert sorted(zip(ys.tolist(), xs.tolist(), strict=True)) == [(0, 1), (0, 2), (1, 0), (1, 2)]
+
+
+def test_drop_faint_pieces_removes_detached_haze_only():
+    alpha = np.zeros((200, 300), np.float32)
+    alpha[50:150, 50:150] = 1.0            # product
+    alpha[95:105, 150:200] = 0.3           # faint wire attached to it: stays
+    alpha[20:40, 250:280] = 0.3            # detached haze: goes
+    alpha[160:190, 250:280] = 0.8          # detached but opaque piece: stays
+    cleaned = drop_faint_pieces(alpha)
+    assert cleaned[100, 175] == pytest.approx(0.3)
+    assert cleaned[30, 265] == 0.0
+    assert cleaned[175, 265] == pytest.approx(0.8)
+    assert cleaned[100, 100] == 1.0
+
+
+def test_refine_drops_model_haze_away_from_the_product():
+    truth = ring_with_hole(inner=0)
+    photo = composite(truth, (200, 40, 40), PAPER)
+    coarse = model_view(truth)
+    coarse[100:160, 100:200] = 0.3          # a faint smudge the model left in a corner
+    alpha = refine_alpha(photo, coarse)
+    assert alpha[80:180, 80:220].max() == 0.0

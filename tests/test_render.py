@@ -20,7 +20,7 @@ from picr.render import (
 from picr.watermark import watermark_box
 from PIL import Image
 
-CASES = Path("/work/shared/photos/cases")
+CASES = Path(__file__).resolve().parents[2] / "shared" / "photos" / "cases"
 WATERMARK = DEFAULT_CHANNEL_CONFIG.watermark
 
 

@@ -36,6 +36,7 @@ LANES = {  # each optional lane and the parameters that switch it on
     "sns": {"NotifyChannel": "sns"},
     "inbound": {"InboundRecipient": "photos@in.example.com", "AllowedSenders": "a@example.com,b@example.com"},
     "drive": {"DriveFolderId": "1AbCdEfGh"},
+    "retry": {"HostedRetry": "true"},  # a hosted engine for review-lane retries, behind the local default
 }
 # Every lane off (the defaults), each one alone, all together.
 LANE_SETS = {
@@ -84,6 +85,8 @@ def evaluate_condition(expression: Any, params: dict[str, str], conditions: dict
             return left == right
         if function == "Fn::Not":
             return not evaluate_condition(argument[0], params, conditions)
+        if function == "Fn::Or":
+            return any(evaluate_condition(item, params, conditions) for item in argument)
         if function == "Condition":
             return evaluate_condition(conditions[argument], params, conditions)
     raise AssertionError(f"condition function not handled by this test: {expression}")
@@ -221,7 +224,7 @@ def test_cfn_lint_finds_nothing_in_the_translated_template(translated: dict) -> 
 
 
 def test_only_the_allowed_intrinsic_functions_are_used(source: dict) -> None:
-    allowed = {"Ref", "Fn::GetAtt", "Fn::Sub", "Fn::If", "Fn::Equals", "Fn::Not", "Condition"}
+    allowed = {"Ref", "Fn::GetAtt", "Fn::Sub", "Fn::If", "Fn::Equals", "Fn::Not", "Fn::Or", "Condition"}
     used: set[str] = set()
 
     def walk(node: Any) -> None:
@@ -271,6 +274,8 @@ def expected_grants(lanes: frozenset[str]) -> dict[str, set[tuple[str, str]]]:
     """Per function, every (action, resource) its role allows: the issue's table, nothing more."""
     sns = grant("sns:Publish", "${NotifyTopic}") if "sns" in lanes else set()
     send_mail = grant(("ses:SendEmail", "ses:SendRawEmail"), SES_IDENTITIES)
+    review_key = grant("secretsmanager:GetSecretValue", "${ReviewTokenSecret}")
+    hosted_key = lanes & {"hosted", "retry"}
     expected = {
         "IngestFunction": baseline("IngestLogGroup")
         | grant(("s3:GetObject", "s3:GetObjectVersion", "s3:DeleteObject"), *objects("inbox/*"))
@@ -284,7 +289,7 @@ def expected_grants(lanes: frozenset[str]) -> dict[str, set[tuple[str, str]]]:
         | grant(CONSUME, "${CutoutQueue.Arn}")
         | grant("sqs:SendMessage", "${VariantsQueue.Arn}", "${PublishQueue.Arn}")
         | grant(JOB_ACTIONS, *JOB_TABLE)
-        | (grant("secretsmanager:GetSecretValue", "${HostedModelSecret}") if "hosted" in lanes else set()),
+        | (grant("secretsmanager:GetSecretValue", "${HostedModelSecret}") if hosted_key else set()),
         "VariantsFunction": baseline("VariantsLogGroup")
         | grant("s3:GetObject", *objects("work/*", "config/*"))
         | grant("s3:PutObject", *objects("work/*"))
@@ -297,11 +302,21 @@ def expected_grants(lanes: frozenset[str]) -> dict[str, set[tuple[str, str]]]:
         | grant("s3:PutObject", *objects("out/*"))
         | grant(CONSUME, "${PublishQueue.Arn}")
         | grant(JOB_ACTIONS, *JOB_TABLE)
-        | send_mail | sns,
+        | send_mail | sns | review_key,
         "SweepFunction": baseline("SweepLogGroup")
         | grant(("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"), *JOB_TABLE)
         | grant("s3:GetObject", *objects("work/*"))
-        | send_mail | sns,
+        | send_mail | sns | review_key,
+        # The review lane: no idempotency table (it sends no mail), no status index (it reads one job).
+        "ReviewFunction": (baseline("ReviewLogGroup") - grant(IDEMPOTENCY_ACTIONS, "${IdempotencyTable.Arn}"))
+        | review_key
+        | grant(("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"),
+                "${JobsTable.Arn}")
+        | grant("s3:GetObject", *objects("work/*"))
+        | grant(("s3:GetObject", "s3:GetObjectVersion", "s3:DeleteObject"), *objects("inbox/*"))
+        | grant("s3:PutObject", *objects("rejected/*"))
+        | grant("s3:ListBucket", BUCKET)
+        | grant("sqs:SendMessage", "${VariantsQueue.Arn}", "${CutoutQueue.Arn}"),
     }
     if "drive" in lanes:
         expected["DriveSyncFunction"] = (
@@ -393,8 +408,15 @@ def test_only_the_cutout_reads_the_model_secret(lanes_on: dict, lanes_off: dict)
                if ("secretsmanager:GetSecretValue", "${HostedModelSecret}") in found}
     assert readers == {"CutoutFunction"}
     assert "HostedModelSecret" not in lanes_off["Resources"]
-    assert not any(action.startswith("secretsmanager:") for found in function_grants(lanes_off).values()
-                   for action, _ in found)
+    # With every lane off, the only secret anyone reads is the review-link key.
+    assert not any(action.startswith("secretsmanager:") and resource != "${ReviewTokenSecret}"
+                   for found in function_grants(lanes_off).values() for action, resource in found)
+
+
+def test_only_the_review_lane_reads_the_review_link_key(lanes_on: dict) -> None:
+    readers = {name for name, found in function_grants(lanes_on).items()
+               if ("secretsmanager:GetSecretValue", "${ReviewTokenSecret}") in found}
+    assert readers == {"PublishFunction", "SweepFunction", "ReviewFunction"}
 
 
 def test_publish_deletes_nothing(lanes_on: dict) -> None:
@@ -410,6 +432,7 @@ def test_publish_deletes_nothing(lanes_on: dict) -> None:
 
 LANE_RESOURCES = {
     "hosted": {"HostedModelSecret"},
+    "retry": {"HostedModelSecret"},
     "sns": {"NotifyTopic"},
     "inbound": {"MailIntakeFunction", "MailIntakeRole", "MailIntakeLogGroup", "MailQueue", "MailQueuePolicy",
                 "MailArrivedRule", "InboundRuleSet", "InboundToMailPrefixRule"},
@@ -421,8 +444,9 @@ LANE_RESOURCES = {
 def test_optional_resources_exist_exactly_when_their_lane_is_on(translated: dict, lane_set: str) -> None:
     lanes = LANE_SETS[lane_set]
     present = set(deployed(translated, parameters_for(lanes))["Resources"])
-    for lane, resources in LANE_RESOURCES.items():
-        assert (resources <= present) if lane in lanes else not (resources & present), lane
+    wanted = set().union(*(LANE_RESOURCES[lane] for lane in lanes))
+    unwanted = set().union(*LANE_RESOURCES.values()) - wanted  # "hosted" and "retry" share the key secret
+    assert wanted <= present and not (unwanted & present), (wanted - present, unwanted & present)
 
 
 def test_optional_settings_reach_the_functions_only_when_set(lanes_off: dict, lanes_on: dict) -> None:
@@ -434,6 +458,47 @@ def test_optional_settings_reach_the_functions_only_when_set(lanes_off: dict, la
     for name in ("PublishFunction", "SweepFunction"):
         assert variables(lanes_off, name)["PICR_SNS_TOPIC_ARN"] == ""
         assert variables(lanes_on, name)["PICR_SNS_TOPIC_ARN"] == {"Ref": "NotifyTopic"}
+    for name in ("PublishFunction", "SweepFunction", "ReviewFunction"):
+        assert variables(lanes_off, name)["PICR_HOSTED_RETRY"] == "false"
+        assert variables(lanes_on, name)["PICR_HOSTED_RETRY"] == "true"
+
+
+def test_a_hosted_engine_for_retries_keeps_the_local_default(translated: dict) -> None:
+    retry_only = deployed(translated, parameters_for(frozenset({"retry"})))
+    cutout = retry_only["Resources"]["CutoutFunction"]["Properties"]["Environment"]["Variables"]
+    assert cutout["PICR_ENGINE"] == {"Ref": "CutoutEngine"} and retry_only["Parameters"]["CutoutEngine"] == "local"
+    assert cutout["PICR_HOSTED_SECRET_ARN"] == {"Ref": "HostedModelSecret"}
+    assert "HostedModelSecret" in retry_only["Resources"]
+
+
+# ------------------------------------------------------------------ the review lane's public URL
+
+def test_only_the_review_function_is_public_and_its_links_point_at_it(deployment: dict, source: dict) -> None:
+    urls = of_type(deployment, "AWS::Lambda::Url")
+    assert [body["Properties"]["TargetFunctionArn"] for body in urls.values()] == [{"Ref": "ReviewFunction"}]
+    (url,) = urls.values()
+    assert url["Properties"]["AuthType"] == "NONE"  # the signed token is the credential
+    for name in ("PublishFunction", "SweepFunction"):
+        variables = deployment["Resources"][name]["Properties"]["Environment"]["Variables"]
+        assert variables["PICR_REVIEW_URL"] == {"Fn::GetAtt": ["ReviewFunctionUrl", "FunctionUrl"]}
+        assert variables["PICR_REVIEW_SECRET_ARN"] == {"Ref": "ReviewTokenSecret"}
+    # Everyone may call the URL, and only through the URL (lambda:InvokeFunction only via a function URL).
+    permissions = of_type(deployment, "AWS::Lambda::Permission")
+    public = {body["Properties"]["Action"]: body["Properties"] for body in permissions.values()
+              if body["Properties"].get("Principal") == "*"}
+    assert set(public) == {"lambda:InvokeFunctionUrl", "lambda:InvokeFunction"}
+    assert public["lambda:InvokeFunctionUrl"]["FunctionUrlAuthType"] == "NONE"
+    assert public["lambda:InvokeFunction"]["InvokedViaFunctionUrl"] is True
+
+
+def test_the_review_link_key_is_generated_at_deploy_never_written_down(source: dict) -> None:
+    secret = source["Resources"]["ReviewTokenSecret"]["Properties"]
+    assert "SecretString" not in secret
+    assert secret["GenerateSecretString"]["PasswordLength"] >= 32
+    # Functions get the secret's ARN and read it at run time; a {{resolve:...}} would put the key in plain env.
+    environment = json.dumps({name: body["Properties"].get("Environment") for name, body in source["Resources"].items()
+                              if body["Type"] == "AWS::Serverless::Function"})
+    assert "ReviewTokenSecret" in environment and "resolve:secretsmanager" not in environment
 
 
 def test_ses_may_write_raw_mail_only_with_the_inbound_lane(lanes_off: dict, lanes_on: dict) -> None:
@@ -456,14 +521,19 @@ def test_the_sender_identity_is_optional(translated: dict) -> None:
 
 # ------------------------------------------------------------------ functions, queues and triggers
 
+REVIEW_LINKS_ENVIRONMENT = {"PICR_REVIEW_URL", "PICR_REVIEW_SECRET_ARN", "PICR_HOSTED_RETRY"}
+"""What a function minting review links gets: where they point, the signing key, whether Retry is offered."""
 FUNCTION_ENVIRONMENT = {
     "IngestFunction": {"PICR_CUTOUT_QUEUE_URL", "PICR_PUBLISH_QUEUE_URL", "PICR_MAX_EDGE"},
     "CutoutFunction": {"PICR_VARIANTS_QUEUE_URL", "PICR_PUBLISH_QUEUE_URL", "PICR_ENGINE", "PICR_MODEL",
                        "PICR_HOSTED_URL", "PICR_HOSTED_SECRET_ARN", "NUMBA_CACHE_DIR", "U2NET_HOME"},
     "VariantsFunction": {"PICR_PUBLISH_QUEUE_URL"},
-    "PublishFunction": {"PICR_SENDER", "PICR_OWNER_EMAIL", "PICR_NOTIFY_CHANNEL", "PICR_SNS_TOPIC_ARN"},
+    "PublishFunction": {"PICR_SENDER", "PICR_OWNER_EMAIL", "PICR_NOTIFY_CHANNEL", "PICR_SNS_TOPIC_ARN",
+                        *REVIEW_LINKS_ENVIRONMENT},
     "SweepFunction": {"PICR_SENDER", "PICR_OWNER_EMAIL", "PICR_NOTIFY_CHANNEL", "PICR_SNS_TOPIC_ARN",
-                      "PICR_REVIEW_AFTER_HOURS"},
+                      "PICR_REVIEW_AFTER_HOURS", *REVIEW_LINKS_ENVIRONMENT},
+    "ReviewFunction": {"PICR_VARIANTS_QUEUE_URL", "PICR_CUTOUT_QUEUE_URL", "PICR_REVIEW_SECRET_ARN",
+                       "PICR_HOSTED_RETRY"},
     "DriveSyncFunction": {"PICR_DRIVE_FOLDER_ID", "PICR_DRIVE_SECRET_ARN"},
     "MailIntakeFunction": {"PICR_INBOUND_RECIPIENT", "PICR_ALLOWED_SENDERS", "PICR_SENDER",
                            "PICR_OWNER_EMAIL"},
@@ -476,6 +546,7 @@ FUNCTION_SHAPE = {  # logical id: (name, memory, timeout, code)
     "VariantsFunction": ("variants", 2048, 60, "functions/variants/"),
     "PublishFunction": ("publish", 512, 60, "functions/publish/"),
     "SweepFunction": ("sweep", 256, 120, "functions/sweep/"),
+    "ReviewFunction": ("review", 512, 30, "functions/review/"),
     "DriveSyncFunction": ("drive-sync", 512, 120, "functions/drive_sync/"),
     "MailIntakeFunction": ("mail-intake", 512, 60, "functions/mail_intake/"),
 }

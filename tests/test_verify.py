@@ -11,7 +11,7 @@ from picr.verify import WATERMARK_MIN_CONTRAST, check_variant
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
-CASES = Path("/work/shared/photos/cases")
+CASES = Path(__file__).resolve().parents[2] / "shared" / "photos" / "cases"
 WATERMARK = DEFAULT_CHANNEL_CONFIG.watermark
 MARKET = DEFAULT_CHANNEL_CONFIG.channel("market")
 SOCIAL = DEFAULT_CHANNEL_CONFIG.channel("social")

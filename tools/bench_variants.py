@@ -26,7 +26,7 @@ from picr.channels import DEFAULT_CHANNEL_CONFIG, default_logo  # noqa: E402
 from picr.render import render_variant, render_variants  # noqa: E402
 from picr.verify import check_variant  # noqa: E402
 
-CASES = Path("/work/shared/photos/cases")
+CASES = REPO.parent / "shared" / "photos" / "cases"
 DEFAULT_CASE = "03_guitar_cluttered_living_room"
 
 

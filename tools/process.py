@@ -9,6 +9,12 @@ cutout runs the same handler the container runs, with the small u2netp model (``
 
 OUT receives ``bucket/`` (a mirror of the bucket), ``mail/`` (every email as .eml and its HTML) and
 ``summary.json`` (one entry per input).
+
+An ``.eml`` input is an email sent to the inbound address: it is put under ``mail/<random id>`` with SES's
+verdict headers on top, exactly where SES's receipt rule writes, and the mail rule hands it to
+mail-intake. Its summary entries are one per photo it brought in (``input`` is the .eml), or one entry
+with status ``refused`` and the reason when nothing in it was taken. ``--allow-sender`` fills the
+allowlist (``AllowedSenders``); the inbound lane is switched on whenever an .eml is among the inputs.
 """
 
 from __future__ import annotations
@@ -41,6 +47,9 @@ LOCAL_PARAMETERS = {
 }
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".heic", ".heif", ".webp", ".gif", ".pdf", ".txt", ".tif",
                   ".tiff", ".bmp", ".mp4", ".mov", ".avif", ".eml"}
+LOCAL_INBOUND_RECIPIENT = "photos@example.com"
+SES_VERDICT_HEADERS = b"X-SES-Spam-Verdict: PASS\r\nX-SES-Virus-Verdict: PASS\r\n"
+"""What SES's scan prepends to every stored email; the runner cannot scan, so it vouches for its inputs."""
 STAGE_OF_QUEUE = {"WorkQueue": "ingest", "CutoutQueue": "cutout", "VariantsQueue": "variants",
                   "PublishQueue": "publish", "MailQueue": "mail"}
 
@@ -116,7 +125,10 @@ class LocalStack:
     """The template's resources created in moto, and its SQS consumers ready to invoke."""
 
     def __init__(self, template_path: Path, *, model: str, models_dir: Path,
-                 parameters: dict[str, str] | None = None, faults: FaultPlan | None = None) -> None:
+                 parameters: dict[str, str] | None = None, faults: FaultPlan | None = None,
+                 function_urls: dict[str, str] | None = None) -> None:
+        """``function_urls`` gives a function's Function URL (``<Id>Url.FunctionUrl`` in the template) a
+        real address, e.g. a local HTTP server in a browser test; otherwise it gets a placeholder."""
         import boto3
 
         from tools.cfn import Resolver, load_template
@@ -143,6 +155,7 @@ class LocalStack:
         self.secrets = boto3.client("secretsmanager", region_name=REGION)
         self.local_env = {"PICR_MODEL": model, "U2NET_HOME": str(models_dir), "NUMBA_CACHE_DIR": "/tmp"}
         self.timings: dict[str, list[float]] = {}
+        self.function_urls = dict(function_urls or {})
         self._create_resources()
         self.functions = self._functions()
         self.consumers = self._consumers()
@@ -212,9 +225,16 @@ class LocalStack:
             self._ids[logical_id] = {None: arn, "TopicArn": arn, "TopicName": name}
         for logical_id, resource in self._of_type("AWS::SecretsManager::Secret"):
             props = self.props(resource)
+            # A GenerateSecretString secret gets random bytes, as CloudFormation would generate.
+            generated = os.urandom(32).hex() if "GenerateSecretString" in props else "{}"
             arn = self.secrets.create_secret(Name=props.get("Name") or logical_id,
-                                             SecretString=props.get("SecretString") or "{}")["ARN"]
+                                             SecretString=props.get("SecretString") or generated)["ARN"]
             self._ids[logical_id] = {None: arn, "Id": arn}
+        # SAM names a function's URL resource <FunctionId>Url; its FunctionUrl attribute is what others get.
+        for logical_id, resource in self._of_type("AWS::Serverless::Function"):
+            if "FunctionUrlConfig" in resource.get("Properties", {}):
+                url = self.function_urls.get(logical_id) or f"https://{logical_id.lower()}.lambda-url.{REGION}.on.aws/"
+                self._ids[f"{logical_id}Url"] = {None: url, "FunctionUrl": url}
         self.ses.verify_email_identity(EmailAddress=self.resolver.parameters["SenderEmail"])
 
     def _functions(self) -> dict[str, LocalFunction]:
@@ -368,7 +388,7 @@ def _job_status(job: dict[str, Any] | None) -> str:
     if job is None:
         return "failed"
     status = job["current_status"]
-    return status if status in {"done", "needs_review", "rejected"} else "failed"
+    return status if status in {"done", "needs_review", "rejected", "superseded"} else "failed"
 
 
 def run(inputs: Sequence[Path], out: Path, *, model: str = "u2netp", models_dir: Path | None = None,
@@ -386,6 +406,8 @@ def run(inputs: Sequence[Path], out: Path, *, model: str = "u2netp", models_dir:
         if not quiet:
             print(text, file=sys.stderr, flush=True)
 
+    if any(_is_mail(path) for path in inputs):  # an email needs the inbound lane, unless the caller set it
+        parameters = {"InboundRecipient": LOCAL_INBOUND_RECIPIENT, **(parameters or {})}
     out.mkdir(parents=True, exist_ok=True)
     # The functions' structured logs and metrics (stdout on Lambda) go to a file; progress stays on stderr.
     with mock_aws(), (out / "functions.log").open("w") as log, contextlib.redirect_stdout(log):
@@ -393,8 +415,13 @@ def run(inputs: Sequence[Path], out: Path, *, model: str = "u2netp", models_dir:
                            models_dir=models_dir or REPO / "models", parameters=parameters, faults=faults)
         jobs = JobStore(stack.dynamodb, stack.resolver.resolve({"Ref": "JobsTable"}))
         uploads: list[tuple[Path, str, str]] = []
+        mails: list[tuple[Path, str]] = []
         names: set[str] = set()
         for path in inputs:
+            if _is_mail(path):
+                mails.append((path, deliver_mail(stack, path)))
+                say(f"[{path.name}] delivered to {mails[-1][1]} as SES would")
+                continue
             name = _unique(path.name, names)
             key = f"inbox/{name}"
             response = stack.s3.put_object(Bucket=stack.bucket, Key=key, Body=path.read_bytes())
@@ -413,12 +440,62 @@ def run(inputs: Sequence[Path], out: Path, *, model: str = "u2netp", models_dir:
 
         stack.drain(on_record)
         dead = stack.dead_letters()
-        summary = _write_outputs(stack, jobs, uploads, out, dead)
+        mail_uploads, refused_mails = _mail_results(stack, mails)
+        summary = _write_outputs(stack, jobs, uploads + mail_uploads, out, dead)
+        summary["jobs"] += [{**entry, "emails": _mail_files(out, entry["key"])} for entry in refused_mails]
+        summary["counts"]["refused"] = len(refused_mails)
         summary["faults_injected"] = dict(stack.faults.injected)
         summary["invocation_seconds"] = {stage: [round(t, 4) for t in times] for stage, times in stack.timings.items()}
         (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     say(f"wrote {out / 'summary.json'}")
     return summary
+
+
+def _is_mail(path: Path) -> bool:
+    return path.suffix.lower() == ".eml"
+
+
+def deliver_mail(stack: LocalStack, path: Path) -> str:
+    """Store a raw email as SES's receipt rule does: under ``mail/`` with a random name, verdicts on top."""
+    key = f"mail/{uuid.uuid4().hex}"
+    stack.s3.put_object(Bucket=stack.bucket, Key=key, Body=SES_VERDICT_HEADERS + path.read_bytes())
+    return key
+
+
+def _mail_results(stack: LocalStack, mails: list[tuple[Path, str]]) -> tuple[list[tuple[Path, str, str]],
+                                                                             list[dict[str, Any]]]:
+    """Per email: an upload for each photo it brought into inbox/, or a ``refused`` entry saying why not."""
+    from picr.mail_intake import read_mail
+    from picr.stages.ingest import UploadedObject, job_id_for
+    from picr.stages.mail_intake import inbox_name
+
+    allowed = stack.resolver.parameters.get("AllowedSenders", "").split(",")
+    uploads: list[tuple[Path, str, str]] = []
+    refused: list[dict[str, Any]] = []
+    for path, mail_key in mails:
+        prefix = f"inbox/{inbox_name(mail_key, '')}"
+        pages = stack.s3.get_paginator("list_object_versions").paginate(Bucket=stack.bucket, Prefix=prefix)
+        versions = sorted((v for page in pages for v in page.get("Versions", [])), key=lambda v: v["Key"])
+        for version in versions:
+            obj = UploadedObject(stack.bucket, version["Key"], "", version["VersionId"], version["ETag"].strip('"'))
+            uploads.append((path, version["Key"], job_id_for(obj)))
+        if not versions:
+            raw = stack.s3.get_object(Bucket=stack.bucket, Key=mail_key)["Body"].read()
+            intake = read_mail(raw, allowed_senders=allowed)
+            reasons = [intake.refusal.message] if intake.refusal else [s.message for s in intake.skipped]
+            refused.append({
+                "input": path.name, "input_path": str(path), "key": mail_key, "job_id": None,
+                "product": intake.product, "status": "refused",
+                "reason_code": intake.refusal.code if intake.refusal else "no_photo",
+                "reasons": reasons or ["The email holds no photo."], "outputs": [],
+            })
+    return uploads, refused
+
+
+def _mail_files(out: Path, mail_key: str) -> list[str]:
+    """The replies about one email itself (``X-Picr-Job: mail-<id>``) among the mail OUT holds."""
+    job = f"mail-{mail_key.rpartition('/')[2]}"
+    return sorted(str(path.relative_to(out)) for path in (out / "mail").glob(f"*-{job}-*"))
 
 
 def _job_of(message: dict[str, Any]) -> str | None:
@@ -475,11 +552,15 @@ def _write_outputs(stack: LocalStack, jobs: Any, uploads: list[tuple[Path, str, 
             paths.append(str((mail_dir / f"{stem}.html").relative_to(out)))
         mails_of.setdefault(job_id, []).extend(paths)
 
+    rewritten = {}
+    for page in stack.s3.get_paginator("list_object_versions").paginate(Bucket=stack.bucket, Prefix="out/"):
+        for version in page.get("Versions", []):
+            rewritten.setdefault(version["Key"], set()).add(version["ETag"])
     dead_jobs = {_job_of(message) for message in dead}
     entries = []
     for path, key, job_id in uploads:
         job = jobs.get(job_id)
-        status = "failed" if job_id in dead_jobs else _job_status(job)
+        status = _job_status(job)  # a dead-lettered duplicate of a finished job's message loses nothing
         job = job or {}
         outputs = []
         for output in job.get("outputs") or []:
@@ -512,8 +593,11 @@ def _write_outputs(stack: LocalStack, jobs: Any, uploads: list[tuple[Path, str, 
     summary = {
         "bucket": stack.bucket,
         "counts": {status: sum(e["status"] == status for e in entries)
-                   for status in ("done", "needs_review", "rejected", "failed")},
+                   for status in ("done", "needs_review", "rejected", "superseded", "failed")},
         "dead_letters": len(dead),
+        "dead_letter_jobs": sorted(job_id for job_id in dead_jobs if job_id),
+        # an out/ key written with different bytes more than once would be a duplicate output
+        "outputs_with_differing_versions": sorted(key for key, etags in rewritten.items() if len(etags) > 1),
         "jobs": entries,
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=False) + "\n")
@@ -527,6 +611,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--model", default="u2netp", help="rembg model for the local cutout (default u2netp)")
     parser.add_argument("--models-dir", type=Path, default=REPO / "models")
     parser.add_argument("--quiet", action="store_true")
+    parser.add_argument("--allow-sender", action="append", default=[], metavar="ADDRESS",
+                        help="accept emailed photos (.eml inputs) from this address or @domain; repeatable")
     faults = parser.add_argument_group("fault injection (what SQS, Lambda and AWS really do)")
     faults.add_argument("--faults", type=float, default=0.0, metavar="RATE",
                         help="share of invocations in which one S3/SES/DynamoDB call fails transiently")
@@ -542,7 +628,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     inputs = collect_inputs(args.inputs)
     if not inputs:
         raise SystemExit("no photos found in the given paths")
-    summary = run(inputs, args.out, model=args.model, models_dir=args.models_dir, quiet=args.quiet, faults=plan)
+    parameters = {"AllowedSenders": ",".join(args.allow_sender)} if args.allow_sender else None
+    summary = run(inputs, args.out, model=args.model, models_dir=args.models_dir, quiet=args.quiet, faults=plan,
+                  parameters=parameters)
     counts = summary["counts"]
     print(json.dumps({"out": str(args.out), **counts, "dead_letters": summary["dead_letters"]}))
     return 0

@@ -6,6 +6,9 @@ photo. The hosted engine fetches its key from Secrets Manager at call time, cach
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import cache
+
 import boto3
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.parameters import get_secret
@@ -27,6 +30,13 @@ def make_engine(settings: Settings) -> SegmentationEngine:
     return LocalEngine(settings.model)
 
 
+def hosted_engine_factory(settings: Settings) -> Callable[[], SegmentationEngine] | None:
+    """The hosted engine for review-lane retries, built on first use only: most containers never need it."""
+    if not settings.hosted_secret_arn:
+        return None
+    return cache(lambda: make_engine(settings.model_copy(update={"engine": "hosted"})))
+
+
 settings = load_settings()
 settings.require("variants_queue_url", "publish_queue_url")
 sqs = boto3.client("sqs")
@@ -37,6 +47,7 @@ context = CutoutContext(
     variants_queue=QueueSender(sqs, settings.variants_queue_url),
     publish_queue=QueueSender(sqs, settings.publish_queue_url),
     thresholds=GateThresholds(),
+    hosted_engine=hosted_engine_factory(settings),
 )
 
 

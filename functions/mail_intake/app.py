@@ -1,7 +1,53 @@
-"""picr-mail-intake: placeholder so `make build` has a handler to package; the lead replaces this file."""
+"""picr-mail-intake: a raw email SES wrote under ``mail/`` (EventBridge → SQS) → its photos under ``inbox/``.
 
-from typing import Any
+Replies about a partly used email go through ``idempotent_delivery`` keyed on the email, so a redelivered
+message never sends a second one. Refusals are logged with their reason and answered with nothing.
+"""
+
+from __future__ import annotations
+
+import boto3
+from aws_lambda_powertools.utilities.data_classes import S3EventBridgeNotificationEvent
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from picr.config import load_settings
+from picr.delivery import idempotent_delivery
+from picr.inbox import Inbox
+from picr.mail_intake import MailLimits
+from picr.runtime import logger, metrics, sqs_batch_handler, utc_now
+from picr.stages.mail_intake import MailIntakeContext, take_in_mail
+from picr.storage import ImageBucket
+
+settings = load_settings()
+settings.require("sender", "owner_email", "idempotency_table")
+s3 = boto3.client("s3")
+deliver, idempotency = idempotent_delivery(
+    settings, ses=boto3.client("ses"), sns=boto3.client("sns"), dynamodb=boto3.client("dynamodb")
+)
+context = MailIntakeContext(
+    bucket=ImageBucket(s3, settings.bucket),
+    inbox=Inbox(s3, settings.bucket),
+    deliver=deliver,
+    sender=settings.sender,
+    owner=settings.recipients,
+    allowed_senders=settings.allowed_sender_list,
+    limits=MailLimits(max_photos=settings.mail_max_photos),
+)
 
 
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    raise NotImplementedError("picr-mail-intake is not written yet")
+def record_handler(record: SQSRecord) -> None:
+    key = S3EventBridgeNotificationEvent(record.json_body).detail.object.key
+    outcome = take_in_mail(key, context, sent_at=utc_now())
+    if outcome.status == "refused":
+        logger.warning("mail refused", extra=outcome.__dict__)
+    else:
+        logger.info("mail taken in", extra=outcome.__dict__)
+    metrics.add_metric(name=f"Mail_{outcome.status}", unit="Count", value=1)
+    metrics.add_metric(name="MailPhotos", unit="Count", value=len(outcome.keys))
+
+
+batch_handler = sqs_batch_handler(record_handler)
+
+
+def handler(event: dict, lambda_context: object) -> dict:
+    idempotency.register_lambda_context(lambda_context)
+    return batch_handler(event, lambda_context)

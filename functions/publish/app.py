@@ -12,6 +12,7 @@ from picr.config import load_settings
 from picr.delivery import idempotent_delivery
 from picr.jobs import JobStore
 from picr.messages import PublishMessage
+from picr.review_links import review_links_from
 from picr.runtime import count, iso, logger, sqs_batch_handler, utc_now
 from picr.stages.publish import PublishContext, publish
 from picr.storage import ImageBucket
@@ -29,6 +30,7 @@ context = PublishContext(
     sender=settings.sender,
     recipients=settings.recipients,
     link_expiry_s=settings.link_expiry_days * 24 * 3600,
+    review_links=review_links_from(settings),
 )
 
 

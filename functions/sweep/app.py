@@ -10,6 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from picr.config import load_settings
 from picr.delivery import idempotent_delivery
 from picr.jobs import JobStore
+from picr.review_links import review_links_from
 from picr.runtime import iso, logger, metrics, utc_now
 from picr.stages.sweep import SweepContext, sweep
 from picr.storage import ImageBucket
@@ -27,6 +28,7 @@ context = SweepContext(
     sender=settings.sender,
     recipients=settings.recipients,
     review_after=timedelta(hours=settings.review_after_hours),
+    review_links=review_links_from(settings),
 )
 
 

@@ -54,6 +54,10 @@ class WatermarkSpec(BaseModel):
     # dividing by (1 - opacity), which needs the logo to stay see-through.
     opacity: float = Field(0.25, gt=0.0, le=0.6)
 
+    def margin_px(self, frame_size: tuple[int, int]) -> int:
+        """The margin in pixels on a frame: a fraction of its shorter side, so it looks alike on any aspect."""
+        return round(self.margin * min(frame_size))
+
 
 class ChannelSpec(BaseModel):
     """One output variant: exact pixel size, format, background, product fill and watermark or not."""
@@ -177,7 +181,7 @@ class ChannelConfig(BaseModel):
 
     def _watermark_clears_border(self, channel: ChannelSpec) -> bool:
         # Only the logo's edges nearest the frame edges matter, and they sit exactly `margin` away.
-        margin_px = round(self.watermark.margin * min(channel.width, channel.height))
+        margin_px = self.watermark.margin_px((channel.width, channel.height))
         vertical, horizontal = self.watermark.corner.split("-")
         x_lo, x_hi = drawable_span(channel.width, channel.format)
         y_lo, y_hi = drawable_span(channel.height, channel.format)

@@ -42,6 +42,26 @@ class Settings(BaseModel):
     sns_topic_arn: str | None = None
     review_after_hours: float = Field(default=24, gt=0)
     link_expiry_days: int = Field(default=7, ge=1, le=7)
+    # -- the review lane (issue 7)
+    review_url: str | None = None
+    """The review function's URL (its Function URL); the signed Approve / Reject / Retry links point here."""
+    review_secret_arn: str | None = None
+    """The Secrets Manager secret holding the key that signs review links."""
+    review_link_hours: float = Field(default=72, gt=0, le=7 * 24)
+    """How long a review link works. The daily digest re-issues links for every job still held, so a link
+    only has to outlive a weekend away from the inbox; a short life limits what a forwarded mail can do."""
+    hosted_retry: bool = False
+    """A hosted engine is configured, so held jobs cut by the local engine may be retried with it."""
+    # The ways in (issue 6): the email lane, the Drive lane and the upload page.
+    inbound_recipient: str | None = None
+    allowed_senders: str | None = None
+    mail_max_photos: int = Field(default=10, ge=1, le=50)
+    drive_folder_id: str | None = None
+    drive_secret_arn: str | None = None
+    upload_secret_arn: str | None = None
+    upload_max_mb: int = Field(default=25, ge=1, le=40)
+    upload_requests_per_minute: int = Field(default=120, ge=1)
+    upload_photos_per_hour: int = Field(default=60, ge=1)
 
     @field_validator("*", mode="before")
     @classmethod
@@ -58,6 +78,11 @@ class Settings(BaseModel):
     @property
     def recipients(self) -> list[str]:
         return [self.owner_email] if self.owner_email else []
+
+    @property
+    def allowed_sender_list(self) -> list[str]:
+        """``PICR_ALLOWED_SENDERS`` split on commas, lower-cased (addresses compare case-insensitively)."""
+        return [entry.strip().lower() for entry in (self.allowed_senders or "").split(",") if entry.strip()]
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:

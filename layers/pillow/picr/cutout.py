@@ -2,8 +2,8 @@
 
 Steps: an owner-supplied cut-out keeps its own alpha; otherwise the engine looks at the whole photo,
 and when the product is small in the frame it takes a second, closer look at a crop around it. The
-alpha is refined against the photo, disconnected faint haze is dropped, the gate measures the result,
-and the edge colours are decontaminated. Same gate and same output whichever engine ran.
+alpha is refined against the photo (see ``picr.refine``), the gate measures the result, and the edge
+colours are decontaminated. Same gate and same output whichever engine ran.
 """
 
 from __future__ import annotations
@@ -68,11 +68,9 @@ def supplied_alpha(image: Image.Image, min_transparent: float) -> np.ndarray | N
 
 def object_box(alpha: np.ndarray, threshold: float = 0.5) -> tuple[int, int, int, int] | None:
     """(x0, y0, x1, y1) around every pixel at or above ``threshold``, or None when there is none."""
-    rows = np.flatnonzero((alpha >= threshold).any(axis=1))
-    if rows.size == 0:
-        return None
-    cols = np.flatnonzero((alpha[rows[0]:rows[-1] + 1] >= threshold).any(axis=0))
-    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
+    solid = cv2.inRange(alpha, threshold, np.inf)
+    x, y, width, height = cv2.boundingRect(solid)
+    return None if width == 0 else (x, y, x + width, y + height)
 
 
 def closer_look_box(alpha: np.ndarray, model_input: int,
@@ -104,37 +102,29 @@ def view_agreement(first: np.ndarray, second: np.ndarray, cells: tuple[int, int]
     return float((coarse & fine).sum() / union) if union else 1.0
 
 
-def drop_faint_pieces(alpha: np.ndarray) -> np.ndarray:
-    """Alpha with every disconnected piece that never reaches half opacity set to 0.
-
-    Such haze is not product by any reading of the mask, but it would stretch the bounding box the
-    variant step trims to. Faint pixels attached to an opaque piece (fine hair, a thin wire) stay.
-    """
-    count, labels = cv2.connectedComponents((alpha > 0.5 / 255).astype(np.uint8), connectivity=8)
-    has_opaque = np.bincount(labels[alpha >= 0.5], minlength=count) > 0
-    has_opaque[0] = True   # the background label: already zero
-    if has_opaque.all():
-        return alpha
-    return np.where(has_opaque[labels], alpha, 0.0).astype(np.float32)
-
-
 def _rgba(rgb: np.ndarray, alpha_u8: np.ndarray) -> Image.Image:
-    channels = [Image.fromarray(np.ascontiguousarray(rgb[..., c])) for c in range(3)]
-    return Image.merge("RGBA", [*channels, Image.fromarray(alpha_u8)])
+    rgba = Image.fromarray(rgb, "RGB")
+    rgba.putalpha(Image.fromarray(alpha_u8, "L"))
+    return rgba
 
 
 def make_cutout(image: Image.Image, engine: SegmentationEngine, quality_warnings: Sequence[str] = (),
                 thresholds: GateThresholds = DEFAULT_THRESHOLDS,
                 settings: CutoutSettings = DEFAULT_SETTINGS) -> CutoutResult:
-    """Cut the product out of ``image`` and gate the result. The engine is only called when the image
-    is not already a cut-out."""
+    """Cut the product out of ``image`` and gate the result.
+
+    The engine is only called when the image is not already a cut-out; an owner-supplied cut-out keeps
+    its alpha and colours (pixels it made fully transparent are blanked, like ours) and is gated the
+    same way. Raises ``EngineError`` when the engine cannot produce a mask.
+    """
     own_alpha = supplied_alpha(image, settings.supplied_min_transparent)
     if own_alpha is not None:
-        rgba = image.convert("RGBA")
+        own_rgb = np.asarray(image.convert("RGB"))
+        blanked = cv2.bitwise_and(own_rgb, own_rgb, mask=own_alpha)
         gate = assess_cutout(own_alpha, quality_warnings, thresholds)
-        return CutoutResult(rgba=rgba, gate=gate, engine=SUPPLIED_ENGINE, passes=0)
+        return CutoutResult(rgba=_rgba(blanked, own_alpha), gate=gate, engine=SUPPLIED_ENGINE, passes=0)
 
-    photo = image.convert("RGB")
+    photo = image if image.mode == "RGB" else image.convert("RGB")
     rgb = np.asarray(photo)
     coarse = engine.predict(photo)
     model_input = engine.input_size
@@ -148,11 +138,11 @@ def make_cutout(image: Image.Image, engine: SegmentationEngine, quality_warnings
         cells = (max(2, round((x1 - x0) * model_input / photo.width)),
                  max(2, round((y1 - y0) * model_input / photo.height)))
         agreement = view_agreement(coarse[y0:y1, x0:x1], closer, cells)
-        alpha = coarse.copy()   # outside the crop only sub-0.5 haze remains; drop_faint_pieces clears it
+        # the crop holds everything the first look saw at 0.5 or more; outside it is faint haze only
+        alpha = np.zeros(coarse.shape, np.float32)
         alpha[y0:y1, x0:x1] = refine_alpha(rgb[y0:y1, x0:x1], closer, settings.refine)
-    alpha = drop_faint_pieces(alpha)
-    alpha_u8 = np.round(alpha * 255.0).astype(np.uint8)
+    alpha_u8 = cv2.convertScaleAbs(alpha, alpha=255.0)   # rounds and saturates to 0..255
     gate = assess_cutout(alpha_u8, quality_warnings, thresholds, image=rgb, view_agreement=agreement)
-    colour = decontaminate(rgb, alpha_u8.astype(np.float32) / 255.0)
+    colour = decontaminate(rgb, alpha_u8)
     return CutoutResult(rgba=_rgba(colour, alpha_u8), gate=gate, engine=engine.name,
                         passes=1 if box is None else 2)

@@ -99,8 +99,15 @@ def read_preprocessing(session_class: type) -> Preprocessing:
     raise EngineError(f"{session_class.__name__}.predict never called normalize")
 
 
+PROBABILITY_MODELS = frozenset({"u2net", "u2netp", "silueta", "u2net_human_seg"})
+
+
 class LocalEngine:
     """A rembg U²-Net model run through its ONNX session, created once per container.
+
+    Only the U²-Net family is accepted (``PROBABILITY_MODELS``): their first output is already a 0..1
+    foreground probability, which the gate reads as is. Other rembg models emit logits or need their
+    own post-processing.
 
     The ONNX graph is called directly instead of ``session.predict`` for two reasons: ``predict``
     stretches every prediction to the full 0..1 range (so a frame with nothing in it still comes back
@@ -110,12 +117,11 @@ class LocalEngine:
     """
 
     def __init__(self, model_name: str = "u2netp") -> None:
+        if model_name not in PROBABILITY_MODELS:
+            raise EngineError(f"model {model_name!r} is not one of {sorted(PROBABILITY_MODELS)}")
         import rembg  # heavy import, only the cutout container needs it
 
-        try:
-            session = rembg.new_session(model_name)
-        except ValueError as exc:
-            raise EngineError(f"unknown rembg model {model_name!r}") from exc
+        session = rembg.new_session(model_name)
         self.name = model_name
         self._onnx = session.inner_session
         self._input_name = self._onnx.get_inputs()[0].name
@@ -131,8 +137,8 @@ class LocalEngine:
         photo and changes the model's answer by less than a percent.
         """
         prep = self.preprocessing
-        small = np.asarray(image.convert("RGB").resize(prep.size, Image.Resampling.LANCZOS, reducing_gap=3.0),
-                           np.float32)
+        rgb = image if image.mode == "RGB" else image.convert("RGB")
+        small = np.asarray(rgb.resize(prep.size, Image.Resampling.LANCZOS, reducing_gap=1.5), np.float32)
         small /= max(float(small.max()), 1e-6)
         small -= np.asarray(prep.mean, np.float32)
         small /= np.asarray(prep.std, np.float32)

@@ -135,9 +135,14 @@ def _ramp(value: float, ok: float, bad: float) -> float:
 
 def _depth(mask: np.ndarray, px_per_cell: float) -> np.ndarray:
     """Distance (full-resolution px) from each ``mask`` cell to the nearest cell outside it; the photo's
-    border counts as outside, so a mask filling the frame still has finite depth."""
+    border counts as outside, so a product running off the frame has no deep body there."""
     padded = np.pad(mask.astype(np.uint8), 1)
     return cv2.distanceTransform(padded, cv2.DIST_L2, 3)[1:-1, 1:-1] * px_per_cell
+
+
+def _distance_to(mask: np.ndarray, px_per_cell: float) -> np.ndarray:
+    """Distance (full-resolution px) from each cell to the nearest ``mask`` cell (0 on the mask)."""
+    return cv2.distanceTransform((~mask).astype(np.uint8), cv2.DIST_L2, 3) * px_per_cell
 
 
 def _piece_areas(solid: np.ndarray) -> np.ndarray:
@@ -173,7 +178,7 @@ def _colour_contrast(image_grid: np.ndarray, solid: np.ndarray, px_per_cell: flo
     lab[..., 0] *= 100.0 / 255.0   # OpenCV's 8-bit Lab stores L as 0..255 and offsets a, b by 128
     # skip the blurred edge on both sides; the ring is wide enough to average the background's texture
     inside = _depth(solid, px_per_cell) > 8
-    outside = _depth(~solid, px_per_cell)
+    outside = _distance_to(solid, px_per_cell)
     ring = (outside > 16) & (outside < 64)
     if not inside.any():
         inside = solid
@@ -183,13 +188,16 @@ def _colour_contrast(image_grid: np.ndarray, solid: np.ndarray, px_per_cell: flo
 
 
 def measure(alpha: np.ndarray, thresholds: GateThresholds, image: np.ndarray | None = None) -> dict[str, float]:
-    """Every shape signal of a cutout, on a grid of ``thresholds.grid_long_edge`` (sizes in full px)."""
+    """Every shape signal of a cutout (alpha float 0..1 or uint8 0..255), on a grid of
+    ``thresholds.grid_long_edge`` (sizes in full-resolution px)."""
     t = thresholds
     height, width = alpha.shape
     grid_w, grid_h = work_size(width, height, t.grid_long_edge)
     px_per_cell = width / grid_w
     # nearest-neighbour sampling keeps the real alpha values (an area filter would invent soft pixels)
-    alpha_grid = cv2.resize(alpha.astype(np.float32), (grid_w, grid_h), interpolation=cv2.INTER_NEAREST)
+    alpha_grid = cv2.resize(alpha, (grid_w, grid_h), interpolation=cv2.INTER_NEAREST).astype(np.float32)
+    if alpha.dtype == np.uint8:
+        alpha_grid /= 255.0
     solid = alpha_grid >= 0.5
     signals = {"coverage": float(solid.mean())}
     if signals["coverage"] < t.min_coverage:
@@ -204,7 +212,7 @@ def measure(alpha: np.ndarray, thresholds: GateThresholds, image: np.ndarray | N
         frame_contact=_frame_contact(solid),
     )
     if image is not None:
-        image_grid = cv2.resize(np.asarray(image), (grid_w, grid_h), interpolation=cv2.INTER_AREA)
+        image_grid = cv2.resize(np.asarray(image), (grid_w, grid_h), interpolation=cv2.INTER_LINEAR)
         contrast = _colour_contrast(image_grid, solid, px_per_cell)
         if contrast is not None:
             signals["colour_contrast"] = contrast
@@ -252,8 +260,8 @@ def assess_cutout(alpha: np.ndarray, quality_warnings: Sequence[str] = (),
     the model's two looks when the cutout took a closer second look, else None.
     """
     alpha = np.asarray(alpha)
-    if alpha.dtype == np.uint8:
-        alpha = alpha.astype(np.float32) / 255.0
+    if alpha.dtype != np.uint8:
+        alpha = alpha.astype(np.float32, copy=False)
     signals = measure(alpha, thresholds, image)
     if view_agreement is not None:
         signals["view_agreement"] = float(view_agreement)

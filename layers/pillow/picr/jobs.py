@@ -32,7 +32,11 @@ NEEDS_REVIEW = "needs_review"
 VARIED = "varied"
 DONE = "done"
 FAILED = "failed"
-TERMINAL = frozenset({REJECTED, NEEDS_REVIEW, DONE, FAILED})
+SUPERSEDED = "superseded"
+"""A held job closed because the owner uploaded a new photo of the same product (a reshoot)."""
+TERMINAL = frozenset({REJECTED, NEEDS_REVIEW, DONE, FAILED, SUPERSEDED})
+SPENT_TOKENS = "spent_tokens"
+"""String set on the current item: ids of one-time review tokens already used on this job."""
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -103,8 +107,14 @@ class JobStore:
         return self._transact(puts)
 
     def transition(self, job_id: str, to_status: str, *, allowed_from: Iterable[str], at: str,
-                   attrs: Mapping[str, Any] | None = None, detail: Mapping[str, Any] | None = None) -> bool:
-        """Move the job to ``to_status`` if it is in one of ``allowed_from``; False if it was not."""
+                   attrs: Mapping[str, Any] | None = None, detail: Mapping[str, Any] | None = None,
+                   unchanged_since: str | None = None, spend_token: str | None = None) -> bool:
+        """Move the job to ``to_status`` if it is in one of ``allowed_from``; False if it was not.
+
+        ``unchanged_since`` also requires ``updated_at`` to still be that time (the job has not moved
+        since the caller looked, e.g. since a review link was minted). ``spend_token`` records a one-time
+        token id in ``spent_tokens`` in the same write, and refuses the move if it is already there.
+        """
         allowed = sorted(set(allowed_from))
         names = {"#s": "current_status", "#u": "updated_at"}
         values: dict[str, Any] = {":to": to_status, ":at": at}
@@ -116,11 +126,21 @@ class JobStore:
         for index, state in enumerate(allowed):
             values[f":f{index}"] = state
         condition = f"#s IN ({', '.join(f':f{i}' for i in range(len(allowed)))})"
+        expression = "SET " + ", ".join(sets)
+        if unchanged_since is not None:
+            values[":since"] = unchanged_since
+            condition += " AND #u = :since"
+        if spend_token is not None:
+            names["#spent"] = SPENT_TOKENS
+            values[":token"] = spend_token
+            values[":tokens"] = {spend_token}
+            condition += " AND (attribute_not_exists(#spent) OR NOT contains(#spent, :token))"
+            expression += " ADD #spent :tokens"
         update = {
             "Update": {
                 "TableName": self._table,
                 "Key": _item({"job_id": job_id, "ts": CURRENT}),
-                "UpdateExpression": "SET " + ", ".join(sets),
+                "UpdateExpression": expression,
                 "ConditionExpression": condition,
                 "ExpressionAttributeNames": names,
                 "ExpressionAttributeValues": _item(values),

@@ -1,12 +1,15 @@
 """Mask refinement: turn the model's blurry low-resolution guess into a full-resolution alpha whose
 edges follow the photo, and give the edge pixels the product's colour instead of the old background's.
 
-Everything here is a handful of box filters and resizes (OpenCV + numpy), so it costs tens of
-milliseconds on a 2000 px photo where pymatting's closed-form matting costs seconds and gigabytes.
+Everything here is box filters and resizes on a reduced grid, plus per-pixel arithmetic on the
+outline only, so it costs milliseconds on a 2000 px photo where pymatting's closed-form matting
+costs seconds and gigabytes. Full-resolution passes use OpenCV (threaded, vectorised); numpy only
+touches the grid and the outline pixels.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import cv2
@@ -17,13 +20,15 @@ import numpy as np
 class RefineSettings:
     """Knobs of the edge refinement, with the reason for each default.
 
-    work_long_edge: the guided filter is solved on a grid this size (long edge, px) and its linear
-        coefficients are applied at full resolution ("fast guided filter", He & Sun 2015). 640 is twice
-        the 320 px the U²-Net models see, so the grid is finer than the mask it corrects, and a
-        2000 px photo is reduced ~3×, which keeps the box filters to a few milliseconds.
+    work_long_edge: the guided filter is solved on a grid of about this long edge (px) and its linear
+        coefficients are applied at full resolution ("fast guided filter", He & Sun 2015). The photo
+        is reduced by a whole factor (a 2000 px photo by 4, to 500 px): exact block means, which
+        OpenCV computes several times faster than a fractional resize. The grid is still 1.6× finer
+        than the 320 px mask it corrects; on the dev photos a 640 px grid (factor 3) scored the same
+        (IoU and boundary F within 0.002) at almost twice the filter cost.
     radius: guided-filter window radius on the work grid. The model's edge is only known to about one
-        model pixel (2 grid pixels at 640/320); a 4-pixel radius lets every window straddle that
-        uncertainty so the filter can move the edge onto the photo's real edge.
+        model pixel (1.6–2 grid pixels); a 4-pixel radius lets every window straddle that uncertainty
+        so the filter can move the edge onto the photo's real edge.
     eps: regularisation in (0..1 colour)² units. 1e-4 means a colour difference of about 1 % (≈ 2.5 of
         255 levels, the size of JPEG and sensor noise) is not enough to pull the edge; real edges
         have contrasts far above that.
@@ -34,7 +39,7 @@ class RefineSettings:
         their true masks and lowered the alpha error (MAE 0.029 → 0.028 over the pass cases).
     """
 
-    work_long_edge: int = 640
+    work_long_edge: int = 500
     radius: int = 4
     eps: float = 1e-4
     edge_gain: float = 2.0
@@ -49,22 +54,42 @@ def work_size(width: int, height: int, long_edge: int) -> tuple[int, int]:
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
-def _box(values: np.ndarray, radius: int) -> np.ndarray:
-    """Mean over a (2r+1)² window, edges mirrored."""
-    size = 2 * radius + 1
-    return cv2.boxFilter(values, -1, (size, size), borderType=cv2.BORDER_REFLECT)
+def reduction_factor(width: int, height: int, long_edge: int) -> int:
+    """The whole factor that brings the long edge closest to ``long_edge`` (at least 1)."""
+    return max(1, round(max(width, height) / long_edge))
+
+
+def block_mean(values: np.ndarray, factor: int) -> np.ndarray:
+    """Means over factor×factor blocks; the last ``size % factor`` rows and columns are left out (they
+    are covered by edge replication in :func:`block_upsample` and :func:`sample_at`)."""
+    if factor == 1:
+        return values
+    height, width = values.shape[:2]
+    rows, cols = max(1, height // factor), max(1, width // factor)
+    return cv2.resize(values[: rows * factor, : cols * factor], (cols, rows), interpolation=cv2.INTER_AREA)
+
+
+def block_upsample(grid: np.ndarray, factor: int, size: tuple[int, int]) -> np.ndarray:
+    """Bilinear inverse of :func:`block_mean` back to ``size`` (width, height), pixel centres aligned
+    (an exact affine map, so the rows and columns :func:`block_mean` left out get edge values)."""
+    if factor == 1:
+        return grid
+    shift = (1 - 1 / factor) / 2   # full-resolution pixel centre x maps to grid x / factor - shift
+    to_grid = np.float32([[1 / factor, 0, -shift], [0, 1 / factor, -shift]])
+    return cv2.warpAffine(grid, to_grid, size, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                          borderMode=cv2.BORDER_REPLICATE)
 
 
 def sample_at(grid: np.ndarray, xs: np.ndarray, ys: np.ndarray, scale_x: float, scale_y: float) -> np.ndarray:
     """Bilinear samples of a reduced ``grid`` at full-resolution pixels (xs, ys); one row per pixel.
 
-    ``scale_*`` is grid size / full size. Pixel centres are mapped, not corners, so a grid made with
-    ``cv2.resize`` lines up with the photo. OpenCV's remap takes at most 32767 columns, so the points
+    ``scale_*`` is grid size / full size. Pixel centres are mapped, not corners, so a grid made by
+    block averaging lines up with the photo. OpenCV's remap takes at most 32767 columns, so the points
     are laid out as rows of 4096.
     """
     count = xs.size
     width = 4096
-    rows = -(-count // width)
+    rows = max(1, -(-count // width))
     map_x = np.zeros(rows * width, np.float32)
     map_y = np.zeros(rows * width, np.float32)
     map_x[:count] = (xs + 0.5) * scale_x - 0.5
@@ -74,13 +99,41 @@ def sample_at(grid: np.ndarray, xs: np.ndarray, ys: np.ndarray, scale_x: float, 
     return sampled.reshape(rows * width, -1)[:count]
 
 
+def mask_between(values: np.ndarray, low: float, high: float) -> np.ndarray:
+    """uint8 mask (255) of the pixels with low < value < high, for a uint8 or float32 array."""
+    if values.dtype == np.uint8:
+        lower, upper = math.floor(low) + 1, math.ceil(high) - 1
+    else:
+        values = values.astype(np.float32, copy=False)
+        lower = float(np.nextafter(np.float32(low), np.float32(np.inf)))
+        upper = float(np.nextafter(np.float32(high), np.float32(-np.inf)))
+    return cv2.inRange(values, lower, upper)
+
+
+def pixels_between(values: np.ndarray, low: float, high: float) -> tuple[np.ndarray, np.ndarray]:
+    """(xs, ys) of the pixels with low < value < high. OpenCV finds them several times faster than
+    ``np.nonzero`` on a 3 MP mask, which matters because this runs on every photo."""
+    points = cv2.findNonZero(mask_between(values, low, high))
+    if points is None:
+        return np.empty(0, np.int32), np.empty(0, np.int32)
+    points = points.reshape(-1, 2)   # OpenCV 4 answers N×1×2, OpenCV 5 N×2
+    return points[:, 0], points[:, 1]
+
+
+def _box(values: np.ndarray, radius: int) -> np.ndarray:
+    """Mean over a (2r+1)² window, edges mirrored."""
+    size = 2 * radius + 1
+    return cv2.boxFilter(values, -1, (size, size), borderType=cv2.BORDER_REFLECT)
+
+
 def guided_filter_coefficients(guide: np.ndarray, src: np.ndarray, radius: int,
                                eps: float) -> tuple[np.ndarray, np.ndarray]:
     """Colour guided filter (He et al. 2010): per-pixel ``a`` (H×W×3) and ``b`` (H×W) such that
     ``src ≈ a·guide + b`` in every window, already averaged over the windows covering each pixel.
 
     guide: H×W×3 float32 in 0..1; src: H×W float32. The 3×3 covariance systems are solved with an
-    explicit symmetric inverse, which for half a million pixels is far cheaper than a batched solve.
+    explicit symmetric inverse, which for a few hundred thousand pixels is far cheaper than a batched
+    solve.
     """
     mean_i = _box(guide, radius)
     mean_p = _box(src, radius)
@@ -113,28 +166,18 @@ def guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -
     return np.einsum("hwc,hwc->hw", a, guide) + b
 
 
-def refine_alpha(image: np.ndarray, coarse: np.ndarray, settings: RefineSettings = DEFAULT_REFINE) -> np.ndarray:
-    """Full-resolution alpha (float32 H×W, 0..1) from the model's coarse alpha, guided by the photo.
+def drop_faint_pieces(alpha: np.ndarray) -> np.ndarray:
+    """Alpha with every disconnected piece that never reaches half opacity set to 0.
 
-    image: H×W×3 uint8 photo. coarse: the model's alpha at any resolution (it is resized to the grid).
-    The guided filter is solved on a reduced grid; its coefficients are upsampled and applied to the
-    full-resolution photo only where the upsampled alpha is neither clearly 0 nor clearly 1, so the
-    cost at full resolution is proportional to the length of the outline, not to the photo's area.
+    Such haze is not product by any reading of the mask, but it would stretch the bounding box the
+    variant step trims to. Faint pixels attached to an opaque piece (fine hair, a thin wire) stay.
     """
-    height, width = image.shape[:2]
-    grid_w, grid_h = work_size(width, height, settings.work_long_edge)
-    guide = cv2.resize(image, (grid_w, grid_h), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
-    src = cv2.resize(coarse.astype(np.float32), (grid_w, grid_h), interpolation=cv2.INTER_AREA)
-    a, b = guided_filter_coefficients(guide, src, settings.radius, settings.eps)
-    grid_alpha = _stretch(np.einsum("hwc,hwc->hw", a, guide) + b, settings.edge_gain)
-    alpha = cv2.resize(grid_alpha, (width, height), interpolation=cv2.INTER_LINEAR)
-    edge_y, edge_x = np.nonzero((alpha > 0.002) & (alpha < 0.998))
-    if edge_y.size:
-        a_edge = sample_at(a, edge_x, edge_y, grid_w / width, grid_h / height)
-        b_edge = sample_at(b, edge_x, edge_y, grid_w / width, grid_h / height)[:, 0]
-        colour = image[edge_y, edge_x].astype(np.float32) / 255.0
-        alpha[edge_y, edge_x] = _stretch(np.einsum("nc,nc->n", a_edge, colour) + b_edge, settings.edge_gain)
-    return alpha
+    count, labels = cv2.connectedComponents((alpha > 0.5 / 255).astype(np.uint8), connectivity=8)
+    has_opaque = np.bincount(labels[alpha >= 0.5], minlength=count) > 0
+    has_opaque[0] = True   # the background label: already zero
+    if has_opaque.all():
+        return alpha
+    return np.where(has_opaque[labels], alpha, 0.0).astype(np.float32)
 
 
 def _stretch(alpha: np.ndarray, gain: float) -> np.ndarray:
@@ -142,60 +185,84 @@ def _stretch(alpha: np.ndarray, gain: float) -> np.ndarray:
     return np.clip((alpha - 0.5) * gain + 0.5, 0.0, 1.0).astype(np.float32)
 
 
-def decontaminate(image: np.ndarray, alpha: np.ndarray, radius: int = 12) -> np.ndarray:
+def refine_alpha(image: np.ndarray, coarse: np.ndarray, settings: RefineSettings = DEFAULT_REFINE) -> np.ndarray:
+    """Full-resolution alpha (float32 H×W, 0..1) from the model's coarse alpha, guided by the photo.
+
+    image: H×W×3 uint8 photo; coarse: the model's alpha at the photo's size. The guided filter is
+    solved on the reduced grid, faint detached pieces are dropped there, and the result is enlarged.
+    Where that is neither clearly 0 nor clearly 1, the filter's coefficients are applied to the
+    full-resolution colours, so the outline gets the photo's own sharpness at a cost proportional to
+    its length, not to the photo's area.
+    """
+    height, width = image.shape[:2]
+    factor = reduction_factor(width, height, settings.work_long_edge)
+    guide = block_mean(image, factor).astype(np.float32) / 255.0
+    src = block_mean(np.ascontiguousarray(coarse, np.float32), factor)
+    a, b = guided_filter_coefficients(guide, src, settings.radius, settings.eps)
+    grid_alpha = drop_faint_pieces(_stretch(np.einsum("hwc,hwc->hw", a, guide) + b, settings.edge_gain))
+    alpha = block_upsample(grid_alpha, factor, (width, height))
+    if factor == 1:
+        return np.ascontiguousarray(alpha)
+    xs, ys = pixels_between(alpha, 0.002, 0.998)
+    if xs.size:
+        a_edge = sample_at(a, xs, ys, 1 / factor, 1 / factor)
+        b_edge = sample_at(b, xs, ys, 1 / factor, 1 / factor)[:, 0]
+        colour = image[ys, xs].astype(np.float32) / 255.0
+        alpha[ys, xs] = _stretch(np.einsum("nc,nc->n", a_edge, colour) + b_edge, settings.edge_gain)
+    return alpha
+
+
+def decontaminate(image: np.ndarray, alpha: np.ndarray, radius_px: int = 12, work_long_edge: int = 400) -> np.ndarray:
     """RGB (uint8 H×W×3) to store under ``alpha``: the product's colour on its edges, the photo's colour
     where the product is opaque, and black where it is fully transparent.
 
-    Where alpha is partial the photo is a mix ``I = αF + (1−α)B``. B is estimated by spreading the
-    colour of confident background pixels inward, and a smooth F by spreading the colour of confident
-    product pixels outward (normalised box blurs of premultiplied colour on a reduced grid). Solving
+    alpha: float 0..1 or uint8 0..255. Where alpha is partial the photo is a mix ``I = αF + (1−α)B``.
+    B is estimated by spreading the colour of confident background pixels inward, and a smooth F by
+    spreading the colour of confident product pixels outward (normalised box blurs of premultiplied
+    colour on a reduced grid; colours are smooth at that scale, so a coarse grid suffices). Solving
     the mix for F keeps the real detail of mostly-opaque pixels; for faint pixels that solution is
-    dominated by noise, so the result is blended towards the spread-out product colour by α.
-    Fully transparent pixels are zeroed: the old background is then not hidden in the file (anyone
-    could remove the alpha and see the owner's kitchen), and the PNG is smaller.
+    dominated by noise, so the result is blended towards the spread-out product colour by α. Fully
+    transparent pixels are zeroed: the old background is then not hidden in the file (anyone could
+    drop the alpha and see the owner's kitchen), and the PNG is smaller.
     """
-    out = image * (alpha > 0)[..., np.newaxis].astype(np.uint8)
-    edge_y, edge_x = np.nonzero((alpha > 0) & (alpha < 0.98))
-    if edge_y.size == 0:
+    unit = 255.0 if alpha.dtype == np.uint8 else 1.0
+    out = cv2.bitwise_and(image, image, mask=mask_between(alpha, 0.0, 2.0 * unit))
+    xs, ys = pixels_between(alpha, 0.0, 0.98 * unit)
+    if xs.size == 0:
         return out
     height, width = alpha.shape
-    grid_w, grid_h = work_size(width, height, 640)
-    scale_x, scale_y = grid_w / width, grid_h / height
-    grid_radius = max(2, round(radius * scale_x))
-    small = cv2.resize(image, (grid_w, grid_h), interpolation=cv2.INTER_AREA).astype(np.float32)
-    small_alpha = cv2.resize(alpha, (grid_w, grid_h), interpolation=cv2.INTER_AREA)
-    observed = image[edge_y, edge_x].astype(np.float32)
-    fg = _spread_at(small, small_alpha >= 0.98, grid_radius, edge_x, edge_y, scale_x, scale_y, observed)
-    bg = _spread_at(small, small_alpha <= 0.02, grid_radius, edge_x, edge_y, scale_x, scale_y, observed)
-    a = alpha[edge_y, edge_x][:, np.newaxis]
+    factor = reduction_factor(width, height, work_long_edge)
+    grid_radius = max(2, round(radius_px / factor))
+    small = block_mean(image, factor).astype(np.float32)
+    small_alpha = block_mean(alpha, factor).astype(np.float32) / unit
+    observed = image[ys, xs].astype(np.float32)
+    fg = _spread_at(small, small_alpha >= 0.98, grid_radius, xs, ys, 1 / factor, observed)
+    bg = _spread_at(small, small_alpha <= 0.02, grid_radius, xs, ys, 1 / factor, observed)
+    a = alpha[ys, xs].astype(np.float32)[:, np.newaxis] / unit
     solved = np.clip((observed - (1.0 - a) * bg) / np.maximum(a, 0.05), 0.0, 255.0)
-    colour = a * solved + (1.0 - a) * fg
-    out[edge_y, edge_x] = np.round(colour).astype(np.uint8)
+    out[ys, xs] = np.round(a * solved + (1.0 - a) * fg).astype(np.uint8)
     return out
 
 
 def _spread_at(colour: np.ndarray, confident: np.ndarray, radius: int, xs: np.ndarray, ys: np.ndarray,
-               scale_x: float, scale_y: float, fallback: np.ndarray, levels: int = 3) -> np.ndarray:
+               scale: float, fallback: np.ndarray, levels: int = 3) -> np.ndarray:
     """Colour of the nearest ``confident`` grid pixels, sampled at full-resolution points (xs, ys).
 
     A normalised box blur of premultiplied colour carries confident colour ``radius`` cells outward;
     points it does not reach try doubled radii (up to ``levels`` sizes), and points still unreached
     keep ``fallback``.
     """
-    weight = confident.astype(np.float32)
-    premultiplied = colour * weight[..., np.newaxis]
+    weight = confident.astype(np.float32)[..., np.newaxis]
+    premultiplied = np.concatenate([colour * weight, weight], axis=2)   # RGB·w and w, blurred together
     result = fallback.copy()
-    pending = np.ones(xs.size, bool)
+    pending = np.arange(xs.size)
     for level in range(levels):
         size = 2 * radius * 2**level + 1
-        num = cv2.boxFilter(premultiplied, -1, (size, size), borderType=cv2.BORDER_REFLECT)
-        den = cv2.boxFilter(weight, -1, (size, size), borderType=cv2.BORDER_REFLECT)
-        grid = np.dstack([num, den])
-        sampled = sample_at(grid, xs[pending], ys[pending], scale_x, scale_y)
+        blurred = cv2.boxFilter(premultiplied, -1, (size, size), borderType=cv2.BORDER_REFLECT)
+        sampled = sample_at(blurred, xs[pending], ys[pending], scale, scale)
         reached = sampled[:, 3] > 1e-3
-        index = np.flatnonzero(pending)[reached]
-        result[index] = sampled[reached, :3] / sampled[reached, 3:4]
-        pending[index] = False
-        if not pending.any():
+        result[pending[reached]] = sampled[reached, :3] / sampled[reached, 3:4]
+        pending = pending[~reached]
+        if pending.size == 0:
             break
     return result

@@ -32,7 +32,7 @@ def watermark_box(
     """
     width, height = size
     logo_w, logo_h = logo_size_on_frame(size, logo_size, spec)
-    margin = round(spec.margin * min(size))
+    margin = spec.margin_px(size)
     vertical, horizontal = spec.corner.split("-")
     left = margin if horizontal == "left" else width - margin - logo_w
     top = margin if vertical == "top" else height - margin - logo_h

@@ -6,6 +6,7 @@ A held cutout is still written to ``work/`` so the review email can show what th
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +30,9 @@ class CutoutContext:
     variants_queue: QueueSender
     publish_queue: QueueSender
     thresholds: GateThresholds
+    hosted_engine: Callable[[], SegmentationEngine] | None = None
+    """Builds (once) the hosted engine for jobs an owner sent back with "Retry with the hosted engine";
+    None when the deployment has no hosted engine configured."""
 
 
 def encode_cutout(image: Image.Image) -> bytes:
@@ -47,7 +51,7 @@ def cut(job_id: str, ctx: CutoutContext, *, now: str) -> str:
         source = ctx.bucket.get(job["source_work_key"])
         with Image.open(io.BytesIO(source.data)) as opened:
             image = opened.convert("RGBA" if job.get("has_transparency") else "RGB")
-        result = make_cutout(image, ctx.engine, job.get("warnings") or [], ctx.thresholds)
+        result = make_cutout(image, _engine_for(job, ctx), job.get("warnings") or [], ctx.thresholds)
         cutout_key = work_key(job_id, "cutout.png")
         ctx.bucket.put(cutout_key, encode_cutout(result.rgba), "image/png")
         gate = result.gate
@@ -69,6 +73,15 @@ def cut(job_id: str, ctx: CutoutContext, *, now: str) -> str:
         hand_off(ctx.jobs, job, "publish_review_enqueued", ctx.publish_queue,
                  PublishMessage(job_id=job_id, outcome="review"))
     return job["current_status"]
+
+
+def _engine_for(job: dict[str, Any], ctx: CutoutContext) -> SegmentationEngine:
+    """The deployment's engine, unless the review lane asked for the hosted one (``engine_override``)."""
+    if job.get("engine_override") != "hosted":
+        return ctx.engine
+    if ctx.hosted_engine is None:
+        raise LookupError(f"job {job['job_id']} asks for the hosted engine, which this deployment does not configure")
+    return ctx.hosted_engine()
 
 
 def job_summary(job: dict[str, Any]) -> dict[str, Any]:

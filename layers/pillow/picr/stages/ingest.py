@@ -15,9 +15,10 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from picr import jobs as states
+from picr.inbox import decode_metadata
 from picr.jobs import JobStore, NewJob
 from picr.messages import PublishMessage, QueueSender, StageMessage
-from picr.naming import product_name, safe_file_name
+from picr.naming import FALLBACK_PRODUCT_NAME, product_name, safe_file_name
 from picr.photo import IntakeLimits, Refused, encode_source, normalise_upload
 from picr.quality import assess_photo_quality
 from picr.stages.handoff import hand_off
@@ -75,11 +76,12 @@ def ingest(obj: UploadedObject, ctx: IngestContext, *, now: str) -> IngestOutcom
             # Gone before we saw it (deleted by the owner): there is nothing to open a job for.
             return IngestOutcome(job_id, "missing", reason="object no longer exists")
         raise
+    origin = decode_metadata(stored.metadata)  # lane, sender, reply-to and upload link set by the way in
     job = NewJob(
         job_id=job_id,
         source_key=obj.key,
         source_file=obj.file_name,
-        product=product_name(obj.file_name, stored.metadata.get("product")),
+        product=product_name(obj.file_name, origin.product),
         event_time=obj.event_time,
         source_version=obj.version_id,
     )
@@ -90,6 +92,7 @@ def ingest(obj: UploadedObject, ctx: IngestContext, *, now: str) -> IngestOutcom
             "reason_code": refusal.code,
             "reasons": [refusal.message],
             "rejected_key": rejected_key(job_id, safe_file_name(obj.file_name)),
+            **origin.job_attrs(),
         }
         ctx.jobs.open(job, at=now, status=states.REJECTED, attrs=attrs, detail={"reason_code": refusal.code})
         _finish(job_id, ctx.jobs.get(job_id) or {}, obj, ctx)
@@ -109,9 +112,12 @@ def ingest(obj: UploadedObject, ctx: IngestContext, *, now: str) -> IngestOutcom
         "notes": list(photo.notes),
         "warnings": [w.code for w in warnings],
         "warning_messages": [w.message for w in warnings],
-        "sender": stored.metadata.get("sender"),
+        **origin.job_attrs(),
     }
-    ctx.jobs.open(job, at=now, attrs=attrs, detail={"notes": list(photo.notes)})
+    reshot = held_jobs_of(job.product, ctx.jobs)
+    if reshot:
+        attrs["supersedes"] = reshot
+    ctx.jobs.open(job, at=now, attrs=attrs, detail={"notes": list(photo.notes), "supersedes": reshot or None})
     _finish(job_id, ctx.jobs.get(job_id) or {}, obj, ctx)
     return IngestOutcome(job_id, states.INGESTED)
 
@@ -127,4 +133,29 @@ def _finish(job_id: str, job: dict[str, Any], obj: UploadedObject, ctx: IngestCo
         hand_off(ctx.jobs, job, "publish_rejected_enqueued", ctx.publish_queue,
                  PublishMessage(job_id=job_id, outcome="rejected"))
     elif status == states.INGESTED:
+        _supersede(job, ctx)
         hand_off(ctx.jobs, job, "cutout_enqueued", ctx.cutout_queue, StageMessage(job_id=job_id))
+
+
+def held_jobs_of(product: str, jobs: JobStore) -> list[str]:
+    """Jobs held for review whose product has this name (case-insensitively), via the status index.
+
+    The fallback name is never matched: two unrelated photos without a usable name are not reshoots.
+    """
+    if product == FALLBACK_PRODUCT_NAME:
+        return []
+    wanted = product.casefold()
+    return [held["job_id"] for held in jobs.in_status(states.NEEDS_REVIEW)
+            if (held.get("product") or "").casefold() == wanted]
+
+
+def _supersede(job: dict[str, Any], ctx: IngestContext) -> None:
+    """A reshoot closes the held jobs it replaces (listed on it when it opened), linking both ways.
+
+    Conditional per held job, and stamped with the new job's opening time, so a redelivery changes
+    nothing more; a held job decided in the meantime stays as decided.
+    """
+    for held_id in job.get("supersedes") or []:
+        link = {"superseded_by": job["job_id"], "reshoot_key": job["source_key"]}
+        ctx.jobs.transition(held_id, states.SUPERSEDED, allowed_from={states.NEEDS_REVIEW}, at=job["created_at"],
+                            attrs=link, detail={**link, "reason": "a new photo of the same product arrived"})

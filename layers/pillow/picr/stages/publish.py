@@ -23,6 +23,7 @@ from picr.notify import (
     build_review_email,
     make_thumbnail,
 )
+from picr.review_links import ReviewLinks
 from picr.storage import ImageBucket, manifest_key, out_key
 
 Deliver = Callable[[str, str, EmailMessage], str]
@@ -36,6 +37,8 @@ class PublishContext:
     sender: str
     recipients: list[str]
     link_expiry_s: int
+    review_links: ReviewLinks | None = None
+    """Mints the signed Approve / Reject / Retry buttons of the review email; None sends it without them."""
 
 
 def publish(message: PublishMessage, ctx: PublishContext, *, now: str, sent_at: Any) -> str:
@@ -50,8 +53,15 @@ def publish(message: PublishMessage, ctx: PublishContext, *, now: str, sent_at: 
     if job["current_status"] != expected[message.outcome]:
         return job["current_status"]  # superseded: the job moved on, this announcement is stale
     email = _compose(message.outcome, job, ctx, sent_at=sent_at)
-    ctx.deliver(message.job_id, message.outcome, email)
+    ctx.deliver(message.job_id, _notice(message.outcome, job), email)
     return job["current_status"]
+
+
+def _notice(outcome: str, job: dict[str, Any]) -> str:
+    """Once-only key of an announcement: the outcome, per review round (an owner's Approve or Retry starts a
+    new round, and its outcome deserves its own email even if it is another hold)."""
+    review_round = int(job.get("review_round") or 0)
+    return f"{outcome}-{review_round}" if review_round else outcome
 
 
 def _recipients(job: dict[str, Any], ctx: PublishContext) -> list[str]:
@@ -77,8 +87,9 @@ def _compose(outcome: str, job: dict[str, Any], ctx: PublishContext, *, sent_at:
     if outcome == "review":
         original = ctx.bucket.get(job["source_work_key"]).data
         cutout = ctx.bucket.get(job["cutout_key"]).data if job.get("cutout_key") else None
+        actions = ctx.review_links.for_job(job, kind="email", now=sent_at) if ctx.review_links else []
         return build_review_email(product=job["product"], reasons=job.get("reasons") or [],
-                                  original=original, cutout=cutout, **common)
+                                  original=original, cutout=cutout, actions=actions, **common)
     return build_rejected_email(file_name=job["source_file"], reason=(job.get("reasons") or [""])[0],
                                 kept_at=job["rejected_key"], **common)
 

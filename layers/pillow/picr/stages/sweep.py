@@ -14,6 +14,7 @@ from email.message import EmailMessage
 from picr import jobs as states
 from picr.jobs import JobStore
 from picr.notify import HeldJob, build_digest_email
+from picr.review_links import ReviewLinks
 from picr.storage import ImageBucket
 
 DigestDeliver = Callable[[dict[str, str], EmailMessage], str]
@@ -27,6 +28,8 @@ class SweepContext:
     sender: str
     recipients: list[str]
     review_after: timedelta
+    review_links: ReviewLinks | None = None
+    """Mints each held job's signed Approve / Reject / Retry buttons; None lists the jobs without them."""
 
 
 def _parse(moment: str) -> datetime:
@@ -50,6 +53,7 @@ def sweep(ctx: SweepContext, *, now: datetime, iso: Callable[[datetime], str]) -
             waited_hours=(now - _parse(job["updated_at"])).total_seconds() / 3600,
             original=ctx.bucket.get(job["source_work_key"]).data,
             cutout=ctx.bucket.get(job["cutout_key"]).data if job.get("cutout_key") else None,
+            actions=ctx.review_links.for_job(job, kind="digest", now=now) if ctx.review_links else (),
         )
         for job in sorted(waiting, key=lambda job: job["updated_at"])
     ]

@@ -6,7 +6,6 @@ Drafts go to ``work/<job_id>/variants/``; only publish copies them to ``out/``, 
 
 from __future__ import annotations
 
-import hashlib
 import io
 from dataclasses import dataclass
 
@@ -16,7 +15,7 @@ from picr import jobs as states
 from picr.channels import ChannelConfigError, default_logo, load_channel_config
 from picr.jobs import JobStore
 from picr.messages import PublishMessage, QueueSender
-from picr.render import render_variant
+from picr.render import render_variants
 from picr.stages.handoff import hand_off
 from picr.storage import CHANNELS_CONFIG_KEY, LOGO_KEY, ImageBucket, work_key
 from picr.verify import check_variant
@@ -62,8 +61,7 @@ def _render_all(job_id: str, cutout_key: str, ctx: VariantsContext, *, now: str)
     logo = _open_rgba(logo_bytes) if logo_bytes else default_logo()
     cutout = _open_rgba(ctx.bucket.get(cutout_key).data)
     drafts, failures = [], []
-    for spec in config.channels:
-        variant = render_variant(cutout, spec, config.watermark, logo)
+    for spec, variant in zip(config.channels, render_variants(cutout, config, logo), strict=True):
         check = check_variant(variant, spec, config.watermark, logo)
         key = work_key(job_id, f"variants/{spec.name}.{variant.ext}")
         ctx.bucket.put(key, variant.data, variant.content_type)
@@ -71,7 +69,7 @@ def _render_all(job_id: str, cutout_key: str, ctx: VariantsContext, *, now: str)
         drafts.append({
             "channel": spec.name, "work_key": key, "ext": variant.ext, "content_type": variant.content_type,
             "width": variant.width, "height": variant.height, "format": variant.format,
-            "bytes": len(variant.data), "sha256": hashlib.sha256(variant.data).hexdigest(),
+            "bytes": len(variant.data), "sha256": variant.sha256,
             "watermarked": variant.watermarked, "checks": dict(check.checks), "passed": check.passed,
         })
     if failures:

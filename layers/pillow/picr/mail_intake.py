@@ -1,0 +1,313 @@
+"""The email lane, pure: one raw email (as SES stores it) → the photos to ingest, or why none are taken.
+
+Nothing here touches AWS. The stage (``picr.stages.mail_intake``) reads the raw mail from ``mail/`` and
+writes what this module returns into ``inbox/``.
+
+Order of decisions, cheapest and most final first:
+
+1. ``too_large``: the raw mail is over ``MailLimits.max_mail_bytes``.
+2. ``unscanned`` / ``virus`` / ``spam``: SES's verdict headers. The receipt rule scans every mail
+   (``ScanEnabled``) and prepends ``X-SES-Virus-Verdict`` and ``X-SES-Spam-Verdict``; a mail without them
+   did not come through the rule and is refused. Every occurrence is read, so a sender who writes
+   ``PASS`` headers of their own cannot outvote SES's (SES's come first and one failing one refuses).
+3. ``spoofed``: SES's ``Authentication-Results`` says DMARC failed for the From domain. The allowlist
+   trusts the From address, so a From that its own domain disowns is not believed.
+4. ``no_sender`` / ``sender_not_allowed``: the From address is not exactly one address on the allowlist.
+
+Then each leaf part is looked at. An image is recognised by its bytes (``picr.photo.sniff_format``) or its
+declared ``image/*`` type, so a HEIC sent as ``application/octet-stream`` is still a photo and a
+``photo.jpg`` that is really a PDF is not. Attachments and inline images are treated alike: phone mail
+apps put photos inline. Skipped, with a reason for the sender:
+
+* ``decoration``: an image smaller than ingest's minimum photo size (``IntakeLimits.min_long_edge`` /
+  ``min_short_edge``): a signature logo, an icon, a tracking pixel. Ingest would refuse it anyway; in a
+  mail it is never the photo the sender meant, so it is dropped quietly rather than answered with a
+  "too small" email each time.
+* ``too_large``: a single photo over ``MailLimits.max_photo_bytes``.
+* ``over_limit``: photos past ``MailLimits.max_photos``.
+* ``not_a_photo``: a named attachment that is not an image (a PDF, a document).
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+from email.utils import format_datetime, getaddresses
+
+from PIL import Image
+
+from picr.naming import safe_file_name
+from picr.photo import IntakeLimits, sniff_format
+
+_INTAKE_LIMITS = IntakeLimits()
+
+CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "HEIF": "image/heic", "WEBP": "image/webp",
+                 "GIF": "image/gif", "BMP": "image/bmp", "TIFF": "image/tiff", "AVIF": "image/avif",
+                 "JPEG XL": "image/jxl"}
+EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "HEIF": "heic", "WEBP": "webp", "GIF": "gif", "BMP": "bmp",
+              "TIFF": "tif", "AVIF": "avif", "JPEG XL": "jxl"}
+
+_SPAM_ACCEPTED = frozenset({"PASS", "GRAY"})
+"""GRAY is SES saying it could not decide; the allowlist and the DMARC check are the gate then."""
+_VIRUS_ACCEPTED = frozenset({"PASS"})
+"""Anything but a clean scan (FAIL, GRAY, PROCESSING_FAILED) means the attachments were not proven safe."""
+_SES_AUTHSERV = "amazonses.com"
+_REPLY_PREFIX = re.compile(r"^\s*((re|fwd?|aw|wg|tr|sv|vs)\s*(\[\d+\])?\s*:\s*)+", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class MailLimits:
+    """What one email may bring in.
+
+    ``max_photos`` (10): one email is one product's photos, sent from a phone; ten covers every angle,
+    and a mail carrying more is more likely a mistake (a whole album forwarded) than a shoot.
+    ``max_photo_bytes`` is ingest's own limit (40 MB), so nothing is taken that ingest would refuse unseen.
+    ``max_mail_bytes`` (40 MB) is the largest message SES receiving accepts; anything bigger in ``mail/``
+    was not put there by SES.
+    """
+
+    max_photos: int = 10
+    max_photo_bytes: int = _INTAKE_LIMITS.max_bytes
+    max_mail_bytes: int = 40 * 1024 * 1024
+    min_long_edge: int = _INTAKE_LIMITS.min_long_edge
+    min_short_edge: int = _INTAKE_LIMITS.min_short_edge
+
+
+@dataclass(frozen=True)
+class MailPhoto:
+    """One photo to write under ``inbox/``: a safe file name, unique within its email."""
+
+    file_name: str
+    data: bytes
+    content_type: str
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A part of the email that is not taken, and why (``code`` as in the module docstring)."""
+
+    file_name: str
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class MailRefusal:
+    """The whole email is refused: nothing in it is processed."""
+
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class MailIntake:
+    """What one email brings in."""
+
+    sender: str | None
+    subject: str
+    message_id: str | None
+    refusal: MailRefusal | None = None
+    photos: list[MailPhoto] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+
+    @property
+    def product(self) -> str | None:
+        """The product name: the subject without its Re:/Fwd: prefixes (None when nothing is left)."""
+        name = _REPLY_PREFIX.sub("", self.subject).strip()
+        return name or None
+
+    @property
+    def reported_skips(self) -> list[Skipped]:
+        """Skips worth telling the sender about (a logo dropped quietly is not news)."""
+        return [skip for skip in self.skipped if skip.code != "decoration"]
+
+
+def read_mail(raw: bytes, *, allowed_senders: Sequence[str], limits: MailLimits = MailLimits()) -> MailIntake:
+    """Decide what a raw email brings in (see the module docstring for the order of checks)."""
+    if len(raw) > limits.max_mail_bytes:
+        return MailIntake(sender=None, subject="", message_id=None, refusal=MailRefusal(
+            "too_large", f"The email is {len(raw) / 2**20:.1f} MB, more than the "
+                         f"{limits.max_mail_bytes / 2**20:.0f} MB accepted."))
+    message = BytesParser(policy=policy.default).parsebytes(raw)
+    subject = _header_text(message, "Subject")
+    message_id = _header_text(message, "Message-ID") or None
+    sender = _single_address(message)
+    refusal = _verdict_refusal(message) or _sender_refusal(sender, allowed_senders)
+    if refusal is not None:
+        return MailIntake(sender=sender, subject=subject, message_id=message_id, refusal=refusal)
+    photos, skipped = _photos(message, limits)
+    return MailIntake(sender=sender, subject=subject, message_id=message_id, photos=photos, skipped=skipped)
+
+
+def is_allowed(sender: str, allowed_senders: Sequence[str]) -> bool:
+    """Exact address match, or ``@domain`` entries matching every address at that domain (case-insensitive)."""
+    address = sender.lower()
+    domain = address.rpartition("@")[2]
+    return any(entry.lower() in (address, f"@{domain}") for entry in allowed_senders if entry)
+
+
+def _header_text(message: EmailMessage, name: str) -> str:
+    """A header as one line of text; a header the parser cannot decode counts as absent."""
+    try:
+        value = message.get(name)
+    except (ValueError, IndexError):
+        return ""
+    return _one_line(str(value)) if value is not None else ""
+
+
+def _all_headers(message: EmailMessage, name: str) -> list[str]:
+    return [_one_line(str(value)) for value in (message.get_all(name) or [])]
+
+
+def _one_line(text: str) -> str:
+    """Control and formatting characters (CR, LF, NUL, bidi overrides) become spaces, runs collapse:
+    a decoded subject goes back into a reply's header and the owner's logs."""
+    return " ".join("".join(" " if unicodedata.category(ch).startswith("C") else ch for ch in text).split())
+
+
+def _single_address(message: EmailMessage) -> str | None:
+    """The From address, lower-cased, when the header holds exactly one plausible address."""
+    try:
+        addresses = [address for _name, address in getaddresses(_all_headers(message, "From")) if address]
+    except (ValueError, IndexError):
+        return None
+    if len(addresses) != 1 or not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", addresses[0]):
+        return None
+    return addresses[0].lower()
+
+
+def _verdict_refusal(message: EmailMessage) -> MailRefusal | None:
+    virus = [value.upper() for value in _all_headers(message, "X-SES-Virus-Verdict")]
+    spam = [value.upper() for value in _all_headers(message, "X-SES-Spam-Verdict")]
+    if not virus or not spam:
+        return MailRefusal("unscanned", "The email carries no SES spam and virus verdict, so it did not "
+                                        "arrive through the receipt rule.")
+    if any(value not in _VIRUS_ACCEPTED for value in virus):
+        return MailRefusal("virus", f"SES's virus scan did not pass ({', '.join(virus)}).")
+    if any(value not in _SPAM_ACCEPTED for value in spam):
+        return MailRefusal("spam", f"SES judged the email to be spam ({', '.join(spam)}).")
+    for result in _all_headers(message, "Authentication-Results"):
+        authserv, _, checks = result.partition(";")
+        if authserv.strip().lower() == _SES_AUTHSERV and re.search(r"\bdmarc\s*=\s*fail\b", checks, re.I):
+            return MailRefusal("spoofed", "The sender's domain does not vouch for this email (DMARC failed).")
+    return None
+
+
+def _sender_refusal(sender: str | None, allowed_senders: Sequence[str]) -> MailRefusal | None:
+    if sender is None:
+        return MailRefusal("no_sender", "The email has no single From address.")
+    if not is_allowed(sender, allowed_senders):
+        return MailRefusal("sender_not_allowed", f"{sender} is not on the list of allowed senders.")
+    return None
+
+
+def _photos(message: EmailMessage, limits: MailLimits) -> tuple[list[MailPhoto], list[Skipped]]:
+    photos: list[MailPhoto] = []
+    skipped: list[Skipped] = []
+    taken_names: set[str] = set()
+    for index, part in enumerate(message.walk(), start=1):
+        if part.is_multipart() or part.get_content_maintype() == "message":
+            continue
+        data = part.get_payload(decode=True)
+        if not isinstance(data, bytes) or not data:
+            continue
+        declared_name = _file_name(part)
+        image_format = sniff_format(data)
+        if image_format is None and part.get_content_maintype() != "image":
+            if declared_name and part.get_content_disposition() == "attachment":
+                skipped.append(Skipped(safe_file_name(declared_name), "not_a_photo",
+                                       "It is not a photo, so it was not used."))
+            continue
+        extension = EXTENSIONS.get(image_format or "", "bin")
+        name = safe_file_name(declared_name or f"photo-{index}.{extension}")
+        if len(data) > limits.max_photo_bytes:
+            skipped.append(Skipped(name, "too_large", f"It is {len(data) / 2**20:.1f} MB, more than the "
+                                                      f"{limits.max_photo_bytes / 2**20:.0f} MB accepted."))
+            continue
+        if _is_decoration(data, limits):
+            skipped.append(Skipped(name, "decoration", "A small inline image (a logo or an icon)."))
+            continue
+        if len(photos) >= limits.max_photos:
+            skipped.append(Skipped(name, "over_limit", f"Only the first {limits.max_photos} photos of an "
+                                                       "email are used; please send the rest separately."))
+            continue
+        content_type = CONTENT_TYPES.get(image_format or "", part.get_content_type())
+        photos.append(MailPhoto(_unique(name, taken_names), data, content_type))
+    return photos, skipped
+
+
+def _file_name(part: EmailMessage) -> str | None:
+    """The part's file name (Content-Disposition, else Content-Type ``name``), None if it has none."""
+    try:
+        name = part.get_filename() or part.get_param("name", header="content-type")
+    except (ValueError, IndexError):
+        return None
+    return str(name) if name else None
+
+
+def _is_decoration(data: bytes, limits: MailLimits) -> bool:
+    """Smaller than any photo ingest accepts. An image whose header cannot be read is not judged here:
+    ingest refuses it with a reason the sender can act on."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            width, height = image.size
+    except Exception:  # hostile or damaged bytes: let ingest name the problem
+        return False
+    return max(width, height) < limits.min_long_edge or min(width, height) < limits.min_short_edge
+
+
+def _unique(name: str, taken: set[str]) -> str:
+    stem, dot, suffix = name.rpartition(".")
+    if not dot:
+        stem, suffix = name, ""
+    candidate, number = name, 2
+    while candidate in taken:
+        candidate = f"{stem}-{number}{dot}{suffix}"
+        number += 1
+    taken.add(candidate)
+    return candidate
+
+
+# --------------------------------------------------------------------------- the reply about the email itself
+
+
+def build_intake_notice(*, intake: MailIntake, sender: str, recipients: list[str], mail_id: str,
+                        taken: Sequence[str], sent_at: datetime) -> EmailMessage:
+    """A short plain-text reply when an allowed sender's email was only partly used, or not at all.
+
+    The photos that were taken each get their own result email later (from publish); this one only says
+    what was left out and why, so a sender never waits for a result that will not come.
+    """
+    if sent_at.tzinfo is None:
+        raise ValueError("sent_at must be timezone-aware")
+    subject_line = intake.subject or "(no subject)"
+    lines = [f'Your email "{subject_line}" arrived.', ""]
+    if taken:
+        lines.append(f"{len(taken)} photo{'s' if len(taken) != 1 else ''} will be processed; you will get "
+                     "one email for each:")
+        lines += [f"  - {name}" for name in taken]
+    else:
+        lines.append("No photo in it could be used, so nothing will be processed.")
+    if intake.reported_skips:
+        lines += ["", "Not used:"]
+        lines += [f"  - {skip.file_name}: {skip.message}" for skip in intake.reported_skips]
+    lines += ["", "Send a JPEG, PNG, HEIC or WebP photo as an attachment to try again."]
+    message = EmailMessage(policy=policy.default)
+    message["From"] = sender
+    message["To"] = ", ".join(dict.fromkeys(recipients))
+    message["Subject"] = f"Re: {subject_line}"[:200]
+    message["Date"] = format_datetime(sent_at)
+    if intake.message_id:
+        message["In-Reply-To"] = intake.message_id
+        message["References"] = intake.message_id
+    message["X-Picr-Job"] = f"mail-{mail_id}"
+    message["X-Picr-Kind"] = "intake"
+    message.set_content("\n".join(lines) + "\n")
+    return message

@@ -1,0 +1,184 @@
+"""Signed review links: the Approve / Reject / Retry buttons in the review email and the daily digest.
+
+A link carries a token naming one job and one action, signed with HMAC-SHA256 under a key kept in
+Secrets Manager. The token is the only credential the review function accepts, so it has to be:
+
+* **unforgeable** — the MAC covers every field (job, action, link kind, the hold it was minted for,
+  expiry, nonce) and is compared with ``hmac.compare_digest`` (constant time);
+* **short-lived** — it names its own expiry; the daily digest mints fresh links for jobs still held;
+* **usable once** — its random nonce is recorded on the job in the same conditional write that performs
+  the action, and the action also requires the job to still be in the hold the token was minted for
+  (``held_at`` = the job's ``updated_at`` when it entered ``needs_review``). Any action moves the job on,
+  so every other link minted for that hold — Reject after Approve, yesterday's digest — dies with it.
+
+Rotating the secret invalidates every outstanding link; the next digest brings new ones.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import re
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+from urllib.parse import urlencode
+
+from aws_lambda_powertools.utilities.parameters import get_secret
+
+from picr.config import Settings
+from picr.messages import JOB_ID_PATTERN
+from picr.notify import Link
+
+Action = Literal["approve", "reject", "retry"]
+ACTIONS: tuple[Action, ...] = ("approve", "reject", "retry")
+LABELS: dict[str, str] = {"approve": "Approve cutout", "reject": "Reject", "retry": "Retry with the hosted engine"}
+LINK_KINDS = ("email", "digest")
+"""Where a link was sent: the review email (publish) or the daily digest (sweep); kept in the audit trail."""
+
+TOKEN_PARAMETER = "t"
+MAX_TOKEN_CHARS = 1024
+"""A real token is about 250 characters; anything far longer is refused before any decoding work."""
+
+SECRET_MAX_AGE_S = 300
+"""The signing key is cached for 5 minutes: a rotated secret takes effect soon, and a busy function does not
+call Secrets Manager for every link or request."""
+
+_DOMAIN = b"picr-review-link-v1\n"
+"""Prefix of every signed message, so a MAC made with this key for another purpose never verifies here."""
+_JOB_ID = re.compile(JOB_ID_PATTERN)
+_TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+"""Exactly two base64url parts: the decoder would otherwise skip stray characters, letting many spellings
+of one token verify."""
+
+
+class LinkRefused(Exception):
+    """The token cannot be honoured; ``reason`` is ``malformed``, ``forged`` or ``expired``."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class ReviewToken:
+    """What a verified token says: who may do what to which hold of which job, until when."""
+
+    job_id: str
+    action: Action
+    kind: str
+    held_at: str
+    expires_at: datetime
+    nonce: str
+
+
+def _b64encode(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _b64decode(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _mac(key: bytes, payload: str) -> bytes:
+    return hmac.new(key, _DOMAIN + payload.encode("ascii"), hashlib.sha256).digest()
+
+
+def mint_token(key: bytes, *, job_id: str, action: Action, kind: str, held_at: str, expires_at: datetime,
+               nonce: str | None = None) -> str:
+    """``<payload>.<mac>``, both base64url: the payload is compact JSON of the fields, the MAC covers it."""
+    if action not in ACTIONS:
+        raise ValueError(f"unknown review action {action!r}")
+    if kind not in LINK_KINDS:
+        raise ValueError(f"unknown link kind {kind!r}")
+    fields = {"j": job_id, "a": action, "k": kind, "h": held_at, "e": int(expires_at.timestamp()),
+              "n": nonce or secrets.token_urlsafe(12)}
+    payload = _b64encode(json.dumps(fields, separators=(",", ":"), sort_keys=True).encode())
+    return f"{payload}.{_b64encode(_mac(key, payload))}"
+
+
+def read_token(key: bytes, token: str | None, *, now: datetime) -> ReviewToken:
+    """Verify the signature first (constant time), then the expiry; only then trust the fields."""
+    if not token or len(token) > MAX_TOKEN_CHARS or not _TOKEN_SHAPE.fullmatch(token):
+        raise LinkRefused("malformed")
+    payload, mac = token.split(".")
+    try:
+        given = _b64decode(mac)
+    except (binascii.Error, ValueError) as exc:
+        raise LinkRefused("malformed") from exc
+    if not hmac.compare_digest(given, _mac(key, payload)):
+        raise LinkRefused("forged")
+    try:
+        fields = json.loads(_b64decode(payload))
+        parsed = ReviewToken(job_id=str(fields["j"]), action=fields["a"], kind=str(fields["k"]),
+                             held_at=str(fields["h"]), expires_at=datetime.fromtimestamp(int(fields["e"]), UTC),
+                             nonce=str(fields["n"]))
+    except (binascii.Error, ValueError, KeyError, TypeError) as exc:
+        raise LinkRefused("malformed") from exc  # signed by us but unreadable: a bug, never trusted
+    if not _JOB_ID.fullmatch(parsed.job_id) or parsed.action not in ACTIONS or parsed.kind not in LINK_KINDS:
+        raise LinkRefused("malformed")
+    if now >= parsed.expires_at:
+        raise LinkRefused("expired")
+    return parsed
+
+
+def review_url(base_url: str, token: str) -> str:
+    """The review function's URL with the token as its query (the Function URL base ends with ``/``)."""
+    separator = "&" if "?" in base_url else "?"
+    return f"{base_url}{separator}{urlencode({TOKEN_PARAMETER: token})}"
+
+
+def offered_actions(job: Mapping[str, Any], *, hosted_retry: bool) -> list[Action]:
+    """The actions that make sense for a held job, in button order.
+
+    Approve needs a cutout to build from; Retry only when a hosted engine is configured and the held
+    cutout was not already the hosted engine's (asking it the same question again would not help).
+    """
+    actions: list[Action] = []
+    if job.get("cutout_key"):
+        actions.append("approve")
+    actions.append("reject")
+    if hosted_retry and job.get("engine") != "hosted" and job.get("source_work_key"):
+        actions.append("retry")
+    return actions
+
+
+@dataclass(frozen=True)
+class ReviewLinks:
+    """Mints the buttons for one held job; publish uses it for the review email, the sweep for the digest.
+
+    ``signing_key`` is called per message, so the handler can cache the secret for a few minutes
+    (Powertools ``get_secret(max_age=...)``) without this code knowing where it comes from.
+    """
+
+    base_url: str
+    signing_key: Callable[[], bytes]
+    lifetime: timedelta
+    hosted_retry: bool = False
+
+    def for_job(self, job: Mapping[str, Any], *, kind: str, now: datetime) -> list[Link]:
+        key = self.signing_key()
+        expires_at = now + self.lifetime
+        return [
+            Link(LABELS[action], review_url(self.base_url, mint_token(
+                key, job_id=job["job_id"], action=action, kind=kind, held_at=job["updated_at"],
+                expires_at=expires_at)))
+            for action in offered_actions(job, hosted_retry=self.hosted_retry)
+        ]
+
+
+def secret_signing_key(secret_arn: str) -> Callable[[], bytes]:
+    """The signing key read from Secrets Manager at call time (Powertools caches it ``SECRET_MAX_AGE_S``)."""
+    return lambda: get_secret(secret_arn, max_age=SECRET_MAX_AGE_S).encode()
+
+
+def review_links_from(settings: Settings) -> ReviewLinks:
+    """What publish and the sweep mint links with; fails at cold start when the review lane is not wired."""
+    settings.require("review_url", "review_secret_arn")
+    return ReviewLinks(base_url=settings.review_url, signing_key=secret_signing_key(settings.review_secret_arn),
+                       lifetime=timedelta(hours=settings.review_link_hours), hosted_retry=settings.hosted_retry)

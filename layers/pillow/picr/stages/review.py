@@ -1,0 +1,289 @@
+"""Review: the owner settles a held job from a signed link — approve, reject, or retry with the hosted engine.
+
+``show`` (GET) only ever renders the page; ``decide`` (POST from that page) acts. A mail client or a
+link scanner fetching the URL therefore changes nothing. Every action is one conditional transition
+out of ``needs_review`` that also spends the token (see :mod:`picr.review_links`), with the link, the
+token id and the requester recorded in the history row, so the history answers "who decided this, from
+which link, and when" long after the fact.
+
+After the transition the follow-up (hand-off to variants or cutout, moving a rejected source) runs
+like every other stage's: recorded on the job once done, and finished by a repeat POST of the same
+token if a crash cut it short.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from botocore.exceptions import ClientError
+
+from picr import jobs as states
+from picr.jobs import SPENT_TOKENS, JobStore
+from picr.messages import QueueSender, StageMessage
+from picr.naming import safe_file_name
+from picr.notify import UNNAMED_PRODUCT
+from picr.review_links import LABELS, LinkRefused, ReviewToken, mint_token, offered_actions, read_token
+from picr.review_page import PageButton, render_result_page, render_review_page
+from picr.stages.handoff import hand_off
+from picr.storage import ImageBucket, rejected_key
+
+MAX_USER_AGENT_CHARS = 256
+"""Enough to name the browser and device in the audit trail; a longer header is cut, never stored whole."""
+
+
+@dataclass
+class ReviewContext:
+    bucket: ImageBucket
+    jobs: JobStore
+    variants_queue: QueueSender
+    cutout_queue: QueueSender
+    signing_key: Callable[[], bytes]
+    hosted_retry: bool = False
+
+
+@dataclass(frozen=True)
+class Requester:
+    """Who sent the request, from the Function URL request context and headers (for the audit trail)."""
+
+    source_ip: str | None = None
+    user_agent: str | None = None
+    origin: str | None = None
+    host: str | None = None
+
+
+@dataclass(frozen=True)
+class ReviewResponse:
+    status: int
+    html: str
+    outcome: str
+    """For logs and metrics: ``shown``, ``approve``, ``reject``, ``retry`` or ``refused:<reason>``."""
+    job_id: str | None = None
+
+
+class _Refused(Exception):
+    def __init__(self, reason: str, job: dict[str, Any] | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.job = job
+
+
+_REFUSALS: dict[str, tuple[int, str, str]] = {
+    "missing": (400, "This page opens from a picr email",
+                "Use the Approve, Reject or Retry button in your picr email."),
+    "malformed": (403, "This link is not valid",
+                  "It may have been cut short when it was copied. Use the button in your picr email."),
+    "forged": (403, "This link is not valid",
+               "It may have been cut short when it was copied. Use the button in your picr email."),
+    "expired": (410, "This link has expired",
+                "Review links work for a few days. Products still on hold come with fresh links in the daily "
+                "reminder email."),
+    "unknown-job": (410, "This product is no longer on record", "There is nothing left to decide."),
+    "used": (409, "This link was already used", "Each button works once; the decision it made stands."),
+    "decided": (409, "Already decided", "This product is no longer waiting for review."),
+    "not-offered": (403, "Not available", "This action is not available for this product."),
+    "wrong-action": (403, "This link is for a different action", "Nothing was changed."),
+    "cross-site": (403, "Not from the review page", "Decisions are only taken from the review page itself."),
+}
+
+_NOW_IS = {
+    states.INGESTED: "it is being cut out again",
+    states.CUT: "its images are being made",
+    states.VARIED: "its images are being made",
+    states.DONE: "its images were made and sent",
+    states.REJECTED: "it was rejected",
+    states.SUPERSEDED: "a newer photo of it replaced this one",
+    states.NEEDS_REVIEW: "it was held again, and a newer email has the current buttons",
+    states.FAILED: "it could not be processed",
+}
+
+
+def _refusal_page(refused: _Refused) -> ReviewResponse:
+    status, title, message = _REFUSALS[refused.reason]
+    job = refused.job
+    if refused.reason == "decided" and job is not None:
+        product = job.get("product") or UNNAMED_PRODUCT
+        message = f"{product} is no longer waiting for review: {_NOW_IS.get(job['current_status'], 'it moved on')}."
+    job_id = job["job_id"] if job else None
+    return ReviewResponse(status, render_result_page(title=title, message=message, job_id=job_id),
+                          f"refused:{refused.reason}", job_id)
+
+
+def _verified(token_text: str | None, ctx: ReviewContext, now: datetime) -> ReviewToken:
+    if not token_text:
+        raise _Refused("missing")
+    try:
+        return read_token(ctx.signing_key(), token_text, now=now)
+    except LinkRefused as refused:
+        raise _Refused(refused.reason) from refused
+
+
+def _job(token: ReviewToken, ctx: ReviewContext) -> dict[str, Any]:
+    job = ctx.jobs.get(token.job_id)
+    if job is None:
+        raise _Refused("unknown-job")
+    return job
+
+
+def _check_held(token: ReviewToken, job: dict[str, Any], ctx: ReviewContext) -> None:
+    """Still the hold this link was minted for, and the action is still one this job offers."""
+    if token.nonce in (job.get(SPENT_TOKENS) or ()):
+        raise _Refused("used", job)
+    if job["current_status"] != states.NEEDS_REVIEW or job["updated_at"] != token.held_at:
+        raise _Refused("decided", job)
+    if token.action not in offered_actions(job, hosted_retry=ctx.hosted_retry):
+        raise _Refused("not-offered", job)
+
+
+def show(token_text: str | None, ctx: ReviewContext, *, now: datetime) -> ReviewResponse:
+    """GET: the page with both images and the buttons; changes nothing, whoever fetches it."""
+    try:
+        token = _verified(token_text, ctx, now)
+        job = _job(token, ctx)
+        _check_held(token, job, ctx)
+    except _Refused as refused:
+        return _refusal_page(refused)
+    key = ctx.signing_key()
+    buttons = []
+    # The link's own action first (the primary button), then the others, minted for the same hold and
+    # expiry: whoever holds one of this email's links could click any of its buttons anyway.
+    actions = offered_actions(job, hosted_retry=ctx.hosted_retry)
+    for action in sorted(actions, key=lambda a: a != token.action):
+        page_token = token_text if action == token.action else mint_token(
+            key, job_id=token.job_id, action=action, kind=token.kind, held_at=token.held_at,
+            expires_at=token.expires_at)
+        buttons.append(PageButton(action, LABELS[action], page_token))
+    held_since = datetime.fromisoformat(job["updated_at"])
+    html = render_review_page(
+        job_id=token.job_id,
+        product=job.get("product") or UNNAMED_PRODUCT,
+        reasons=list(job.get("reasons") or []),
+        held_since=f"{held_since:%d %b %Y, %H:%M} UTC",
+        original=ctx.bucket.get(job["source_work_key"]).data,
+        cutout=ctx.bucket.get(job["cutout_key"]).data if job.get("cutout_key") else None,
+        buttons=buttons,
+    )
+    return ReviewResponse(200, html, "shown", token.job_id)
+
+
+def _same_origin(requester: Requester) -> bool:
+    """A form POST from our own page carries our origin; a browser posting from elsewhere is refused.
+
+    The token in the body is what really authorises the action; this only stops another site from
+    replaying a token it somehow holds through the owner's browser. No Origin header (older clients) is
+    allowed, since the token still has to be valid.
+    """
+    if requester.origin is None:
+        return True
+    return urlsplit(requester.origin).netloc.lower() == (requester.host or "").lower()
+
+
+def decide(token_text: str | None, action: str | None, ctx: ReviewContext, *, now: datetime,
+           iso: Callable[[datetime], str], requester: Requester) -> ReviewResponse:
+    """POST from the page: verify everything, then perform the token's action exactly once.
+
+    ``iso`` formats times for the job store (the handler passes ``picr.runtime.iso``; the stage does not
+    import the handler runtime, whose Powertools singletons read the function's environment on import).
+    """
+    try:
+        if not _same_origin(requester):
+            raise _Refused("cross-site")
+        token = _verified(token_text, ctx, now)
+        if action != token.action:
+            raise _Refused("wrong-action")
+        job = _job(token, ctx)
+        if token.nonce in (job.get(SPENT_TOKENS) or ()):
+            _finish(job, ctx)  # a repeat of a decision a crash cut short: only complete its follow-up
+        _check_held(token, job, ctx)
+        moved = _ACTIONS[token.action](token, job, ctx, iso(now), _audit(token, requester, iso))
+        if not moved:
+            raise _Refused("decided", ctx.jobs.get(token.job_id))
+    except _Refused as refused:
+        return _refusal_page(refused)
+    job = ctx.jobs.get(token.job_id) or job
+    _finish(job, ctx)
+    title, message = _done_message(token.action, job)
+    return ReviewResponse(200, render_result_page(title=title, message=message, job_id=token.job_id),
+                          token.action, token.job_id)
+
+
+def _audit(token: ReviewToken, requester: Requester, iso: Callable[[datetime], str]) -> dict[str, Any]:
+    """The history row's detail: which action, from which link, by which browser and address."""
+    detail = {
+        "action": token.action,
+        "by": "review link",
+        "link": token.kind,
+        "token_id": token.nonce,
+        "link_expires_at": iso(token.expires_at),
+        "source_ip": requester.source_ip,
+        "user_agent": (requester.user_agent or "")[:MAX_USER_AGENT_CHARS] or None,
+    }
+    return {key: value for key, value in detail.items() if value is not None}
+
+
+def _next_round(job: dict[str, Any]) -> int:
+    """Each decision that sends the job back through the pipeline starts a new round; publish keys its
+    once-only notices on it, so a second hold after a retry gets its own review email."""
+    return int(job.get("review_round") or 0) + 1
+
+
+def _approve(token: ReviewToken, job: dict[str, Any], ctx: ReviewContext, at: str, audit: dict) -> bool:
+    """Trust the held cutout: back to ``cut``, and the variants stage builds and publishes as usual."""
+    attrs = {"review_round": _next_round(job), "review_decision": audit,
+             "variants_enqueued": False, "publish_review_enqueued": False}
+    return ctx.jobs.transition(token.job_id, states.CUT, allowed_from={states.NEEDS_REVIEW}, at=at, attrs=attrs,
+                               detail=audit, unchanged_since=token.held_at, spend_token=token.nonce)
+
+
+def _reject(token: ReviewToken, job: dict[str, Any], ctx: ReviewContext, at: str, audit: dict) -> bool:
+    """Close the job; the uploaded original moves from ``inbox/`` to ``rejected/<job_id>/``."""
+    attrs = {"review_decision": audit, "reason_code": "rejected_in_review", "moved": False,
+             "rejected_key": rejected_key(token.job_id, safe_file_name(job.get("source_file") or ""))}
+    return ctx.jobs.transition(token.job_id, states.REJECTED, allowed_from={states.NEEDS_REVIEW}, at=at,
+                               attrs=attrs, detail=audit, unchanged_since=token.held_at, spend_token=token.nonce)
+
+
+def _retry(token: ReviewToken, job: dict[str, Any], ctx: ReviewContext, at: str, audit: dict) -> bool:
+    """Back to ``ingested`` with the hosted engine asked for: the cutout stage runs again on the same source."""
+    attrs = {"review_round": _next_round(job), "review_decision": audit, "engine_override": "hosted",
+             "cutout_enqueued": False, "variants_enqueued": False, "publish_review_enqueued": False}
+    return ctx.jobs.transition(token.job_id, states.INGESTED, allowed_from={states.NEEDS_REVIEW}, at=at,
+                               attrs=attrs, detail=audit, unchanged_since=token.held_at, spend_token=token.nonce)
+
+
+_ACTIONS: dict[str, Callable[[ReviewToken, dict[str, Any], ReviewContext, str, dict], bool]] = {
+    "approve": _approve, "reject": _reject, "retry": _retry,
+}
+
+
+def _finish(job: dict[str, Any], ctx: ReviewContext) -> None:
+    """The follow-up of a decision, each step recorded once done (safe to run again)."""
+    status = job["current_status"]
+    message = StageMessage(job_id=job["job_id"])
+    if status == states.CUT:
+        hand_off(ctx.jobs, job, "variants_enqueued", ctx.variants_queue, message)
+    elif status == states.INGESTED:
+        hand_off(ctx.jobs, job, "cutout_enqueued", ctx.cutout_queue, message)
+    elif status == states.REJECTED and job.get("moved") is False:
+        try:
+            ctx.bucket.move(job["source_key"], job["rejected_key"], job.get("source_version"))
+        except ClientError as exc:
+            # Already gone from inbox/ (deleted by the owner, or expired): the job stays rejected.
+            if exc.response["Error"]["Code"] not in ("NoSuchKey", "NoSuchVersion", "404"):
+                raise
+        ctx.jobs.update(job["job_id"], {"moved": True})
+
+
+def _done_message(action: str, job: dict[str, Any]) -> tuple[str, str]:
+    product = job.get("product") or UNNAMED_PRODUCT
+    if action == "approve":
+        return "Approved", (f"The images for {product} are being made from this cutout now. The usual "
+                            "“images ready” email follows in a minute or two.")
+    if action == "reject":
+        return "Rejected", (f"{product} is closed and nothing was made from it. The photo is kept at "
+                            f"{job.get('rejected_key')}.")
+    return "Sent for another try", (f"{product} is being cut out again with the hosted engine. You will get "
+                                    "an email with the result.")

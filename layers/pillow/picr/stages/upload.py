@@ -1,0 +1,182 @@
+"""The upload page's three requests: the page, upload forms for chosen photos, and their status.
+
+Every request starts the same way: the link token is checked (403 for anything but a genuine one, before
+any other work), then the link's request budget (429 when spent). Nothing here parses HTTP; the handler
+passes the token, the query value or the body, and sends back the ``PageResponse``.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+from urllib.parse import urlsplit
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from picr.jobs import JobStore
+from picr.notify import TEMPLATE_DIR
+from picr.stages.ingest import UploadedObject, job_id_for
+from picr.upload import (
+    LinkRefused,
+    RateLimiter,
+    RequestedFile,
+    UploadPolicy,
+    check_file,
+    owns_key,
+    post_policy,
+    read_link_token,
+    status_view,
+    upload_key,
+)
+
+MAX_BODY_CHARS = 16_384
+"""An upload request names at most 20 files (name, type, size) and a product: a few KB at most."""
+MAX_STATUS_KEYS = 20
+POLL_MS = 3000
+"""The page asks for news every 3 s: a cutout takes 20-30 s, so a result shows within a few seconds of
+being ready, at 20 requests a minute (well inside the link's budget)."""
+CHANNEL_ORDER = ("social", "web", "market")
+
+
+@dataclass(frozen=True)
+class PageResponse:
+    status: int
+    body: str
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class UploadContext:
+    s3: Any  # boto3 S3 client: signs the forms and the thumbnail links, finds an upload's version
+    bucket: str
+    jobs: JobStore
+    limiter: RateLimiter
+    signing_key: Callable[[], bytes]
+    storage_origin: str  # where presigned URLs point (scheme://host[:port]), allowed by the page's CSP
+    policy: UploadPolicy = field(default_factory=UploadPolicy)
+
+
+def origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+# ------------------------------------------------------------------ the three requests
+
+def page(token: str | None, ctx: UploadContext, *, now_s: float) -> PageResponse:
+    refused = _admit(token, ctx, now_s)
+    if isinstance(refused, PageResponse):
+        return _html(refused.status, ctx=ctx, problem=json.loads(refused.body)["error"], extra=refused.headers)
+    return _html(200, ctx=ctx)
+
+
+def request_uploads(token: str | None, body: str | None, ctx: UploadContext, *, now_s: float) -> PageResponse:
+    """One presigned POST per requested photo (or the reason it gets none), in the order asked."""
+    link_id = _admit(token, ctx, now_s)
+    if isinstance(link_id, PageResponse):
+        return link_id
+    try:
+        request = json.loads(body or "") if len(body or "") <= MAX_BODY_CHARS else None
+        files = [RequestedFile(str(f["name"]), str(f["type"]), int(f["size"])) for f in request["files"]]
+        product = str(request.get("product") or "").strip()[:80] or None
+    except (ValueError, TypeError, KeyError):
+        return _json(400, {"error": "That request could not be read."})
+    if not 0 < len(files) <= ctx.policy.max_files_per_request:
+        return _json(400, {"error": f"Send 1 to {ctx.policy.max_files_per_request} photos at a time."})
+    acceptable = [file for file in files if check_file(file, ctx.policy) is None]
+    if not ctx.limiter.allow(link_id, "photos", limit=ctx.policy.photos_per_hour, window_s=3600, now_s=now_s,
+                             cost=max(1, len(acceptable))):
+        return _json(429, {"error": "Too many photos this hour. Please try again later."}, retry_after=3600)
+    slots = []
+    for file in files:
+        problem = check_file(file, ctx.policy)
+        if problem:
+            slots.append({"error": problem})
+            continue
+        key = upload_key(link_id, file.name)
+        fields, conditions = post_policy(link_id, product, file.content_type, ctx.policy)
+        form = ctx.s3.generate_presigned_post(Bucket=ctx.bucket, Key=key, Fields=fields, Conditions=conditions,
+                                              ExpiresIn=ctx.policy.post_expiry_s)
+        slots.append({"key": key, "url": form["url"], "fields": form["fields"]})
+    return _json(200, {"uploads": slots})
+
+
+def photo_status(token: str | None, keys: str | None, ctx: UploadContext, *, now_s: float) -> PageResponse:
+    """The state of each photo named in ``keys`` (comma-separated upload keys) that this link uploaded."""
+    link_id = _admit(token, ctx, now_s)
+    if isinstance(link_id, PageResponse):
+        return link_id
+    wanted = [key for key in (keys or "").split(",") if key][:MAX_STATUS_KEYS]
+    return _json(200, {"photos": [_photo(link_id, key, ctx) for key in wanted]})
+
+
+# ------------------------------------------------------------------ helpers
+
+def _admit(token: str | None, ctx: UploadContext, now_s: float) -> str | PageResponse:
+    """The link id, or the refusal to send: 403 for a token that is not ours, 429 when over budget."""
+    try:
+        link_id = read_link_token(ctx.signing_key(), token)
+    except LinkRefused:
+        return _json(403, {"error": "This upload link is not valid."})
+    if not ctx.limiter.allow(link_id, "requests", limit=ctx.policy.requests_per_minute, window_s=60, now_s=now_s):
+        return _json(429, {"error": "Too many requests. Please wait a minute."}, retry_after=60)
+    return link_id
+
+
+def _photo(link_id: str, key: str, ctx: UploadContext) -> dict[str, Any]:
+    if not owns_key(link_id, key):
+        return status_view(link_id, key, None, uploaded=False)
+    response = ctx.s3.list_object_versions(Bucket=ctx.bucket, Prefix=key, MaxKeys=10)
+    versions = [v for v in response.get("Versions", []) if v["Key"] == key]
+    if not versions:
+        return status_view(link_id, key, None, uploaded=False)
+    first = min(versions, key=lambda v: v["LastModified"])  # keys are never reused: one upload, one version
+    job = ctx.jobs.get(job_id_for(UploadedObject(ctx.bucket, key, "", first["VersionId"], first["ETag"].strip('"'))))
+    urls = []
+    if job is not None and job.get("token_id") == link_id:
+        outputs = sorted(job.get("outputs") or [], key=lambda o: _channel_rank(o["channel"]))
+        urls = [(o["channel"], ctx.s3.generate_presigned_url(
+            "get_object", Params={"Bucket": ctx.bucket, "Key": o["key"]}, ExpiresIn=ctx.policy.view_expiry_s))
+            for o in outputs]
+    return status_view(link_id, key, job, uploaded=True, output_urls=urls)
+
+
+def _channel_rank(channel: str) -> int:
+    return CHANNEL_ORDER.index(channel) if channel in CHANNEL_ORDER else len(CHANNEL_ORDER)
+
+
+def _json(status: int, body: dict[str, Any], *, retry_after: int | None = None) -> PageResponse:
+    headers = {"Content-Type": "application/json", "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
+    return PageResponse(status, json.dumps(body), headers)
+
+
+def _html(status: int, *, ctx: UploadContext, problem: str | None = None,
+          extra: dict[str, str] | None = None) -> PageResponse:
+    """The page, or (with ``problem``) the same frame saying why there is no form."""
+    nonce = secrets.token_urlsafe(16)
+    body = _environment().get_template("upload_page.html").render(problem=problem, nonce=nonce, poll_ms=POLL_MS)
+    storage = ctx.storage_origin
+    headers = {
+        "Content-Type": "text/html; charset=utf-8",
+        "Cache-Control": "no-store",  # the token is in the URL: nothing keeps a copy,
+        "Referrer-Policy": "no-referrer",  # and no request carries it off in a Referer
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": (
+            f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; "
+            f"connect-src 'self' {storage}; img-src {storage}; form-action 'none'; frame-ancestors 'none'; "
+            "base-uri 'none'"),
+    }
+    if extra and "Retry-After" in extra:
+        headers["Retry-After"] = extra["Retry-After"]
+    return PageResponse(status, body, headers)
+
+
+@cache
+def _environment() -> Environment:
+    return Environment(loader=FileSystemLoader(TEMPLATE_DIR), autoescape=select_autoescape(default=True))

@@ -1,0 +1,76 @@
+"""A job held for review, as the pipeline leaves one, put straight into a ``LocalStack``: no model run.
+
+The photo is the semi-transparent glass jug from the dev set (a real "review" case) and the attempted
+cutout is that photo with its ground-truth alpha, so approving it renders real variants.
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from picr import jobs as states
+from picr.jobs import JobStore, NewJob
+from picr.stages.ingest import UploadedObject, job_id_for
+from PIL import Image
+
+PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "photos"
+GLASS_JUG = PHOTOS / "cases" / "08_glass_jug_semitransparent"
+REASONS = ["The cutout has holes where the glass is see-through."]
+
+
+def iso(moment: datetime) -> str:
+    """The job store's time format. Not imported from ``picr.runtime``: importing that outside a function's
+    environment would create its Powertools metrics without the namespace every later handler call needs."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def cutout_png(case: Path = GLASS_JUG) -> bytes:
+    """The case photo with its ground-truth mask as alpha, as an RGBA PNG."""
+    with Image.open(case / "photo.jpg") as photo, Image.open(case / "mask.png") as mask:
+        rgba = photo.convert("RGB").convert("RGBA")
+        rgba.putalpha(mask.convert("L"))
+    out = io.BytesIO()
+    rgba.save(out, "PNG")
+    return out.getvalue()
+
+
+def job_store(stack: Any) -> JobStore:
+    return JobStore(stack.dynamodb, stack.resolver.resolve({"Ref": "JobsTable"}))
+
+
+def seed_held_job(stack: Any, *, held_at: datetime, file_name: str = "glass_jug.jpg", product: str = "Glass jug",
+                  engine: str = "u2netp", status: str = states.NEEDS_REVIEW) -> dict[str, Any]:
+    """Upload the photo to ``inbox/`` and record its job as held since ``held_at``; returns the job row.
+
+    The upload's own EventBridge delivery is purged: the job is already where the test wants it.
+    """
+    photo = (GLASS_JUG / "photo.jpg").read_bytes()
+    key = f"inbox/{file_name}"
+    put = stack.s3.put_object(Bucket=stack.bucket, Key=key, Body=photo)
+    for consumer in stack.consumers:
+        stack.sqs.purge_queue(QueueUrl=consumer.queue_url)
+    job_id = job_id_for(UploadedObject(stack.bucket, key, "", put["VersionId"]))
+    source_key, cutout_key = f"work/{job_id}/source.jpg", f"work/{job_id}/cutout.png"
+    stack.s3.put_object(Bucket=stack.bucket, Key=source_key, Body=photo, ContentType="image/jpeg")
+    stack.s3.put_object(Bucket=stack.bucket, Key=cutout_key, Body=cutout_png(), ContentType="image/png")
+    with Image.open(io.BytesIO(photo)) as image:
+        width, height = image.size
+    store = job_store(stack)
+    at = iso(held_at)
+    store.open(
+        NewJob(job_id=job_id, source_key=key, source_file=file_name, product=product, event_time=at,
+               source_version=put["VersionId"]),
+        at=at, status=status,
+        attrs={"source_work_key": source_key, "cutout_key": cutout_key, "engine": engine, "confidence": 0.41,
+               "reasons": REASONS, "width": width, "height": height, "has_transparency": False, "warnings": [],
+               "publish_review_enqueued": True},
+        detail={"reasons": REASONS},
+    )
+    return store.get(job_id)

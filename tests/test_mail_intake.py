@@ -1,0 +1,313 @@
+"""The email lane: raw MIME → photos (pure), the stage against moto, and the local runner end to end.
+
+The emails are built the way phone mail apps build them: multipart/mixed with the photos inline or
+attached (a HEIC from an iPhone, a JPEG), a text body, and a signature logo in multipart/related.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import io
+import json
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+from picr.inbox import decode_metadata
+from picr.mail_intake import MailLimits, build_intake_notice, is_allowed, read_mail
+from PIL import Image
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLES = REPO.parent / "shared" / "photos" / "samples"
+HEIC = (SAMPLES / "guitar.heic").read_bytes()
+JPEG = (SAMPLES / "toolbox.jpg").read_bytes()
+SHOP = "Shop Owner <Shop@Example.com>"
+ALLOWED = ["shop@example.com"]
+VERDICTS = {"X-SES-Spam-Verdict": "PASS", "X-SES-Virus-Verdict": "PASS"}
+SENT_AT = datetime(2026, 11, 21, 9, 30, tzinfo=UTC)
+
+
+def png(width: int, height: int, colour: tuple[int, int, int] = (200, 30, 30)) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), colour).save(out, "PNG")
+    return out.getvalue()
+
+
+LOGO = png(160, 48)
+
+
+def phone_mail(*, sender: str = SHOP, subject: str = "Fwd: Sea salt candle",
+               attachments: list[tuple[str, bytes, str, str]] | None = None,
+               headers: dict[str, str] | None = None, logo: bool = True) -> bytes:
+    """A phone-like email: SES headers first, then multipart/mixed (text, related html + logo, photos)."""
+    message = EmailMessage(policy=email.policy.SMTP)
+    for name, value in {**VERDICTS, **(headers or {})}.items():
+        message[name] = value
+    message["From"] = sender
+    message["To"] = "photos@in.example.com"
+    message["Subject"] = subject
+    message["Message-ID"] = "<A1B2@phone.example.com>"
+    message.set_content("Two angles of the new candle.\n\n-- \nThe Candle Shop\n")
+    if logo:
+        message.add_alternative('<p>Two angles.</p><img src="cid:logo@shop">', subtype="html")
+        message.get_body(preferencelist=("html",)).add_related(LOGO, "image", "png", cid="<logo@shop>",
+                                                               filename="logo.png")
+    for name, data, maintype, subtype in attachments if attachments is not None else [
+        ("IMG_0417.HEIC", HEIC, "image", "heic"), ("IMG_0418.JPG", JPEG, "image", "jpeg")
+    ]:
+        message.add_attachment(data, maintype, subtype, filename=name)
+    return message.as_bytes()
+
+
+# ------------------------------------------------------------------ pure parsing
+
+def test_a_phone_mail_brings_its_heic_and_jpeg_and_skips_the_signature_logo():
+    intake = read_mail(phone_mail(), allowed_senders=ALLOWED)
+    assert intake.refusal is None
+    assert intake.sender == "shop@example.com"
+    assert intake.product == "Sea salt candle"
+    assert [(p.file_name, p.content_type) for p in intake.photos] == [
+        ("IMG_0417.HEIC", "image/heic"), ("IMG_0418.JPG", "image/jpeg")]
+    assert intake.photos[0].data == HEIC and intake.photos[1].data == JPEG
+    assert [(s.file_name, s.code) for s in intake.skipped] == [("logo.png", "decoration")]
+    assert intake.reported_skips == []
+
+
+def test_a_photo_sent_as_octet_stream_is_recognised_by_its_bytes_and_a_fake_jpeg_is_not():
+    intake = read_mail(phone_mail(attachments=[
+        ("IMG_0417", HEIC, "application", "octet-stream"),
+        ("invoice.jpg.pdf", b"%PDF-1.7 not a photo", "application", "pdf"),
+    ]), allowed_senders=ALLOWED)
+    assert [(p.file_name, p.content_type) for p in intake.photos] == [("IMG_0417", "image/heic")]
+    assert [(s.file_name, s.code) for s in intake.skipped if s.code != "decoration"] == [
+        ("invoice.jpg.pdf", "not_a_photo")]
+
+
+def test_inline_photos_count_like_attachments_and_tiny_ones_are_decoration():
+    message = EmailMessage(policy=email.policy.SMTP)
+    for name, value in VERDICTS.items():
+        message[name] = value
+    message["From"], message["Subject"] = SHOP, "Vase"
+    message.set_content('<p>Here</p><img src="cid:p1">', subtype="html")
+    message.add_related(JPEG, "image", "jpeg", cid="<p1>", disposition="inline", filename="image0.jpeg")
+    message.add_related(png(1, 1), "image", "png", cid="<pixel>")  # a tracking pixel
+    message.add_related(png(900, 60), "image", "png", cid="<banner>")  # a banner: short edge under 100
+    intake = read_mail(message.as_bytes(), allowed_senders=ALLOWED)
+    assert [p.file_name for p in intake.photos] == ["image0.jpeg"]
+    assert [s.code for s in intake.skipped] == ["decoration", "decoration"]
+
+
+def test_path_traversal_and_control_characters_never_reach_the_file_name():
+    hostile = ["../../out/market/x.jpg", "..\\..\\work\\evil.jpg", "ca\u202endle\x07.jpg", ".hidden.jpg"]
+    intake = read_mail(phone_mail(attachments=[(name, JPEG, "image", "jpeg") for name in hostile]),
+                       allowed_senders=ALLOWED)
+    names = [p.file_name for p in intake.photos]
+    assert names == ["x.jpg", "evil.jpg", "candle.jpg", "hidden.jpg"]
+    for name in names:
+        assert "/" not in name and "\\" not in name and not name.startswith(".")
+        assert all(ch.isprintable() and ord(ch) < 128 for ch in name)
+
+
+def test_rfc2231_encoded_names_with_line_breaks_are_cleaned_and_duplicates_made_unique():
+    raw = phone_mail(attachments=[("x.jpg", JPEG, "image", "jpeg"), ("x.jpg", JPEG, "image", "jpeg")], logo=False)
+    raw = raw.replace(b'filename="x.jpg"', b"filename*=utf-8''evil%0D%0ABcc%3A%20x%40y.jpg", 1)
+    intake = read_mail(raw, allowed_senders=ALLOWED)
+    decoded, plain = (p.file_name for p in intake.photos)
+    assert plain == "x.jpg"
+    assert decoded.startswith("evil") and decoded.endswith(".jpg")
+    assert not set(decoded) & set("\r\n:@ /")
+    twice = read_mail(phone_mail(attachments=[("x.jpg", JPEG, "image", "jpeg")] * 3), allowed_senders=ALLOWED)
+    assert [p.file_name for p in twice.photos] == ["x.jpg", "x-2.jpg", "x-3.jpg"]
+
+
+def test_photo_count_and_sizes_are_capped():
+    limits = MailLimits(max_photos=2, max_photo_bytes=len(JPEG))
+    intake = read_mail(phone_mail(attachments=[("a.jpg", JPEG, "image", "jpeg"), ("big.heic", HEIC + b"\0" * len(JPEG),
+                                                                                  "image", "heic"),
+                                               ("b.jpg", JPEG, "image", "jpeg"), ("c.jpg", JPEG, "image", "jpeg")]),
+                       allowed_senders=ALLOWED, limits=limits)
+    assert [p.file_name for p in intake.photos] == ["a.jpg", "b.jpg"]
+    assert [(s.file_name, s.code) for s in intake.reported_skips] == [("big.heic", "too_large"),
+                                                                      ("c.jpg", "over_limit")]
+    whole = phone_mail()
+    refused = read_mail(whole, allowed_senders=ALLOWED, limits=MailLimits(max_mail_bytes=len(whole) - 1))
+    assert (refused.refusal.code, refused.photos) == ("too_large", [])
+
+
+@pytest.mark.parametrize(("headers", "code"), [
+    ({"X-SES-Virus-Verdict": "FAIL"}, "virus"),
+    ({"X-SES-Virus-Verdict": "PROCESSING_FAILED"}, "virus"),
+    ({"X-SES-Spam-Verdict": "FAIL"}, "spam"),
+    ({"Authentication-Results": "amazonses.com; spf=fail; dkim=fail; dmarc=fail header.from=example.com"},
+     "spoofed"),
+])
+def test_ses_verdicts_that_do_not_pass_refuse_the_whole_mail(headers, code):
+    intake = read_mail(phone_mail(headers=headers), allowed_senders=ALLOWED)
+    assert intake.refusal is not None and intake.refusal.code == code
+    assert intake.photos == []
+
+
+def test_a_sender_cannot_outvote_ses_with_verdict_headers_of_their_own():
+    raw = phone_mail(headers={"X-SES-Spam-Verdict": "FAIL"})
+    forged = raw.replace(b"From:", b"X-SES-Spam-Verdict: PASS\r\nFrom:", 1)
+    assert read_mail(forged, allowed_senders=ALLOWED).refusal.code == "spam"
+
+
+def test_an_unscanned_mail_is_refused_and_a_gray_spam_verdict_is_not():
+    unscanned = phone_mail().replace(b"X-SES-Virus-Verdict: PASS\r\n", b"")
+    assert read_mail(unscanned, allowed_senders=ALLOWED).refusal.code == "unscanned"
+    gray = read_mail(phone_mail(headers={"X-SES-Spam-Verdict": "GRAY"}), allowed_senders=ALLOWED)
+    assert gray.refusal is None and len(gray.photos) == 2
+
+
+def test_only_allowlisted_senders_get_in():
+    stranger = read_mail(phone_mail(sender="someone@elsewhere.example"), allowed_senders=ALLOWED)
+    assert (stranger.refusal.code, stranger.photos, stranger.sender) == (
+        "sender_not_allowed", [], "someone@elsewhere.example")
+    two = read_mail(phone_mail(sender="shop@example.com, someone@elsewhere.example"), allowed_senders=ALLOWED)
+    assert two.refusal.code == "no_sender"
+    assert read_mail(phone_mail(), allowed_senders=[]).refusal.code == "sender_not_allowed"
+    assert is_allowed("Staff@Example.com", ["@example.com"])
+    assert not is_allowed("staff@example.com.evil.test", ["@example.com"])
+    assert not is_allowed("shop@example.co", ALLOWED)
+
+
+def test_the_intake_notice_says_what_was_left_out_and_threads_under_the_original():
+    intake = read_mail(phone_mail(attachments=[("a.jpg", JPEG, "image", "jpeg"),
+                                               ("notes.pdf", b"%PDF-1.4", "application", "pdf")]),
+                       allowed_senders=ALLOWED)
+    notice = build_intake_notice(intake=intake, sender="picr@example.com",
+                                 recipients=["shop@example.com", "owner@example.com"], mail_id="m1",
+                                 taken=["a.jpg"], sent_at=SENT_AT)
+    text = notice.get_content()
+    assert "1 photo will be processed" in text and "a.jpg" in text
+    assert "notes.pdf: It is not a photo" in text
+    assert notice["In-Reply-To"] == "<A1B2@phone.example.com>"
+    assert notice["To"] == "shop@example.com, owner@example.com"
+    assert notice["Subject"] == "Re: Fwd: Sea salt candle"
+
+
+# ------------------------------------------------------------------ the stage, against moto
+
+@pytest.fixture
+def mail_stack(aws):
+    from tools.process import LocalStack
+
+    return LocalStack(REPO / "template.yaml", model="u2netp", models_dir=REPO / "models",
+                      parameters={"InboundRecipient": "photos@in.example.com", "AllowedSenders": ALLOWED[0]})
+
+
+def test_the_handler_writes_each_photo_once_with_its_origin_and_replies_only_when_something_was_left_out(
+        mail_stack):
+    from moto.ses.models import ses_backends
+
+    from tools.process import ACCOUNT, REGION
+
+    stack = mail_stack
+    raw = phone_mail(attachments=[("../../out/market/x.jpg", JPEG, "image", "jpeg"),
+                                  ("IMG_1.HEIC", HEIC, "image", "heic"), ("notes.pdf", b"%PDF", "application",
+                                                                         "pdf")])
+    mail_key = _deliver(stack, raw)
+    event = _mail_event(stack, mail_key)
+    for _attempt in range(2):  # a redelivered message writes nothing new and sends no second reply
+        assert stack.invoke("MailIntakeFunction", event) == {"batchItemFailures": []}
+    mail_id = mail_key.rpartition("/")[2]
+    versions = stack.s3.list_object_versions(Bucket=stack.bucket, Prefix="inbox/").get("Versions", [])
+    assert sorted(v["Key"] for v in versions) == [f"inbox/mail/{mail_id}/IMG_1.HEIC", f"inbox/mail/{mail_id}/x.jpg"]
+    assert not stack.s3.list_objects_v2(Bucket=stack.bucket, Prefix="out/").get("Contents")
+    head = stack.s3.head_object(Bucket=stack.bucket, Key=f"inbox/mail/{mail_id}/x.jpg")
+    assert head["ContentType"] == "image/jpeg"
+    origin = decode_metadata(head["Metadata"])
+    assert (origin.lane, origin.product, origin.sender, origin.reply_to) == (
+        "email", "Sea salt candle", "shop@example.com", "shop@example.com")
+    sent = ses_backends[ACCOUNT][REGION].sent_messages
+    assert len(sent) == 1
+    reply = email.message_from_string(sent[0].raw_data, policy=email.policy.default)
+    assert reply["X-Picr-Kind"] == "intake" and "notes.pdf" in reply.get_content()
+
+
+def test_a_refused_mail_writes_nothing_and_sends_nothing(mail_stack, caplog):
+    from moto.ses.models import ses_backends
+
+    from tools.process import ACCOUNT, REGION
+
+    stack = mail_stack
+    mail_key = _deliver(stack, phone_mail(sender="mallory@evil.example"))
+    assert stack.invoke("MailIntakeFunction", _mail_event(stack, mail_key)) == {"batchItemFailures": []}
+    assert not stack.s3.list_objects_v2(Bucket=stack.bucket, Prefix="inbox/").get("Contents")
+    assert ses_backends[ACCOUNT][REGION].sent_messages == []
+    refusals = [record for record in caplog.records if record.getMessage() == "mail refused"]
+    assert [(r.reason, r.sender) for r in refusals] == [("sender_not_allowed", "mallory@evil.example")]
+
+
+def test_a_mail_that_is_gone_is_not_retried(mail_stack):
+    event = _mail_event(mail_stack, "mail/never-written")
+    assert mail_stack.invoke("MailIntakeFunction", event) == {"batchItemFailures": []}
+
+
+def _deliver(stack, raw: bytes) -> str:
+    """Store ``raw`` the way the runner stores an .eml input (it adds SES's verdicts itself)."""
+    import tempfile
+
+    from tools.process import deliver_mail
+
+    with tempfile.NamedTemporaryFile(suffix=".eml") as handle:
+        handle.write(_without_verdicts(raw))
+        handle.flush()
+        return deliver_mail(stack, Path(handle.name))
+
+
+def _mail_event(stack, key: str) -> dict:
+    sample = json.loads((REPO / "events" / "mail_intake.json").read_text())
+    body = json.loads(sample["Records"][0]["body"])
+    body["detail"]["bucket"]["name"] = stack.bucket
+    body["detail"]["object"]["key"] = key
+    sample["Records"][0]["body"] = json.dumps(body)
+    return sample
+
+
+# ------------------------------------------------------------------ the local runner, end to end
+
+@pytest.mark.slow
+def test_the_runner_takes_emails_like_ses_and_answers_sender_and_owner(tmp_path):
+    from tools.process import run
+
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    (inputs / "candle.eml").write_bytes(_without_verdicts(phone_mail()))
+    (inputs / "stranger.eml").write_bytes(_without_verdicts(phone_mail(sender="mallory@evil.example")))
+    (inputs / "traversal.eml").write_bytes(_without_verdicts(phone_mail(
+        subject="Broken", attachments=[("../../out/market/x.jpg", b"not really a jpeg", "image", "jpeg")])))
+    out = tmp_path / "out"
+    summary = run(sorted(inputs.iterdir()), out, quiet=True,
+                  parameters={"AllowedSenders": "shop@example.com"})
+
+    by_input: dict[str, list[dict]] = {}
+    for entry in summary["jobs"]:
+        by_input.setdefault(entry["input"], []).append(entry)
+    candle = by_input["candle.eml"]
+    assert [(e["status"], e["product"]) for e in candle] == [("done", "Sea salt candle")] * 2
+    assert sorted(e["key"].rpartition("/")[2] for e in candle) == ["IMG_0417.HEIC", "IMG_0418.JPG"]
+    for entry in candle:
+        (eml,) = [p for p in entry["emails"] if p.endswith(".eml")]
+        ready = email.message_from_bytes((out / eml).read_bytes(), policy=email.policy.default)
+        assert ready["To"] == "owner@example.com, shop@example.com"
+        assert ready["Subject"] == "Sea salt candle: 3 images ready"
+
+    (stranger,) = by_input["stranger.eml"]
+    assert (stranger["status"], stranger["reason_code"], stranger["emails"]) == ("refused", "sender_not_allowed", [])
+    log = (out / "functions.log").read_text()
+    assert "sender_not_allowed" in log and "mallory@evil.example" in log
+
+    (traversal,) = by_input["traversal.eml"]
+    assert traversal["key"].startswith("inbox/mail/") and traversal["key"].endswith("/x.jpg")
+    assert traversal["status"] == "rejected"
+    assert not (out / "bucket" / "out" / "market" / "x.jpg").exists()
+    assert summary["counts"]["done"] == 2 and summary["counts"]["refused"] == 1
+    assert summary["dead_letters"] == 0
+
+
+def _without_verdicts(raw: bytes) -> bytes:
+    return raw.replace(b"X-SES-Spam-Verdict: PASS\r\n", b"").replace(b"X-SES-Virus-Verdict: PASS\r\n", b"")

@@ -1,0 +1,486 @@
+"""The review lane: signed links, the review page, and what Approve / Reject / Retry / a reshoot do.
+
+Tokens are tested as pure functions; the page and the decisions go through the real ``picr-review``
+handler (Function URL events, payload 2.0) on the template's resources in moto, and every refusal is
+checked against a snapshot of the job row, its history, the bucket (every version) and the queues.
+"""
+
+from __future__ import annotations
+
+import base64
+import email
+import email.policy
+import io
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from html import unescape
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import numpy as np
+import pytest
+from picr import jobs as states
+from picr.gate import GateThresholds
+from picr.jobs import SPENT_TOKENS
+from picr.messages import QueueSender
+from picr.photo import IntakeLimits
+from picr.review_links import (
+    LinkRefused,
+    ReviewLinks,
+    mint_token,
+    offered_actions,
+    read_token,
+    review_url,
+)
+from picr.stages.cutout import CutoutContext, cut
+from picr.stages.ingest import IngestContext, UploadedObject, ingest
+from picr.storage import ImageBucket
+from PIL import Image
+
+from tests.function_url import function_url_event, response_body
+from tests.held_jobs import GLASS_JUG, REASONS, job_store, seed_held_job, utc_now
+
+KEY = b"0123456789abcdef0123456789abcdef"
+NOW = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
+JOB_ID = "0a1b2c3d4e5f60718293"
+REVIEW_HOST = "reviewfunction.lambda-url.eu-west-2.on.aws"
+
+
+def _mint(**overrides):
+    fields = {"job_id": JOB_ID, "action": "approve", "kind": "email", "held_at": "2026-11-20T08:00:00.000Z",
+              "expires_at": NOW + timedelta(hours=72), **overrides}
+    return mint_token(overrides.pop("key", KEY), **{k: v for k, v in fields.items() if k != "key"})
+
+
+# ------------------------------------------------------------------ tokens
+
+
+def test_a_minted_token_reads_back_with_every_field():
+    token = read_token(KEY, _mint(nonce="n0nce"), now=NOW)
+    assert (token.job_id, token.action, token.kind, token.held_at, token.nonce) == (
+        JOB_ID, "approve", "email", "2026-11-20T08:00:00.000Z", "n0nce")
+    assert token.expires_at == NOW + timedelta(hours=72)
+    # Each mint draws its own nonce, so no two links are the same token.
+    assert read_token(KEY, _mint(), now=NOW).nonce != read_token(KEY, _mint(), now=NOW).nonce
+
+
+def test_another_key_or_any_changed_field_is_a_forgery():
+    token = _mint()
+    payload, mac = token.split(".")
+    other_payload = _mint(action="reject").split(".")[0]
+    for forged in (_mint(key=b"another key, another deployment"), f"{other_payload}.{mac}",
+                   f"{payload[:-2]}{'A' if payload[-2] != 'A' else 'B'}{payload[-1]}.{mac}",
+                   f"{payload}.{mac[:-1]}{'A' if mac[-1] != 'A' else 'B'}"):
+        with pytest.raises(LinkRefused) as refused:
+            read_token(KEY, forged, now=NOW)
+        assert refused.value.reason in {"forged", "malformed"}, forged
+    with pytest.raises(LinkRefused, match="forged"):
+        read_token(KEY, f"{other_payload}.{mac}", now=NOW)
+
+
+def test_expiry_is_checked_after_the_signature():
+    token = _mint(expires_at=NOW)
+    with pytest.raises(LinkRefused, match="expired"):
+        read_token(KEY, token, now=NOW)
+    assert read_token(KEY, token, now=NOW - timedelta(seconds=1)).action == "approve"
+    with pytest.raises(LinkRefused, match="forged"):  # an expired forgery is reported as a forgery
+        read_token(b"wrong key", token, now=NOW + timedelta(days=30))
+
+
+@pytest.mark.parametrize("text", [None, "", "abc", "a.b.c", "a..b", "é.é", "x" * 2000 + ".y"])
+def test_malformed_tokens_are_refused(text):
+    with pytest.raises(LinkRefused, match="malformed"):
+        read_token(KEY, text, now=NOW)
+
+
+def test_stray_characters_do_not_make_another_spelling_of_a_token():
+    token = _mint()
+    for variant in (token + "\n", token + "=", " " + token, token.replace(".", ".=")):
+        with pytest.raises(LinkRefused):
+            read_token(KEY, variant, now=NOW)
+
+
+def test_review_urls_carry_the_token_as_the_query():
+    url = review_url("https://abc.lambda-url.eu-west-2.on.aws/", "p.m")
+    assert url == "https://abc.lambda-url.eu-west-2.on.aws/?t=p.m"
+    assert parse_qs(urlsplit(review_url("http://h/x?a=1", "p.m")).query) == {"a": ["1"], "t": ["p.m"]}
+
+
+def test_retry_is_offered_only_with_a_hosted_engine_and_a_cutout_it_did_not_make():
+    held = {"cutout_key": "work/x/cutout.png", "source_work_key": "work/x/source.jpg", "engine": "u2net"}
+    assert offered_actions(held, hosted_retry=False) == ["approve", "reject"]
+    assert offered_actions(held, hosted_retry=True) == ["approve", "reject", "retry"]
+    assert offered_actions({**held, "engine": "hosted"}, hosted_retry=True) == ["approve", "reject"]
+    assert offered_actions({"source_work_key": "work/x/source.jpg"}, hosted_retry=False) == ["reject"]
+
+
+def test_links_for_a_job_name_its_hold_and_expire_together():
+    links = ReviewLinks("https://r.example/", lambda: KEY, timedelta(hours=72))
+    job = {"job_id": JOB_ID, "updated_at": "2026-11-20T08:00:00.000Z", "cutout_key": "k", "source_work_key": "s"}
+    made = links.for_job(job, kind="digest", now=NOW)
+    assert [link.label for link in made] == ["Approve cutout", "Reject"]
+    tokens = [read_token(KEY, parse_qs(urlsplit(link.url).query)["t"][0], now=NOW) for link in made]
+    assert [(t.action, t.kind, t.held_at) for t in tokens] == [
+        ("approve", "digest", job["updated_at"]), ("reject", "digest", job["updated_at"])]
+    assert {t.expires_at for t in tokens} == {NOW + timedelta(hours=72)}
+
+
+# ------------------------------------------------------------------ the function, in moto
+
+
+@pytest.fixture
+def review_stack(aws):
+    from tests.conftest import REPO
+    from tools.process import LocalStack
+
+    return LocalStack(REPO / "template.yaml", model="u2netp", models_dir=REPO / "models",
+                      function_urls={"ReviewFunction": f"https://{REVIEW_HOST}/"})
+
+
+@pytest.fixture
+def held(review_stack):
+    return seed_held_job(review_stack, held_at=utc_now() - timedelta(hours=25))
+
+
+def _key(stack) -> bytes:
+    arn = stack.resolver.resolve({"Ref": "ReviewTokenSecret"})
+    return stack.secrets.get_secret_value(SecretId=arn)["SecretString"].encode()
+
+
+def _token(stack, job, action="approve", **overrides) -> str:
+    fields = {"job_id": job["job_id"], "action": action, "kind": "email", "held_at": job["updated_at"],
+              "expires_at": utc_now() + timedelta(hours=1), **overrides}
+    return mint_token(_key(stack), **fields)
+
+
+def _get(stack, token: str) -> dict:
+    return stack.invoke("ReviewFunction", function_url_event("GET", "/?" + urlencode({"t": token}), host=REVIEW_HOST))
+
+
+def _post(stack, token: str, action: str, headers: dict | None = None) -> dict:
+    body = urlencode({"t": token, "action": action}).encode()
+    headers = {"content-type": "application/x-www-form-urlencoded", "origin": f"https://{REVIEW_HOST}",
+               **(headers or {})}
+    return stack.invoke("ReviewFunction", function_url_event(
+        "POST", "/", host=REVIEW_HOST, headers=headers, body=body, user_agent="Mozilla/5.0 (iPhone) test"))
+
+
+def _html(response: dict) -> str:
+    return response_body(response).decode()
+
+
+def _snapshot(stack, job_id: str) -> dict:
+    """Everything a decision could change: the job, its history, every object version, the queues."""
+    jobs = job_store(stack)
+    versions = stack.s3.list_object_versions(Bucket=stack.bucket)
+    queued = {}
+    for consumer in stack.consumers:
+        attributes = stack.sqs.get_queue_attributes(
+            QueueUrl=consumer.queue_url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
+        queued[consumer.queue_logical_id] = attributes["ApproximateNumberOfMessages"]
+    return {
+        "job": jobs.get(job_id),
+        "history": jobs.history(job_id),
+        "objects": sorted((v["Key"], v["VersionId"], v["IsLatest"]) for v in versions.get("Versions", [])),
+        "delete_markers": sorted((m["Key"], m["VersionId"]) for m in versions.get("DeleteMarkers", [])),
+        "queued": queued,
+    }
+
+
+def _sent_mail() -> list[email.message.EmailMessage]:
+    from moto.ses.models import ses_backends
+
+    from tools.process import ACCOUNT, REGION
+
+    raw = [m.raw_data.encode() if isinstance(m.raw_data, str) else m.raw_data
+           for m in ses_backends[ACCOUNT][REGION].sent_messages]
+    return [email.message_from_bytes(data, policy=email.policy.default) for data in raw]
+
+
+def _publish(stack, job_id: str, outcome: str) -> dict:
+    record = {"messageId": f"m-{outcome}", "receiptHandle": "r", "body": json.dumps(
+        {"job_id": job_id, "outcome": outcome}), "attributes": {"ApproximateReceiveCount": "1"},
+        "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
+        "eventSourceARN": stack.resolver.resolve({"Fn::GetAtt": ["PublishQueue", "Arn"]}), "awsRegion": "eu-west-2"}
+    return stack.invoke("PublishFunction", {"Records": [record]})
+
+
+def _links_in(message) -> dict[str, str]:
+    text = message.get_body(preferencelist=("plain",)).get_content()
+    return dict(re.findall(r"^- (Approve cutout|Reject|Retry with the hosted engine): (\S+)\s*$", text, re.M))
+
+
+def test_the_review_email_carries_signed_links_to_the_review_function(review_stack, held):
+    assert _publish(review_stack, held["job_id"], "review") == {"batchItemFailures": []}
+    (message,) = _sent_mail()
+    assert message["X-Picr-Kind"] == "review"
+    links = _links_in(message)
+    assert set(links) == {"Approve cutout", "Reject"}  # no hosted engine in this deployment: no Retry
+    html = message.get_body(preferencelist=("html",)).get_content()
+    for label, url in links.items():
+        assert url.startswith(f"https://{REVIEW_HOST}/?t=")
+        assert f'href="{url}"' in unescape(html).replace("&amp;", "&")
+        token = read_token(_key(review_stack), parse_qs(urlsplit(url).query)["t"][0], now=utc_now())
+        assert (token.job_id, token.kind, token.held_at) == (held["job_id"], "email", held["updated_at"])
+        assert token.action == {"Approve cutout": "approve", "Reject": "reject"}[label]
+        assert timedelta(hours=71) < token.expires_at - utc_now() <= timedelta(hours=72)
+
+
+def test_opening_a_link_shows_both_images_and_the_buttons_and_changes_nothing(review_stack, held):
+    before = _snapshot(review_stack, held["job_id"])
+    response = _get(review_stack, _token(review_stack, held))
+    assert response["statusCode"] == 200
+    assert response["headers"]["Content-Type"].startswith("text/html")
+    assert response["headers"]["Cache-Control"] == "no-store"
+    assert response["headers"]["Referrer-Policy"] == "no-referrer"
+    assert "script-src" not in response["headers"]["Content-Security-Policy"]  # default-src 'none': no script
+    html = _html(response)
+    images = re.findall(r'<img src="data:image/jpeg;base64,([^"]+)" alt="([^"]+)"', html)
+    assert [alt for _data, alt in images] == ["Your photo", "Attempted cutout"]
+    decoded = [Image.open(io.BytesIO(base64.b64decode(data))) for data, _alt in images]
+    assert all(max(image.size) == 800 for image in decoded)
+    # The cutout sits on a checkerboard: its transparent corner shows both checker greys, the photo's does not.
+    corner = np.asarray(decoded[1].convert("L"))[:32, :32]
+    assert corner.min() < 215 and corner.max() > 245
+    assert {"Glass jug: needs review", REASONS[0]} <= {unescape(part).strip() for part in re.findall(r">([^<>]+)<", html)}
+    forms = re.findall(r'<form method="post">(.*?)</form>', html, re.S)
+    assert [re.search(r'name="action" value="(\w+)"', form).group(1) for form in forms] == ["approve", "reject"]
+    assert "<script" not in html
+    assert _snapshot(review_stack, held["job_id"]) == before
+
+
+def _first_use(stack, job, action="approve"):
+    token = _token(stack, job, action)
+    assert _post(stack, token, action)["statusCode"] == 200
+    return token
+
+
+REFUSALS = {
+    # name: (build the request, expected status, expected words on the page)
+    "forged": (lambda s, j: ("POST", _token(s, j)[:-3] + "AAA", "approve", {}), 403, "not valid"),
+    "other key": (lambda s, j: ("POST", mint_token(b"k" * 64, job_id=j["job_id"], action="approve", kind="email",
+                                                   held_at=j["updated_at"], expires_at=utc_now() + timedelta(hours=1)),
+                                "approve", {}), 403, "not valid"),
+    "expired": (lambda s, j: ("POST", _token(s, j, expires_at=utc_now() - timedelta(seconds=1)), "approve", {}),
+                410, "expired"),
+    "wrong action": (lambda s, j: ("POST", _token(s, j, "reject"), "approve", {}), 403, "different action"),
+    "no token": (lambda s, j: ("POST", "", "approve", {}), 400, "opens from a picr email"),
+    "another site": (lambda s, j: ("POST", _token(s, j), "approve", {"origin": "https://evil.example"}), 403,
+                     "review page"),
+    "minted for an earlier hold": (lambda s, j: ("POST", _token(s, j, held_at="2026-01-01T00:00:00.000Z"),
+                                                 "approve", {}), 409, "no longer waiting"),
+    "GET only": (lambda s, j: ("GET", _token(s, j), None, {}), 200, "needs review"),
+    "retry without a hosted engine": (lambda s, j: ("POST", _token(s, j, "retry"), "retry", {}), 403,
+                                      "not available"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REFUSALS))
+def test_refused_requests_change_nothing(review_stack, held, case):
+    build, status, words = REFUSALS[case]
+    method, token, action, headers = build(review_stack, held)
+    before = _snapshot(review_stack, held["job_id"])
+    for _ in range(2):  # a prefetching mail client may fetch twice
+        response = _get(review_stack, token) if method == "GET" else _post(review_stack, token, action, headers)
+        assert response["statusCode"] == status, _html(response)[-400:]
+        assert words in unescape(_html(response))
+    assert _snapshot(review_stack, held["job_id"]) == before
+
+
+@pytest.mark.parametrize("second", ["approve", "reject"])
+def test_a_used_link_and_its_siblings_are_dead_after_a_decision(review_stack, held, second):
+    used = _first_use(review_stack, held, "approve")
+    sibling = _token(review_stack, held, "reject")  # minted for the same hold, never used
+    after_first = _snapshot(review_stack, held["job_id"])
+    token = used if second == "approve" else sibling
+    response = _post(review_stack, token, second)
+    assert response["statusCode"] == 409
+    assert ("already used" if second == "approve" else "no longer waiting") in _html(response)
+    assert _get(review_stack, token)["statusCode"] == 409
+    assert _snapshot(review_stack, held["job_id"]) == after_first
+
+
+def test_approve_builds_the_variants_publishes_and_sends_the_ready_email(review_stack, held):
+    token = _token(review_stack, held, "approve")
+    response = _post(review_stack, token, "approve")
+    assert response["statusCode"] == 200 and "Approved" in _html(response)
+    job = job_store(review_stack).get(held["job_id"])
+    assert job["current_status"] == states.CUT and job["review_round"] == 1
+    assert read_token(_key(review_stack), token, now=utc_now()).nonce in job[SPENT_TOKENS]
+
+    review_stack.drain()
+    job = job_store(review_stack).get(held["job_id"])
+    assert job["current_status"] == states.DONE
+    stored = review_stack.s3.get_object(Bucket=review_stack.bucket, Key=job["manifest_key"])
+    manifest = json.loads(stored["Body"].read())
+    assert sorted(o["channel"] for o in manifest["outputs"]) == ["market", "social", "web"]
+    for output in job["outputs"]:
+        review_stack.s3.head_object(Bucket=review_stack.bucket, Key=output["key"])
+    (ready,) = [m for m in _sent_mail() if m["X-Picr-Kind"] == "ready"]
+    assert ready["Subject"] == "Glass jug: 3 images ready" and ready["X-Picr-Job"] == held["job_id"]
+
+    # The audit trail: who decided, from which link, with which browser, and what followed.
+    history = job_store(review_stack).history(held["job_id"])
+    assert [row["status"] for row in history] == ["needs_review", "cut", "varied", "done"]
+    decision = history[1]
+    assert decision["action"] == "approve" and decision["link"] == "email" and decision["by"] == "review link"
+    assert decision["token_id"] == read_token(_key(review_stack), token, now=utc_now()).nonce
+    assert decision["source_ip"] == "198.51.100.7" and decision["user_agent"] == "Mozilla/5.0 (iPhone) test"
+
+
+def test_reject_closes_the_job_and_moves_the_original_to_rejected(review_stack, held):
+    original = review_stack.s3.get_object(Bucket=review_stack.bucket, Key=held["source_key"])["Body"].read()
+    response = _post(review_stack, _token(review_stack, held, "reject"), "reject")
+    assert response["statusCode"] == 200 and "Rejected" in _html(response)
+    job = job_store(review_stack).get(held["job_id"])
+    assert job["current_status"] == states.REJECTED and job["moved"] is True
+    assert job["rejected_key"] == f"rejected/{held['job_id']}/glass_jug.jpg"
+    kept = review_stack.s3.get_object(Bucket=review_stack.bucket, Key=job["rejected_key"])["Body"].read()
+    assert kept == original
+    listed = review_stack.s3.list_objects_v2(Bucket=review_stack.bucket, Prefix="inbox/").get("Contents", [])
+    assert listed == []
+    assert [row["status"] for row in job_store(review_stack).history(held["job_id"])] == ["needs_review", "rejected"]
+    review_stack.drain()
+    assert job_store(review_stack).get(held["job_id"])["current_status"] == states.REJECTED
+    assert _sent_mail() == []  # the owner just decided; no mail about it
+
+
+# ------------------------------------------------------------------ retry with the hosted engine
+
+
+class _GroundTruthEngine:
+    """Stands in for the hosted API: answers with the case's ground-truth mask."""
+
+    name = "hosted"
+    input_size = None
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def predict(self, image: Image.Image) -> np.ndarray:
+        self.calls += 1
+        with Image.open(GLASS_JUG / "mask.png") as mask:
+            return np.asarray(mask.convert("L").resize(image.size), np.float32) / 255.0
+
+
+class _UnusedEngine:
+    name = "u2netp"
+    input_size = 320
+
+    def predict(self, image: Image.Image) -> np.ndarray:
+        raise AssertionError("the local engine must not run for a hosted retry")
+
+
+@pytest.fixture
+def hosted_stack(aws):
+    from tests.conftest import REPO
+    from tools.process import LocalStack
+
+    return LocalStack(REPO / "template.yaml", model="u2netp", models_dir=REPO / "models",
+                      parameters={"HostedRetry": "true"}, function_urls={"ReviewFunction": f"https://{REVIEW_HOST}/"})
+
+
+@pytest.mark.slow
+def test_retry_recuts_with_the_hosted_engine_and_a_new_hold_gets_a_new_email(hosted_stack):
+    stack = hosted_stack
+    held = seed_held_job(stack, held_at=utc_now() - timedelta(hours=3))
+    assert _publish(stack, held["job_id"], "review") == {"batchItemFailures": []}
+    assert set(_links_in(_sent_mail()[0])) == {"Approve cutout", "Reject", "Retry with the hosted engine"}
+
+    response = _post(stack, _token(stack, held, "retry"), "retry")
+    assert response["statusCode"] == 200 and "hosted engine" in _html(response)
+    jobs = job_store(stack)
+    job = jobs.get(held["job_id"])
+    assert (job["current_status"], job["engine_override"], job["review_round"]) == (states.INGESTED, "hosted", 1)
+    cutout_queue = stack.resolver.resolve({"Ref": "CutoutQueue"})
+    (message,) = stack.sqs.receive_message(QueueUrl=cutout_queue).get("Messages", [])
+    assert json.loads(message["Body"]) == {"job_id": held["job_id"]}
+
+    hosted = _GroundTruthEngine()
+    sqs = stack.sqs
+    context = CutoutContext(
+        bucket=ImageBucket(stack.s3, stack.bucket), jobs=jobs, engine=_UnusedEngine(),
+        variants_queue=QueueSender(sqs, stack.resolver.resolve({"Ref": "VariantsQueue"})),
+        publish_queue=QueueSender(sqs, stack.resolver.resolve({"Ref": "PublishQueue"})),
+        thresholds=GateThresholds(), hosted_engine=lambda: hosted)
+    status = cut(held["job_id"], context, now="2026-11-21T09:00:00.000Z")
+    assert hosted.calls >= 1 and jobs.get(held["job_id"])["engine"] == "hosted"
+    if status == states.NEEDS_REVIEW:
+        # Held again: its review email is a new notice (round 1), not swallowed as a repeat of the first.
+        assert _publish(stack, held["job_id"], "review") == {"batchItemFailures": []}
+        assert [m["X-Picr-Kind"] for m in _sent_mail()] == ["review", "review"]
+        assert "Retry with the hosted engine" not in _links_in(_sent_mail()[1])  # hosted already tried
+    else:
+        assert status == states.CUT
+
+
+def test_a_cutout_asking_for_an_unconfigured_hosted_engine_fails_loudly(review_stack, held):
+    jobs = job_store(review_stack)
+    jobs.transition(held["job_id"], states.INGESTED, allowed_from={states.NEEDS_REVIEW}, at="2026-11-21T09:00:00.000Z",
+                    attrs={"engine_override": "hosted"})
+    context = CutoutContext(bucket=ImageBucket(review_stack.s3, review_stack.bucket), jobs=jobs,
+                            engine=_UnusedEngine(), variants_queue=None, publish_queue=None,
+                            thresholds=GateThresholds())
+    with pytest.raises(LookupError, match="hosted engine"):
+        cut(held["job_id"], context, now="2026-11-21T09:00:01.000Z")
+    assert jobs.get(held["job_id"])["current_status"] == states.INGESTED
+
+
+# ------------------------------------------------------------------ reshoot
+
+
+def _ingest_context(stack) -> IngestContext:
+    return IngestContext(
+        bucket=ImageBucket(stack.s3, stack.bucket), jobs=job_store(stack),
+        cutout_queue=QueueSender(stack.sqs, stack.resolver.resolve({"Ref": "CutoutQueue"})),
+        publish_queue=QueueSender(stack.sqs, stack.resolver.resolve({"Ref": "PublishQueue"})),
+        limits=IntakeLimits(),
+    )
+
+
+def _upload(stack, key: str) -> UploadedObject:
+    put = stack.s3.put_object(Bucket=stack.bucket, Key=key, Body=(GLASS_JUG / "photo.jpg").read_bytes())
+    return UploadedObject(stack.bucket, key, "2026-11-21T09:00:00Z", put["VersionId"])
+
+
+def test_a_reshoot_supersedes_the_held_job_and_links_both_in_the_history(review_stack, held):
+    stale_link = _token(review_stack, held, "approve")
+    other = seed_held_job(review_stack, held_at=utc_now() - timedelta(hours=2), file_name="teapot.jpg",
+                          product="Teapot")
+    reshoot = _upload(review_stack, "inbox/Glass-Jug.jpg")  # same product, differently spelled file
+    outcome = ingest(reshoot, _ingest_context(review_stack), now="2026-11-21T09:00:05.000Z")
+    assert outcome.status == states.INGESTED
+    jobs = job_store(review_stack)
+    new, old = jobs.get(outcome.job_id), jobs.get(held["job_id"])
+    assert new["supersedes"] == [held["job_id"]]
+    assert (old["current_status"], old["superseded_by"]) == (states.SUPERSEDED, outcome.job_id)
+    assert jobs.get(other["job_id"])["current_status"] == states.NEEDS_REVIEW  # another product: untouched
+    closing = jobs.history(held["job_id"])[-1]
+    assert (closing["status"], closing["superseded_by"]) == (states.SUPERSEDED, outcome.job_id)
+    assert jobs.history(outcome.job_id)[0]["supersedes"] == [held["job_id"]]
+    # The held job's links are dead, and say why.
+    response = _post(review_stack, stale_link, "approve")
+    assert response["statusCode"] == 409 and "a newer photo of it replaced this one" in _html(response)
+    # A redelivered upload event changes nothing more.
+    before = _snapshot(review_stack, held["job_id"])
+    assert ingest(reshoot, _ingest_context(review_stack), now="2026-11-21T09:09:00.000Z").duplicate
+    assert _snapshot(review_stack, held["job_id"]) == before
+
+
+def test_photos_without_a_usable_name_are_never_taken_for_reshoots(review_stack):
+    untitled = seed_held_job(review_stack, held_at=utc_now() - timedelta(hours=2), file_name="___.jpg",
+                             product="Untitled product")
+    outcome = ingest(_upload(review_stack, "inbox/---.jpg"), _ingest_context(review_stack),
+                     now="2026-11-21T09:00:05.000Z")
+    assert outcome.status == states.INGESTED
+    assert job_store(review_stack).get(untitled["job_id"])["current_status"] == states.NEEDS_REVIEW
+    assert "supersedes" not in job_store(review_stack).get(outcome.job_id)
+
+
+def test_sample_event_is_refused_without_side_effects(review_stack, held):
+    from tests.conftest import REPO
+
+    before = _snapshot(review_stack, held["job_id"])
+    response = review_stack.invoke("ReviewFunction", json.loads((REPO / "events" / "review.json").read_text()))
+    assert response["statusCode"] == 403
+    assert _snapshot(review_stack, held["job_id"]) == before

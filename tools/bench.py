@@ -1,0 +1,101 @@
+"""``make bench``: speed and memory of every stage on this machine, as one JSON document.
+
+Sections:
+* ``ingest`` — normalise + encode a 12 MP phone JPEG (goal ≤ 0.5 s median), and peak RSS of refusing a
+  30000×30000 PNG from its header (goal < 300 MB);
+* ``cutout`` — the cutout stage on a 2000 px and a 12 MP photo beside the bare ONNX inference and
+  ``rembg.remove(..., alpha_matting=True)`` (goals: ≤ 1.5× ONNX, ≥ 10× faster than matting, ≤ 700 MB);
+* ``variants`` — render + self-check of every default channel for one 2000 px cutout;
+* ``variants_publish`` — the variants and publish *handlers* for one photo through moto (S3, DynamoDB,
+  SQS, SES emulated in-process), the path a real invocation takes (goal ≤ 0.5 s median).
+
+Timings are medians of ``--repeats`` runs; nothing here is asserted by the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLE = REPO.parent / "shared" / "photos" / "samples" / "toolbox.jpg"
+
+
+def bench_variants_publish(repeats: int = 5, photo: Path = SAMPLE) -> dict[str, Any]:
+    """Median seconds of the variants and publish handlers (SQS batch in, S3/DynamoDB/SES out) for one photo."""
+    from moto import mock_aws
+
+    from tools.process import LocalStack, _fake_credentials
+
+    _fake_credentials()
+    timings: dict[str, list[float]] = {"variants": [], "publish": []}
+    # the functions' structured logs go to stdout on Lambda; here they would corrupt the JSON report
+    with mock_aws(), contextlib.redirect_stdout(io.StringIO()):
+        stack = LocalStack(REPO / "template.yaml", model="u2netp", models_dir=REPO / "models")
+        consumers = {consumer.stage: consumer for consumer in stack.consumers}
+        for index in range(repeats + 1):  # the first round warms imports and caches and is not counted
+            stack.s3.put_object(Bucket=stack.bucket, Key=f"inbox/bench-{index}.jpg", Body=photo.read_bytes())
+            for stage in ("ingest", "cutout"):
+                while stack.poll_once(consumers[stage]):
+                    pass
+            for stage in ("variants", "publish"):
+                started = time.perf_counter()
+                handled = stack.poll_once(consumers[stage])
+                elapsed = time.perf_counter() - started
+                if handled != 1:
+                    raise RuntimeError(f"{stage} handled {handled} messages; the photo did not pass the cutout")
+                if index:
+                    timings[stage].append(elapsed)
+    variants, publish = (statistics.median(timings[s]) for s in ("variants", "publish"))
+    totals = [v + p for v, p in zip(timings["variants"], timings["publish"], strict=True)]
+    return {
+        "photo": photo.name, "repeats": repeats, "goal_s": 0.5,
+        "median_s": {"variants": round(variants, 4), "publish": round(publish, 4),
+                     "variants_plus_publish": round(statistics.median(totals), 4)},
+        "runs_s": {stage: [round(t, 4) for t in times] for stage, times in timings.items()},
+        "note": "handlers invoked by the local runner; AWS calls go to moto in the same process",
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--matting-repeats", type=int, default=2)
+    parser.add_argument("--lambda-memory-mb", type=int, default=3584,
+                        help="memory the GB-seconds figure assumes (3584 MB = 2 vCPUs, like this machine)")
+    parser.add_argument("--only", nargs="*", choices=["ingest", "cutout", "variants", "variants_publish"])
+    args = parser.parse_args(argv)
+    sys.path.insert(0, str(REPO / "layers" / "pillow"))
+    chosen = set(args.only or ["ingest", "cutout", "variants", "variants_publish"])
+    report: dict[str, Any] = {}
+    if "ingest" in chosen:
+        from tools.measure_ingest_memory import bench_ingest, measure_memory
+
+        report["ingest"] = {**bench_ingest(args.repeats), "memory": measure_memory()}
+    if "cutout" in chosen:
+        import tempfile
+
+        from tools.bench_cutout import DEFAULT_2000, bench_cutout, make_12mp_photo
+
+        with tempfile.TemporaryDirectory() as scratch:
+            report["cutout"] = bench_cutout([DEFAULT_2000, make_12mp_photo(Path(scratch))], args.repeats,
+                                            args.matting_repeats, args.lambda_memory_mb)
+    if "variants" in chosen:
+        from tools.bench_variants import bench_variants
+
+        report["variants"] = bench_variants(args.repeats)
+    if "variants_publish" in chosen:
+        report["variants_publish"] = bench_variants_publish(args.repeats)
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,176 @@
+"""Benchmark the cutout stage against bare model inference and rembg's alpha matting.
+
+    U2NET_HOME=models python -m tools.bench_cutout [--repeats 5] [--matting-repeats 2]
+        [--lambda-memory-mb 3584] [--no-rss] [photo ...]
+
+Per photo, in one process and interleaved so that machine load hits them alike:
+
+* ``cutout``: the whole ``make_cutout`` (model, second look when it takes one, refinement, gate,
+  decontamination, RGBA);
+* ``onnx``: the bare ONNX inference on an already prepared input tensor (one model pass);
+* ``rembg_alpha_matting``: ``rembg.remove(photo, session=s, alpha_matting=True)``. It takes seconds,
+  so it runs ``--matting-repeats`` times (default 2) instead of ``--repeats``; the output says so.
+
+Medians are reported, with ``cutout / onnx`` and ``matting / cutout``. Peak RSS is measured per
+configuration in a fresh subprocess (import, engine, one warm-up and one measured run; ``ru_maxrss``
+of the whole process, as Lambda counts it). GB-seconds per photo = median cutout seconds × the chosen
+Lambda memory. The default 3584 MB is the smallest Lambda size with two vCPUs, matching the two cores
+this is usually run on; Lambda gives CPU in proportion to memory, so other sizes change the seconds too.
+
+Photos larger than 2000 px are first brought down exactly as ingest does (``normalise_upload``) and
+that step is timed separately. Without arguments a 2000 px dev photo (case 03) and a 12 MP photo
+made from case 02 (upscaled to 4000×3000, JPEG q90, written to a temporary folder) are used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO / "layers" / "pillow") not in sys.path:
+    sys.path.insert(0, str(REPO / "layers" / "pillow"))
+
+from picr.cutout import make_cutout  # noqa: E402
+from picr.engine import LocalEngine  # noqa: E402
+from picr.photo import normalise_upload  # noqa: E402
+
+CASES = REPO.parent / "shared" / "photos" / "cases"
+DEFAULT_2000 = CASES / "03_guitar_cluttered_living_room" / "photo.jpg"
+DEFAULT_12MP_SOURCE = CASES / "02_binoculars_wooden_jetty" / "photo.jpg"
+CONFIGURATIONS = ("cutout", "onnx", "rembg_alpha_matting")
+
+
+def make_12mp_photo(folder: Path, source: Path = DEFAULT_12MP_SOURCE) -> Path:
+    """A 4000×3000 JPEG (12 MP, what a phone takes) made by upscaling a dev photo."""
+    target = folder / "12mp.jpg"
+    with Image.open(source) as photo:
+        photo.convert("RGB").resize((4000, 3000), Image.Resampling.LANCZOS).save(target, "JPEG", quality=90)
+    return target
+
+
+def working_image(path: Path) -> tuple[Image.Image, float | None]:
+    """The photo as the cutout receives it, and the seconds ingest's normalisation took (None when the
+    photo was already within 2000 px and ingest would only re-encode it)."""
+    data = path.read_bytes()
+    with Image.open(io.BytesIO(data)) as probe:
+        needs_downscale = max(probe.size) > 2000
+    if not needs_downscale:
+        with Image.open(io.BytesIO(data)) as photo:
+            return photo.convert("RGB"), None
+    started = time.perf_counter()
+    normalised = normalise_upload(data)
+    return normalised.image.convert("RGB"), time.perf_counter() - started
+
+
+def _timed(action: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    action()
+    return time.perf_counter() - started
+
+
+def _runner(configuration: str, engine: LocalEngine, photo: Image.Image) -> Callable[[], object]:
+    if configuration == "cutout":
+        return lambda: make_cutout(photo, engine)
+    if configuration == "onnx":
+        tensor = engine.model_input(photo)
+        return lambda: engine.infer(tensor)
+    import rembg
+
+    session = rembg.new_session(engine.name)
+    return lambda: rembg.remove(photo, session=session, alpha_matting=True)
+
+
+def peak_rss_mb(configuration: str, path: Path, model: str) -> float:
+    """Peak resident memory (MB) of a fresh process that runs ``configuration`` on ``path`` twice."""
+    command = [sys.executable, "-m", "tools.bench_cutout", "--rss-child", configuration, "--model", model, str(path)]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "layers" / "pillow")])}
+    output = subprocess.run(command, check=True, capture_output=True, text=True, cwd=REPO, env=env).stdout
+    return float(output.strip().splitlines()[-1])
+
+
+def _rss_child(configuration: str, path: Path, model: str) -> None:
+    photo, _ = working_image(path)
+    run = _runner(configuration, LocalEngine(model), photo)
+    run()
+    run()
+    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)  # Linux reports KiB
+
+
+def bench_cutout(photo_paths: Sequence[Path], repeats: int = 5, matting_repeats: int = 2,
+                 lambda_memory_mb: int = 3584, model: str = "u2netp", measure_rss: bool = True) -> dict:
+    """Median timings, their ratios, peak RSS and GB-seconds per photo (JSON-ready)."""
+    engine = LocalEngine(model)
+    report: dict = {"model": model, "repeats": repeats, "matting_repeats": matting_repeats,
+                    "note": f"rembg_alpha_matting runs {matting_repeats}× (seconds each), the others {repeats}×; "
+                            "medians; cutout and onnx interleaved in one process",
+                    "lambda_memory_mb": lambda_memory_mb, "photos": []}
+    for path in map(Path, photo_paths):
+        photo, ingest_seconds = working_image(path)
+        cutout_run, onnx_run = _runner("cutout", engine, photo), _runner("onnx", engine, photo)
+        cutout_run()  # warm-up: first-call allocations in onnxruntime and OpenCV
+        onnx_run()
+        cutout_times, onnx_times = [], []
+        for _ in range(repeats):
+            cutout_times.append(_timed(cutout_run))
+            onnx_times.append(_timed(onnx_run))
+        result = make_cutout(photo, engine)
+        matting_times = [_timed(_runner("rembg_alpha_matting", engine, photo)) for _ in range(matting_repeats)]
+        with Image.open(path) as original:
+            original_size = original.size
+        cutout_s, onnx_s = statistics.median(cutout_times), statistics.median(onnx_times)
+        matting_s = statistics.median(matting_times) if matting_times else None
+        entry = {
+            "photo": str(path), "original_size": list(original_size), "working_size": list(photo.size),
+            "ingest_downscale_s": None if ingest_seconds is None else round(ingest_seconds, 4),
+            "model_passes": result.passes, "gate_passed": result.gate.passed,
+            "median_s": {"cutout": round(cutout_s, 4), "onnx": round(onnx_s, 4),
+                         "rembg_alpha_matting": None if matting_s is None else round(matting_s, 3)},
+            "runs_s": {"cutout": [round(t, 4) for t in cutout_times], "onnx": [round(t, 4) for t in onnx_times],
+                       "rembg_alpha_matting": [round(t, 3) for t in matting_times]},
+            "cutout_over_onnx": round(cutout_s / onnx_s, 2),
+            "matting_over_cutout": None if matting_s is None else round(matting_s / cutout_s, 1),
+            "gb_seconds_per_photo": round(cutout_s * lambda_memory_mb / 1024, 3),
+        }
+        if measure_rss:
+            entry["peak_rss_mb"] = {name: round(peak_rss_mb(name, path, model), 1) for name in CONFIGURATIONS}
+        report["photos"].append(entry)
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("photos", nargs="*", type=Path)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--matting-repeats", type=int, default=2)
+    parser.add_argument("--lambda-memory-mb", type=int, default=3584)
+    parser.add_argument("--model", default="u2netp")
+    parser.add_argument("--no-rss", action="store_true", help="skip the peak-RSS subprocesses")
+    parser.add_argument("--rss-child", choices=CONFIGURATIONS, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    os.environ.setdefault("U2NET_HOME", str(REPO / "models"))  # the baked u2netp; rembg must not download
+    if args.rss_child:
+        _rss_child(args.rss_child, args.photos[0], args.model)
+        return 0
+    with tempfile.TemporaryDirectory() as scratch:
+        photos = args.photos or [DEFAULT_2000, make_12mp_photo(Path(scratch))]
+        report = bench_cutout(photos, args.repeats, args.matting_repeats, args.lambda_memory_mb, args.model,
+                              measure_rss=not args.no_rss)
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
