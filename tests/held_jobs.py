@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+@cache
 def cutout_png(case: Path = GLASS_JUG) -> bytes:
     """The case photo with its ground-truth mask as alpha, as an RGBA PNG."""
     with Image.open(case / "photo.jpg") as photo, Image.open(case / "mask.png") as mask:
@@ -41,6 +43,14 @@ def cutout_png(case: Path = GLASS_JUG) -> bytes:
     return out.getvalue()
 
 
+def _drop_upload_event(stack: Any) -> None:
+    """Take the upload's EventBridge delivery off the work queue (PurgeQueue allows one call a minute)."""
+    queue = stack.resolver.resolve({"Ref": "WorkQueue"})
+    while messages := stack.sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", []):
+        for message in messages:
+            stack.sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
+
+
 def job_store(stack: Any) -> JobStore:
     return JobStore(stack.dynamodb, stack.resolver.resolve({"Ref": "JobsTable"}))
 
@@ -49,13 +59,12 @@ def seed_held_job(stack: Any, *, held_at: datetime, file_name: str = "glass_jug.
                   engine: str = "u2netp", status: str = states.NEEDS_REVIEW) -> dict[str, Any]:
     """Upload the photo to ``inbox/`` and record its job as held since ``held_at``; returns the job row.
 
-    The upload's own EventBridge delivery is purged: the job is already where the test wants it.
+    The upload's own EventBridge delivery is dropped: the job is already where the test wants it.
     """
     photo = (GLASS_JUG / "photo.jpg").read_bytes()
     key = f"inbox/{file_name}"
     put = stack.s3.put_object(Bucket=stack.bucket, Key=key, Body=photo)
-    for consumer in stack.consumers:
-        stack.sqs.purge_queue(QueueUrl=consumer.queue_url)
+    _drop_upload_event(stack)
     job_id = job_id_for(UploadedObject(stack.bucket, key, "", put["VersionId"]))
     source_key, cutout_key = f"work/{job_id}/source.jpg", f"work/{job_id}/cutout.png"
     stack.s3.put_object(Bucket=stack.bucket, Key=source_key, Body=photo, ContentType="image/jpeg")

@@ -67,8 +67,8 @@ def iou(a, b):
 
 
 def test_cutout_is_full_size_rgba_with_8_bit_alpha():
-    photo, truth = scene()
-    engine = FakeEngine(truth, input_size=None)
+    photo, truth = scene(radius=450)          # large: one look, refined from the 320 px answer
+    engine = FakeEngine(truth)
     result = make_cutout(photo, engine)
     assert result.rgba.mode == "RGBA" and result.rgba.size == photo.size
     assert result.engine == "fake" and result.passes == 1 and engine.calls == [photo.size]
@@ -78,6 +78,7 @@ def test_cutout_is_full_size_rgba_with_8_bit_alpha():
     rgba = np.asarray(result.rgba)
     assert not rgba[..., :3][rgba[..., 3] == 0].any()                  # nothing hidden under alpha 0
     assert np.array_equal(rgba[600, 800, :3], np.asarray(photo)[600, 800])   # opaque pixels untouched
+    assert alpha[600, 800] == 1.0 and alpha[20, 20] == 0.0
 
 
 def test_supplied_cut_out_keeps_its_alpha_and_skips_the_model():
@@ -139,10 +140,19 @@ def test_large_product_is_looked_at_once():
     assert "view_agreement" not in result.gate.scores
 
 
-def test_engine_seeing_the_whole_photo_never_takes_a_second_look():
+def test_engine_seeing_the_whole_photo_never_takes_a_second_look_and_keeps_its_edges():
     photo, truth = scene(size=(2000, 1500), radius=80)
-    engine = FakeEngine(truth, input_size=None)
-    assert make_cutout(photo, engine).passes == 1
+
+    class FullResolution:
+        name, input_size = "hosted", None
+
+        def predict(self, image):
+            return truth
+
+    result = make_cutout(photo, FullResolution())
+    assert result.passes == 1 and result.engine == "hosted"
+    alpha = np.asarray(result.rgba.getchannel("A"))
+    assert np.abs(alpha.astype(np.float32) / 255 - truth).max() <= 0.5 / 255 + 1e-6   # only quantised
 
 
 def test_closer_look_box_margin_and_gain():

@@ -190,4 +190,4 @@ def test_refine_drops_model_haze_away_from_the_product():
     coarse = model_view(truth)
     coarse[100:160, 100:200] = 0.3          # a faint smudge the model left in a corner
     alpha = refine_alpha(photo, coarse)
-    assert alpha[80:180, 80:220].max() == 0.0
+    assert alpha[80:180, 80:220].max() < 0.5 / 255          # nothing left that 8 bits can show

@@ -38,7 +38,7 @@ from picr.storage import ImageBucket
 from PIL import Image
 
 from tests.function_url import function_url_event, response_body
-from tests.held_jobs import GLASS_JUG, REASONS, job_store, seed_held_job, utc_now
+from tests.held_jobs import GLASS_JUG, REASONS, iso, job_store, seed_held_job, utc_now
 
 KEY = b"0123456789abcdef0123456789abcdef"
 NOW = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
@@ -95,7 +95,13 @@ def test_malformed_tokens_are_refused(text):
 
 def test_stray_characters_do_not_make_another_spelling_of_a_token():
     token = _mint()
-    for variant in (token + "\n", token + "=", " " + token, token.replace(".", ".=")):
+    # A 32-byte MAC is 43 base64 characters; the last one carries 2 spare bits. Flipping one of them
+    # decodes to the same bytes, and must still be refused.
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    same_bytes = token[:-1] + alphabet[alphabet.index(token[-1]) ^ 1]
+    assert base64.urlsafe_b64decode(same_bytes.split(".")[1] + "=") == base64.urlsafe_b64decode(
+        token.split(".")[1] + "=")
+    for variant in (token + "\n", token + "=", " " + token, token.replace(".", ".="), same_bytes):
         with pytest.raises(LinkRefused):
             read_token(KEY, variant, now=NOW)
 
@@ -159,8 +165,9 @@ def _get(stack, token: str) -> dict:
 
 def _post(stack, token: str, action: str, headers: dict | None = None) -> dict:
     body = urlencode({"t": token, "action": action}).encode()
-    headers = {"content-type": "application/x-www-form-urlencoded", "origin": f"https://{REVIEW_HOST}",
-               **(headers or {})}
+    headers = {"content-type": "application/x-www-form-urlencoded", "origin": "null",  # as under no-referrer
+               "sec-fetch-site": "same-origin", **(headers or {})}
+    headers = {name: value for name, value in headers.items() if value is not None}
     return stack.invoke("ReviewFunction", function_url_event(
         "POST", "/", host=REVIEW_HOST, headers=headers, body=body, user_agent="Mozilla/5.0 (iPhone) test"))
 
@@ -242,7 +249,8 @@ def test_opening_a_link_shows_both_images_and_the_buttons_and_changes_nothing(re
     # The cutout sits on a checkerboard: its transparent corner shows both checker greys, the photo's does not.
     corner = np.asarray(decoded[1].convert("L"))[:32, :32]
     assert corner.min() < 215 and corner.max() > 245
-    assert {"Glass jug: needs review", REASONS[0]} <= {unescape(part).strip() for part in re.findall(r">([^<>]+)<", html)}
+    texts = {unescape(part).strip() for part in re.findall(r">([^<>]+)<", html)}
+    assert {"Glass jug: needs review", REASONS[0]} <= texts
     forms = re.findall(r'<form method="post">(.*?)</form>', html, re.S)
     assert [re.search(r'name="action" value="(\w+)"', form).group(1) for form in forms] == ["approve", "reject"]
     assert "<script" not in html
@@ -265,8 +273,10 @@ REFUSALS = {
                 410, "expired"),
     "wrong action": (lambda s, j: ("POST", _token(s, j, "reject"), "approve", {}), 403, "different action"),
     "no token": (lambda s, j: ("POST", "", "approve", {}), 400, "opens from a picr email"),
-    "another site": (lambda s, j: ("POST", _token(s, j), "approve", {"origin": "https://evil.example"}), 403,
+    "another site": (lambda s, j: ("POST", _token(s, j), "approve", {"sec-fetch-site": "cross-site"}), 403,
                      "review page"),
+    "another origin": (lambda s, j: ("POST", _token(s, j), "approve",
+                                     {"origin": "https://evil.example", "sec-fetch-site": None}), 403, "review page"),
     "minted for an earlier hold": (lambda s, j: ("POST", _token(s, j, held_at="2026-01-01T00:00:00.000Z"),
                                                  "approve", {}), 409, "no longer waiting"),
     "GET only": (lambda s, j: ("GET", _token(s, j), None, {}), 200, "needs review"),
@@ -348,8 +358,8 @@ def test_reject_closes_the_job_and_moves_the_original_to_rejected(review_stack, 
 # ------------------------------------------------------------------ retry with the hosted engine
 
 
-class _GroundTruthEngine:
-    """Stands in for the hosted API: answers with the case's ground-truth mask."""
+class _EmptyHandedEngine:
+    """Stands in for the hosted API, and finds nothing either: the job is certain to be held again."""
 
     name = "hosted"
     input_size = None
@@ -359,8 +369,7 @@ class _GroundTruthEngine:
 
     def predict(self, image: Image.Image) -> np.ndarray:
         self.calls += 1
-        with Image.open(GLASS_JUG / "mask.png") as mask:
-            return np.asarray(mask.convert("L").resize(image.size), np.float32) / 255.0
+        return np.zeros((image.height, image.width), np.float32)
 
 
 class _UnusedEngine:
@@ -396,22 +405,23 @@ def test_retry_recuts_with_the_hosted_engine_and_a_new_hold_gets_a_new_email(hos
     (message,) = stack.sqs.receive_message(QueueUrl=cutout_queue).get("Messages", [])
     assert json.loads(message["Body"]) == {"job_id": held["job_id"]}
 
-    hosted = _GroundTruthEngine()
+    hosted = _EmptyHandedEngine()
     sqs = stack.sqs
     context = CutoutContext(
         bucket=ImageBucket(stack.s3, stack.bucket), jobs=jobs, engine=_UnusedEngine(),
         variants_queue=QueueSender(sqs, stack.resolver.resolve({"Ref": "VariantsQueue"})),
         publish_queue=QueueSender(sqs, stack.resolver.resolve({"Ref": "PublishQueue"})),
         thresholds=GateThresholds(), hosted_engine=lambda: hosted)
-    status = cut(held["job_id"], context, now="2026-11-21T09:00:00.000Z")
+    assert cut(held["job_id"], context, now=iso(utc_now())) == states.NEEDS_REVIEW
     assert hosted.calls >= 1 and jobs.get(held["job_id"])["engine"] == "hosted"
-    if status == states.NEEDS_REVIEW:
-        # Held again: its review email is a new notice (round 1), not swallowed as a repeat of the first.
-        assert _publish(stack, held["job_id"], "review") == {"batchItemFailures": []}
-        assert [m["X-Picr-Kind"] for m in _sent_mail()] == ["review", "review"]
-        assert "Retry with the hosted engine" not in _links_in(_sent_mail()[1])  # hosted already tried
-    else:
-        assert status == states.CUT
+    # Held again: its review email is a new notice (round 1), not swallowed as a repeat of the first, and
+    # its links belong to the new hold.
+    assert _publish(stack, held["job_id"], "review") == {"batchItemFailures": []}
+    assert [m["X-Picr-Kind"] for m in _sent_mail()] == ["review", "review"]
+    links = _links_in(_sent_mail()[1])
+    assert set(links) == {"Approve cutout", "Reject"}  # the hosted engine has had its try
+    token = read_token(_key(stack), parse_qs(urlsplit(links["Reject"]).query)["t"][0], now=utc_now())
+    assert token.held_at == jobs.get(held["job_id"])["updated_at"] != held["updated_at"]
 
 
 def test_a_cutout_asking_for_an_unconfigured_hosted_engine_fails_loudly(review_stack, held):
@@ -484,3 +494,19 @@ def test_sample_event_is_refused_without_side_effects(review_stack, held):
     response = review_stack.invoke("ReviewFunction", json.loads((REPO / "events" / "review.json").read_text()))
     assert response["statusCode"] == 403
     assert _snapshot(review_stack, held["job_id"]) == before
+
+
+def test_the_cutout_handler_has_a_hosted_engine_only_when_one_is_configured(review_stack):
+    cutout = review_stack.functions["CutoutFunction"]
+    review_stack.handler_of(cutout)
+    assert cutout.module.context.hosted_engine is None
+    assert cutout.module.context.engine.name == "u2netp"
+
+
+def test_the_cutout_handler_builds_the_hosted_engine_once_and_only_when_asked(hosted_stack):
+    cutout = hosted_stack.functions["CutoutFunction"]
+    hosted_stack.handler_of(cutout)
+    context = cutout.module.context
+    assert context.engine.name == "u2netp"  # the local engine stays the default
+    engine = context.hosted_engine()
+    assert engine.name == "hosted" and context.hosted_engine() is engine

@@ -317,6 +317,16 @@ def expected_grants(lanes: frozenset[str]) -> dict[str, set[tuple[str, str]]]:
         | grant("s3:PutObject", *objects("rejected/*"))
         | grant("s3:ListBucket", BUCKET)
         | grant("sqs:SendMessage", "${VariantsQueue.Arn}", "${CutoutQueue.Arn}"),
+        # The upload page (issue 6): signs forms for inbox/upload/ only, reads one job per photo, counts
+        # requests beside the idempotency records, signs thumbnail links to out/.
+        "UploadFunction": grant(("logs:CreateLogStream", "logs:PutLogEvents"), "${UploadLogGroup.Arn}")
+        | grant("cloudwatch:PutMetricData", ANY)
+        | grant("secretsmanager:GetSecretValue", "${UploadTokenSecret}")
+        | grant("s3:PutObject", *objects("inbox/upload/*"))
+        | grant("s3:ListBucketVersions", BUCKET)
+        | grant("s3:GetObject", *objects("out/*"))
+        | grant("dynamodb:GetItem", "${JobsTable.Arn}")
+        | grant("dynamodb:UpdateItem", "${IdempotencyTable.Arn}"),
     }
     if "drive" in lanes:
         expected["DriveSyncFunction"] = (
@@ -408,8 +418,9 @@ def test_only_the_cutout_reads_the_model_secret(lanes_on: dict, lanes_off: dict)
                if ("secretsmanager:GetSecretValue", "${HostedModelSecret}") in found}
     assert readers == {"CutoutFunction"}
     assert "HostedModelSecret" not in lanes_off["Resources"]
-    # With every lane off, the only secret anyone reads is the review-link key.
-    assert not any(action.startswith("secretsmanager:") and resource != "${ReviewTokenSecret}"
+    # With every lane off, the only secrets anyone reads are the review-link and upload-link keys.
+    assert not any(action.startswith("secretsmanager:")
+                   and resource not in ("${ReviewTokenSecret}", "${UploadTokenSecret}")
                    for found in function_grants(lanes_off).values() for action, resource in found)
 
 
@@ -473,19 +484,19 @@ def test_a_hosted_engine_for_retries_keeps_the_local_default(translated: dict) -
 
 # ------------------------------------------------------------------ the review lane's public URL
 
-def test_only_the_review_function_is_public_and_its_links_point_at_it(deployment: dict, source: dict) -> None:
-    urls = of_type(deployment, "AWS::Lambda::Url")
-    assert [body["Properties"]["TargetFunctionArn"] for body in urls.values()] == [{"Ref": "ReviewFunction"}]
-    (url,) = urls.values()
-    assert url["Properties"]["AuthType"] == "NONE"  # the signed token is the credential
+def test_the_review_function_has_a_public_url_and_the_review_links_point_at_it(deployment: dict) -> None:
+    review = {"Ref": "ReviewFunction"}
+    (url,) = [body["Properties"] for body in of_type(deployment, "AWS::Lambda::Url").values()
+              if body["Properties"]["TargetFunctionArn"] == review]
+    assert url["AuthType"] == "NONE"  # the signed token is the credential
     for name in ("PublishFunction", "SweepFunction"):
         variables = deployment["Resources"][name]["Properties"]["Environment"]["Variables"]
         assert variables["PICR_REVIEW_URL"] == {"Fn::GetAtt": ["ReviewFunctionUrl", "FunctionUrl"]}
         assert variables["PICR_REVIEW_SECRET_ARN"] == {"Ref": "ReviewTokenSecret"}
-    # Everyone may call the URL, and only through the URL (lambda:InvokeFunction only via a function URL).
-    permissions = of_type(deployment, "AWS::Lambda::Permission")
-    public = {body["Properties"]["Action"]: body["Properties"] for body in permissions.values()
-              if body["Properties"].get("Principal") == "*"}
+    # Anyone may call it, and only through its URL (lambda:InvokeFunction only when invoked via a function URL).
+    public = {body["Properties"]["Action"]: body["Properties"]
+              for body in of_type(deployment, "AWS::Lambda::Permission").values()
+              if body["Properties"].get("Principal") == "*" and body["Properties"]["FunctionName"] == review}
     assert set(public) == {"lambda:InvokeFunctionUrl", "lambda:InvokeFunction"}
     assert public["lambda:InvokeFunctionUrl"]["FunctionUrlAuthType"] == "NONE"
     assert public["lambda:InvokeFunction"]["InvokedViaFunctionUrl"] is True
@@ -499,6 +510,37 @@ def test_the_review_link_key_is_generated_at_deploy_never_written_down(source: d
     environment = json.dumps({name: body["Properties"].get("Environment") for name, body in source["Resources"].items()
                               if body["Type"] == "AWS::Serverless::Function"})
     assert "ReviewTokenSecret" in environment and "resolve:secretsmanager" not in environment
+
+
+# ------------------------------------------------------------------ the upload page (issue 6)
+
+def test_only_the_upload_page_reads_its_link_key_generated_at_deploy(lanes_on: dict, source: dict) -> None:
+    readers = {name for name, found in function_grants(lanes_on).items()
+               if ("secretsmanager:GetSecretValue", "${UploadTokenSecret}") in found}
+    assert readers == {"UploadFunction"}
+    secret = source["Resources"]["UploadTokenSecret"]["Properties"]
+    assert "SecretString" not in secret and secret["GenerateSecretString"]["PasswordLength"] >= 32
+    variables = source["Resources"]["UploadFunction"]["Properties"]["Environment"]["Variables"]
+    assert variables["PICR_UPLOAD_SECRET_ARN"] == {"Ref": "UploadTokenSecret"}  # the ARN, never the value
+
+
+def test_the_upload_role_lists_versions_and_counts_requests_only_in_its_own_corner(deployment: dict) -> None:
+    role = deployment["Resources"]["UploadRole"]
+    by_action = {action: statement for statement in statements(role) for action in as_list(statement["Action"])}
+    assert by_action["s3:ListBucketVersions"]["Condition"] == {"StringLike": {"s3:prefix": "inbox/upload/*"}}
+    assert by_action["dynamodb:UpdateItem"]["Condition"] == {
+        "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["ratelimit#*"]}}
+    assert render(by_action["s3:PutObject"]["Resource"]) == f"{BUCKET}/inbox/upload/*"
+
+
+def test_the_bucket_accepts_browser_posts_from_function_urls_only(deployment: dict) -> None:
+    (rule,) = deployment["Resources"]["ImagesBucket"]["Properties"]["CorsConfiguration"]["CorsRules"]
+    assert rule["AllowedMethods"] == ["POST"]
+    assert [render(origin) for origin in rule["AllowedOrigins"]] == ["https://*.lambda-url.${AWS::Region}.on.aws"]
+
+
+def test_the_upload_page_is_announced(deployment: dict) -> None:
+    assert deployment["Outputs"]["UploadUrl"]["Value"] == {"Fn::GetAtt": ["UploadFunctionUrl", "FunctionUrl"]}
 
 
 def test_ses_may_write_raw_mail_only_with_the_inbound_lane(lanes_off: dict, lanes_on: dict) -> None:
@@ -537,6 +579,7 @@ FUNCTION_ENVIRONMENT = {
     "DriveSyncFunction": {"PICR_DRIVE_FOLDER_ID", "PICR_DRIVE_SECRET_ARN"},
     "MailIntakeFunction": {"PICR_INBOUND_RECIPIENT", "PICR_ALLOWED_SENDERS", "PICR_SENDER",
                            "PICR_OWNER_EMAIL"},
+    "UploadFunction": {"PICR_UPLOAD_SECRET_ARN"},
 }
 SHARED_ENVIRONMENT = {"PICR_BUCKET", "PICR_JOBS_TABLE", "PICR_IDEMPOTENCY_TABLE", "POWERTOOLS_SERVICE_NAME",
                       "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL"}
@@ -549,6 +592,7 @@ FUNCTION_SHAPE = {  # logical id: (name, memory, timeout, code)
     "ReviewFunction": ("review", 512, 30, "functions/review/"),
     "DriveSyncFunction": ("drive-sync", 512, 120, "functions/drive_sync/"),
     "MailIntakeFunction": ("mail-intake", 512, 60, "functions/mail_intake/"),
+    "UploadFunction": ("upload", 256, 10, "functions/upload/"),
 }
 
 

@@ -22,7 +22,7 @@ from tools.faults import FaultPlan
 from tools.process import REPO, run
 
 PHOTOS = REPO.parent / "shared" / "photos"
-TERMINAL = ("done", "needs_review", "rejected")
+TERMINAL = ("done", "needs_review", "rejected", "superseded")
 
 
 def shoot(count: int, folder: Path) -> list[Path]:

@@ -17,6 +17,8 @@ they publish everything; their numbers are about mask quality only.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import os
 import subprocess
@@ -76,7 +78,8 @@ def run_rembg(cases: list[Path], out: Path, model: str, alpha_matting: bool) -> 
     for case in cases:
         photo = load_case_photo(case / "photo.jpg")
         started = time.perf_counter()
-        cutout = rembg.remove(photo, session=session, alpha_matting=alpha_matting)
+        with contextlib.redirect_stdout(io.StringIO()):   # pymatting prints solver warnings to stdout
+            cutout = rembg.remove(photo, session=session, alpha_matting=alpha_matting)
         seconds[case.name] = round(time.perf_counter() - started, 3)
         cutout.save(out / f"{case.name}.png")
     return seconds

@@ -55,6 +55,7 @@ def decision() -> Response:
         user_agent=event.request_context.http.user_agent,
         origin=event.headers.get("origin"),
         host=event.request_context.domain_name,
+        fetch_site=event.headers.get("sec-fetch-site"),
     )
     token = (form.get(TOKEN_PARAMETER) or [None])[0]
     action = (form.get("action") or [None])[0]

@@ -11,8 +11,9 @@ import time
 
 import boto3
 from aws_lambda_powertools.event_handler import LambdaFunctionUrlResolver, Response
-from aws_lambda_powertools.utilities.parameters import get_secret
+from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.config import Config
 from picr.config import load_settings
 from picr.jobs import JobStore
 from picr.runtime import logger, metrics
@@ -25,13 +26,16 @@ call Secrets Manager for every request."""
 
 settings = load_settings()
 settings.require("upload_secret_arn", "idempotency_table")
-s3 = boto3.client("s3")
+# Virtual-hosted addressing names the regional endpoint (<bucket>.s3.<region>.amazonaws.com) in the forms and
+# thumbnail links; left to itself, botocore presigns against the legacy global s3.amazonaws.com host.
+s3 = boto3.client("s3", config=Config(s3={"addressing_style": "virtual"}))
+secrets = SecretsProvider(boto3_client=boto3.client("secretsmanager"))  # this function's own client and cache
 context = UploadContext(
     s3=s3,
     bucket=settings.bucket,
     jobs=JobStore(boto3.client("dynamodb"), settings.jobs_table),
     limiter=RateLimiter(boto3.client("dynamodb"), settings.idempotency_table),
-    signing_key=lambda: get_secret(settings.upload_secret_arn, max_age=SECRET_MAX_AGE_S).encode(),
+    signing_key=lambda: secrets.get(settings.upload_secret_arn, max_age=SECRET_MAX_AGE_S).encode(),
     # Presigning is local (no request): this names the host the browser will post to and load images from.
     storage_origin=origin_of(s3.generate_presigned_url("get_object", Params={"Bucket": settings.bucket,
                                                                             "Key": "inbox/"}, ExpiresIn=60)),

@@ -1,9 +1,11 @@
 """The cutout stage: photo in, RGBA cutout plus the gate's verdict out.
 
 Steps: an owner-supplied cut-out keeps its own alpha; otherwise the engine looks at the whole photo,
-and when the product is small in the frame it takes a second, closer look at a crop around it. The
-alpha is refined against the photo (see ``picr.refine``), the gate measures the result, and the edge
-colours are decontaminated. Same gate and same output whichever engine ran.
+and when the product is small in the frame it takes a second, closer look at a crop around it. A
+model that saw the photo shrunk (the local U²-Net at 320 px) has its alpha refined against the photo
+(see ``picr.refine``); a hosted engine's full-resolution alpha is only cleaned of detached haze. The
+gate measures the result and the edge colours are decontaminated: same gate and same kind of output
+whichever engine ran.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from PIL import Image
 
 from picr.engine import SegmentationEngine
 from picr.gate import DEFAULT_THRESHOLDS, GateResult, GateThresholds, assess_cutout
-from picr.refine import DEFAULT_REFINE, RefineSettings, decontaminate, refine_alpha
+from picr.refine import DEFAULT_REFINE, RefineSettings, decontaminate, drop_faint_pieces, refine_alpha
 
 SUPPLIED_ENGINE = "supplied"
 
@@ -130,7 +132,10 @@ def make_cutout(image: Image.Image, engine: SegmentationEngine, quality_warnings
     model_input = engine.input_size
     box = closer_look_box(coarse, model_input, settings) if model_input else None
     agreement = None
-    if box is None:
+    if model_input is None:
+        # the engine saw the photo at full resolution: its edges need no repair, only the cleanup
+        alpha = drop_faint_pieces(np.clip(coarse, 0.0, 1.0).astype(np.float32))
+    elif box is None:
         alpha = refine_alpha(rgb, coarse, settings.refine)
     else:
         x0, y0, x1, y1 = box

@@ -252,9 +252,9 @@ class HostedEngine:
             result.load()
         except Exception as exc:  # Pillow raises many types for a bad payload
             raise EngineError("background-removal API returned something that is not an image") from exc
-        if "A" not in result.getbands():
+        if "A" not in result.getbands() and "transparency" not in result.info:
             raise EngineError(f"background-removal API returned a {result.mode} image without transparency")
-        alpha = np.asarray(result.getchannel("A"), np.float32) / 255.0
+        alpha = np.asarray(result.convert("RGBA").getchannel("A"), np.float32) / 255.0
         if result.size != size:  # size=auto may answer at a lower resolution than the upload
             alpha = cv2.resize(alpha, size, interpolation=cv2.INTER_LINEAR)
         return alpha

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from picr.refine import work_size
+from picr.refine import block_mean, reduction_factor, work_size
 
 
 @dataclass(frozen=True)
@@ -171,11 +171,22 @@ def _body_soft_share(alpha_grid: np.ndarray, solid: np.ndarray, px_per_cell: flo
     return float((alpha_grid[body] < 0.9).mean()) if body.any() else 0.0
 
 
+def _lab(rgb: np.ndarray) -> np.ndarray:
+    """CIE L*a*b* (D65 white) of sRGB colours given as floats 0..255, shape (N, 3)."""
+    srgb = np.asarray(rgb, np.float64) / 255.0
+    linear = np.where(srgb <= 0.04045, srgb / 12.92, ((srgb + 0.055) / 1.055) ** 2.4)
+    xyz = linear @ _SRGB_TO_XYZ.T / _D65_WHITE
+    f = np.where(xyz > (6 / 29) ** 3, np.cbrt(xyz), xyz / (3 * (6 / 29) ** 2) + 4 / 29)
+    return np.stack([116 * f[:, 1] - 16, 500 * (f[:, 0] - f[:, 1]), 200 * (f[:, 1] - f[:, 2])], axis=1)
+
+
+_SRGB_TO_XYZ = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]])
+_D65_WHITE = np.array([0.95047, 1.0, 1.08883])
+
+
 def _colour_contrast(image_grid: np.ndarray, solid: np.ndarray, px_per_cell: float) -> float | None:
-    """CIE ΔE*ab between the product's median colour and the median colour of a ring around it, or
-    None when there is no ring (the product fills the frame)."""
-    lab = cv2.cvtColor(image_grid, cv2.COLOR_RGB2Lab).astype(np.float32)
-    lab[..., 0] *= 100.0 / 255.0   # OpenCV's 8-bit Lab stores L as 0..255 and offsets a, b by 128
+    """CIE ΔE*ab between the product's typical colour and the typical colour of a ring around it (per
+    channel medians), or None when there is no ring (the product fills the frame)."""
     # skip the blurred edge on both sides; the ring is wide enough to average the background's texture
     inside = _depth(solid, px_per_cell) > 8
     outside = _distance_to(solid, px_per_cell)
@@ -184,7 +195,9 @@ def _colour_contrast(image_grid: np.ndarray, solid: np.ndarray, px_per_cell: flo
         inside = solid
     if not ring.any():
         return None
-    return float(np.linalg.norm(np.median(lab[inside], axis=0) - np.median(lab[ring], axis=0)))
+    product, surroundings = _lab(np.stack([np.median(image_grid[inside], axis=0),
+                                           np.median(image_grid[ring], axis=0)]))
+    return float(np.linalg.norm(product - surroundings))
 
 
 def measure(alpha: np.ndarray, thresholds: GateThresholds, image: np.ndarray | None = None) -> dict[str, float]:
@@ -212,8 +225,11 @@ def measure(alpha: np.ndarray, thresholds: GateThresholds, image: np.ndarray | N
         frame_contact=_frame_contact(solid),
     )
     if image is not None:
-        image_grid = cv2.resize(np.asarray(image), (grid_w, grid_h), interpolation=cv2.INTER_LINEAR)
-        contrast = _colour_contrast(image_grid, solid, px_per_cell)
+        # colours are compared on a grid half as fine: medians of large regions do not need more
+        image_grid = block_mean(np.asarray(image), reduction_factor(width, height, t.grid_long_edge // 2))
+        colour_h, colour_w = image_grid.shape[:2]
+        solid_coarse = cv2.resize(solid.astype(np.uint8), (colour_w, colour_h), interpolation=cv2.INTER_NEAREST)
+        contrast = _colour_contrast(image_grid, solid_coarse.astype(bool), width / colour_w)
         if contrast is not None:
             signals["colour_contrast"] = contrast
     return signals

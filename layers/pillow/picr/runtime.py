@@ -15,8 +15,10 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+NAMESPACE = "picr"  # fixed: the roles may only put metrics into this namespace (cloudwatch:namespace)
+
 logger = Logger()
-metrics = Metrics()
+metrics = Metrics(namespace=NAMESPACE)
 
 RecordHandler = Callable[[SQSRecord], None]
 

@@ -130,9 +130,6 @@ def post_policy(link_id: str, product: str | None, content_type: str,
 
 # ------------------------------------------------------------------ status
 
-FINAL_STATES = frozenset({"done", "needs_review", "rejected", "failed"})
-
-
 def owns_key(link_id: str, key: str) -> bool:
     """Only keys minted for this link (and no ``..`` games) are looked up at all."""
     prefix = f"{UPLOAD_PREFIX}{link_id}/"

@@ -53,6 +53,8 @@ class Requester:
     user_agent: str | None = None
     origin: str | None = None
     host: str | None = None
+    fetch_site: str | None = None
+    """The ``Sec-Fetch-Site`` header: how the browser says where the request came from."""
 
 
 @dataclass(frozen=True)
@@ -170,13 +172,17 @@ def show(token_text: str | None, ctx: ReviewContext, *, now: datetime) -> Review
 
 
 def _same_origin(requester: Requester) -> bool:
-    """A form POST from our own page carries our origin; a browser posting from elsewhere is refused.
+    """A browser posting from another site is refused, whatever token it carries.
 
-    The token in the body is what really authorises the action; this only stops another site from
-    replaying a token it somehow holds through the owner's browser. No Origin header (older clients) is
-    allowed, since the token still has to be valid.
+    The token in the body is what authorises the action; this only stops another site from replaying a
+    token it somehow holds through the owner's browser. ``Sec-Fetch-Site`` is the browser's own verdict;
+    ``Origin`` is compared when it is a real origin — the page's ``no-referrer`` policy makes browsers
+    send ``Origin: null`` on its own form posts. Clients sending neither (old browsers) pass, since the
+    token must still be valid.
     """
-    if requester.origin is None:
+    if requester.fetch_site is not None and requester.fetch_site != "same-origin":
+        return False
+    if requester.origin in (None, "null"):
         return True
     return urlsplit(requester.origin).netloc.lower() == (requester.host or "").lower()
 

@@ -1,0 +1,147 @@
+"""picr-sweep: the daily digest of held jobs, found through the status index (never a Scan), each job at
+most once per day, with its thumbnails, reasons, how long it has waited, and its signed review links."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from urllib.parse import parse_qs, urlsplit
+
+import boto3
+import pytest
+from picr import jobs as states
+from picr.review_links import ReviewLinks, read_token
+from picr.stages.sweep import SweepContext, sweep
+from picr.storage import ImageBucket
+
+from tests.held_jobs import REASONS, iso, job_store, seed_held_job
+
+KEY = b"digest-test-key-digest-test-key!"
+SWEEP_AT = datetime(2026, 11, 21, 6, 0, tzinfo=UTC)  # the schedule: 06:00 UTC
+
+
+class Recorder:
+    """Records which DynamoDB operations a client makes (a botocore ``before-call`` hook)."""
+
+    def __init__(self) -> None:
+        self.operations: list[str] = []
+
+    def __call__(self, model, **kwargs) -> None:
+        self.operations.append(model.name)
+
+
+@pytest.fixture
+def sent() -> list[tuple[dict, EmailMessage]]:
+    return []
+
+
+@pytest.fixture
+def context(stack, sent) -> SweepContext:
+    def deliver(notice: dict[str, str], message: EmailMessage) -> str:
+        sent.append((notice, message))
+        return f"id-{len(sent)}"
+
+    return SweepContext(
+        bucket=ImageBucket(stack.s3, stack.bucket), jobs=job_store(stack), deliver=deliver,
+        sender="picr@example.com", recipients=["owner@example.com"], review_after=timedelta(hours=24),
+        review_links=ReviewLinks("https://review.example/", lambda: KEY, timedelta(hours=72)),
+    )
+
+
+@pytest.fixture
+def operations(stack) -> Recorder:
+    recorder = Recorder()
+    stack.dynamodb.meta.events.register("before-call.dynamodb", recorder)
+    return recorder
+
+
+def _texts(message: EmailMessage) -> tuple[str, str]:
+    return (message.get_body(preferencelist=("plain",)).get_content(),
+            message.get_body(preferencelist=("html",)).get_content())
+
+
+def test_a_job_held_25_hours_is_in_the_digest_once_per_sweep_day(stack, context, sent, operations):
+    held = seed_held_job(stack, held_at=SWEEP_AT - timedelta(hours=25))
+
+    assert sweep(context, now=SWEEP_AT, iso=iso) == [held["job_id"]]
+    assert sweep(context, now=SWEEP_AT + timedelta(hours=5), iso=iso) == []  # a rerun the same day
+    assert sweep(context, now=SWEEP_AT + timedelta(days=1), iso=iso) == [held["job_id"]]
+    assert [notice for notice, _message in sent] == [
+        {"digest": "2026-11-21", "jobs": held["job_id"]}, {"digest": "2026-11-22", "jobs": held["job_id"]}]
+
+    first, second = (message for _notice, message in sent)
+    assert first["Subject"] == "1 product waiting for review" and first["To"] == "owner@example.com"
+    text, html = _texts(first)
+    assert "Glass jug (waiting for 25 hours" in text and REASONS[0] in text
+    assert "Waiting for 25 hours" in html and "Glass jug" in html
+    assert "waiting for 2 days" in _texts(second)[0]
+    thumbnails = [part for part in first.walk() if part.get_content_type() == "image/jpeg"]
+    assert len(thumbnails) == 2  # the photo and the attempted cutout
+    assert all(f"cid:{part['Content-ID'].strip('<>')}" in html for part in thumbnails)
+
+    links = dict(line.split(": ", 1) for line in text.splitlines() if line.startswith(("Approve", "Reject")))
+    tokens = {label: read_token(KEY, parse_qs(urlsplit(url).query)["t"][0], now=SWEEP_AT)
+              for label, url in links.items()}
+    assert {label: (t.action, t.kind, t.job_id) for label, t in tokens.items()} == {
+        "Approve cutout": ("approve", "digest", held["job_id"]), "Reject": ("reject", "digest", held["job_id"])}
+
+    assert job_store(stack).get(held["job_id"])["reminded_on"] == "2026-11-22"
+    assert "Scan" not in operations.operations and "Query" in operations.operations
+
+
+def test_done_recent_and_decided_jobs_are_never_in_the_digest(stack, context, sent, operations):
+    seed_held_job(stack, held_at=SWEEP_AT - timedelta(days=3), file_name="candle.jpg", product="Candle",
+                  status=states.DONE)
+    seed_held_job(stack, held_at=SWEEP_AT - timedelta(days=3), file_name="vase.jpg", product="Vase",
+                  status=states.SUPERSEDED)
+    recent = seed_held_job(stack, held_at=SWEEP_AT - timedelta(hours=2), file_name="teapot.jpg", product="Teapot")
+    assert sweep(context, now=SWEEP_AT, iso=iso) == []
+    assert sent == []
+    # A day later the teapot has waited long enough; the done and superseded jobs never will.
+    assert sweep(context, now=SWEEP_AT + timedelta(days=1), iso=iso) == [recent["job_id"]]
+    assert sweep(context, now=SWEEP_AT + timedelta(days=9), iso=iso) == [recent["job_id"]]
+    assert "Scan" not in operations.operations and operations.operations.count("Query") == 3
+
+
+def test_every_held_job_is_listed_oldest_first_in_one_digest(stack, context, sent):
+    newer = seed_held_job(stack, held_at=SWEEP_AT - timedelta(hours=30), file_name="a.jpg", product="Lamp")
+    older = seed_held_job(stack, held_at=SWEEP_AT - timedelta(days=4), file_name="b.jpg", product="Kettle")
+    assert sweep(context, now=SWEEP_AT, iso=iso) == [older["job_id"], newer["job_id"]]
+    ((_notice, message),) = sent
+    assert message["Subject"] == "2 products waiting for review"
+    text = _texts(message)[0]
+    assert text.index("Kettle (waiting for 4 days") < text.index("Lamp (waiting for 30 hours")
+
+
+def _sent_mail() -> list[EmailMessage]:
+    from moto.ses.models import ses_backends
+
+    from tools.process import ACCOUNT, REGION
+
+    return [email.message_from_bytes(m.raw_data.encode() if isinstance(m.raw_data, str) else m.raw_data,
+                                     policy=email.policy.default)
+            for m in ses_backends[ACCOUNT][REGION].sent_messages]
+
+
+def test_the_scheduled_handler_queries_the_index_and_mails_one_digest(stack):
+    from tests.conftest import REPO
+
+    held = seed_held_job(stack, held_at=datetime.now(UTC) - timedelta(hours=25))
+    recorder = Recorder()
+    # On the default session before the handler's module creates its clients, so they carry the hook.
+    session_events = boto3._get_default_session().events
+    session_events.register("before-call.dynamodb", recorder)
+    event = json.loads((REPO / "events" / "sweep.json").read_text())
+    try:
+        assert stack.invoke("SweepFunction", event) == {"reminded": [held["job_id"]]}
+        assert stack.invoke("SweepFunction", event) == {"reminded": []}
+    finally:
+        session_events.unregister("before-call.dynamodb", recorder)
+    (digest,) = _sent_mail()
+    assert digest["X-Picr-Kind"] == "digest" and digest["Subject"] == "1 product waiting for review"
+    review_url = stack.functions["SweepFunction"].environment["PICR_REVIEW_URL"]
+    assert f"Approve cutout: {review_url}?t=" in _texts(digest)[0]
+    assert "Query" in recorder.operations and "Scan" not in recorder.operations
