@@ -312,7 +312,7 @@ def expected_grants(lanes: frozenset[str]) -> dict[str, set[tuple[str, str]]]:
         | review_key
         | grant(("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"),
                 "${JobsTable.Arn}")
-        | grant("s3:GetObject", *objects("work/*"))
+        | grant("s3:GetObject", *objects("work/*", "out/*"))
         | grant(("s3:GetObject", "s3:GetObjectVersion", "s3:DeleteObject"), *objects("inbox/*"))
         | grant("s3:PutObject", *objects("rejected/*"))
         | grant("s3:ListBucket", BUCKET)

@@ -6,13 +6,16 @@ retried batch or a crash after the send never produces a second email.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import boto3
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from picr.config import load_settings
 from picr.delivery import idempotent_delivery
+from picr.download_links import DownloadLinks
 from picr.jobs import JobStore
 from picr.messages import PublishMessage
-from picr.review_links import review_links_from
+from picr.review_links import review_links_from, secret_signing_key
 from picr.runtime import count, iso, logger, sqs_batch_handler, utc_now
 from picr.stages.publish import PublishContext, publish
 from picr.storage import ImageBucket
@@ -29,7 +32,8 @@ context = PublishContext(
     deliver=lambda job_id, outcome, message: deliver({"job_id": job_id, "outcome": outcome}, message),
     sender=settings.sender,
     recipients=settings.recipients,
-    link_expiry_s=settings.link_expiry_days * 24 * 3600,
+    download_links=DownloadLinks(settings.review_url, secret_signing_key(settings.review_secret_arn),
+                                 timedelta(days=settings.link_expiry_days)),
     review_links=review_links_from(settings),
 )
 

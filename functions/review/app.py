@@ -1,5 +1,6 @@
-"""picr-review: the Function URL behind the signed Approve / Reject / Retry links (AuthType NONE: the token
-is the auth). GET shows the page, only a POST from that page acts."""
+"""picr-review: the Function URL behind every signed link in the emails (AuthType NONE: the token is the
+auth) — the Approve / Reject / Retry page (GET shows it, only a POST from that page acts) and the
+ready email's download links (GET /download redirects to a freshly presigned URL)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,13 @@ import boto3
 from aws_lambda_powertools.event_handler import LambdaFunctionUrlResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from picr.config import load_settings
+from picr.download_links import DOWNLOAD_PATH, REDIRECT_EXPIRY_S, read_download
 from picr.jobs import JobStore
 from picr.messages import QueueSender
-from picr.review_links import TOKEN_PARAMETER, secret_signing_key
-from picr.review_page import PAGE_HEADERS
+from picr.review_links import secret_signing_key
+from picr.review_page import PAGE_HEADERS, render_result_page
 from picr.runtime import iso, logger, metrics, utc_now
+from picr.signed_tokens import TOKEN_PARAMETER, LinkRefused
 from picr.stages.review import Requester, ReviewContext, ReviewResponse, decide, show
 from picr.storage import ImageBucket
 
@@ -43,6 +46,22 @@ def _reply(result: ReviewResponse) -> Response:
 @app.get("/")
 def page() -> Response:
     return _reply(show(app.current_event.get_query_string_value(TOKEN_PARAMETER), context, now=utc_now()))
+
+
+@app.get(f"/{DOWNLOAD_PATH}")
+def download() -> Response:
+    """A download link from the ready email: redirect to a presigned URL minted now (see download_links)."""
+    try:
+        key = read_download(context.signing_key(), app.current_event.get_query_string_value(TOKEN_PARAMETER),
+                            now=utc_now())
+    except LinkRefused as refused:
+        logger.info("download refused", extra={"reason": refused.reason})
+        return Response(status_code=403, body=render_result_page(
+            title="This link does not work", message="The download link is not valid or has expired. The "
+            "images are still in your picr bucket under out/."), headers=PAGE_HEADERS)
+    metrics.add_metric(name="Downloads", unit="Count", value=1)
+    return Response(status_code=302, body="", headers={
+        **PAGE_HEADERS, "Location": context.bucket.presign(key, REDIRECT_EXPIRY_S)})
 
 
 @app.post("/")

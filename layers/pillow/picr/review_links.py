@@ -16,34 +16,25 @@ Rotating the secret invalidates every outstanding link; the next digest brings n
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import hmac
-import json
 import re
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
-from urllib.parse import urlencode
 
 from aws_lambda_powertools.utilities.parameters import get_secret
 
 from picr.config import Settings
 from picr.messages import JOB_ID_PATTERN
 from picr.notify import Link
+from picr.signed_tokens import LinkRefused, link_url, sign, verify
 
 Action = Literal["approve", "reject", "retry"]
 ACTIONS: tuple[Action, ...] = ("approve", "reject", "retry")
 LABELS: dict[str, str] = {"approve": "Approve cutout", "reject": "Reject", "retry": "Retry with the hosted engine"}
 LINK_KINDS = ("email", "digest")
 """Where a link was sent: the review email (publish) or the daily digest (sweep); kept in the audit trail."""
-
-TOKEN_PARAMETER = "t"
-MAX_TOKEN_CHARS = 1024
-"""A real token is about 250 characters; anything far longer is refused before any decoding work."""
 
 SECRET_MAX_AGE_S = 300
 """The signing key is cached for 5 minutes: a rotated secret takes effect soon, and a busy function does not
@@ -52,17 +43,6 @@ call Secrets Manager for every link or request."""
 _DOMAIN = b"picr-review-link-v1\n"
 """Prefix of every signed message, so a MAC made with this key for another purpose never verifies here."""
 _JOB_ID = re.compile(JOB_ID_PATTERN)
-_TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
-"""Exactly two base64url parts: the decoder would otherwise skip stray characters, letting many spellings
-of one token verify."""
-
-
-class LinkRefused(Exception):
-    """The token cannot be honoured; ``reason`` is ``malformed``, ``forged`` or ``expired``."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -77,58 +57,33 @@ class ReviewToken:
     nonce: str
 
 
-def _b64encode(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _b64decode(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def _mac(key: bytes, payload: str) -> bytes:
-    return hmac.new(key, _DOMAIN + payload.encode("ascii"), hashlib.sha256).digest()
-
-
 def mint_token(key: bytes, *, job_id: str, action: Action, kind: str, held_at: str, expires_at: datetime,
                nonce: str | None = None) -> str:
-    """``<payload>.<mac>``, both base64url: the payload is compact JSON of the fields, the MAC covers it."""
+    """A signed token naming the job, the action, the link kind, the hold, the expiry and a random nonce."""
     if action not in ACTIONS:
         raise ValueError(f"unknown review action {action!r}")
     if kind not in LINK_KINDS:
         raise ValueError(f"unknown link kind {kind!r}")
-    fields = {"j": job_id, "a": action, "k": kind, "h": held_at, "e": int(expires_at.timestamp()),
-              "n": nonce or secrets.token_urlsafe(12)}
-    payload = _b64encode(json.dumps(fields, separators=(",", ":"), sort_keys=True).encode())
-    return f"{payload}.{_b64encode(_mac(key, payload))}"
+    fields = {"j": job_id, "a": action, "k": kind, "h": held_at, "n": nonce or secrets.token_urlsafe(12)}
+    return sign(key, _DOMAIN, fields, expires_at=expires_at)
 
 
 def read_token(key: bytes, token: str | None, *, now: datetime) -> ReviewToken:
     """Verify the signature first (constant time), then the expiry; only then trust the fields."""
-    if not token or len(token) > MAX_TOKEN_CHARS or not _TOKEN_SHAPE.fullmatch(token):
-        raise LinkRefused("malformed")
-    payload, mac = token.split(".")
-    # Compared as text, not as decoded bytes: base64 has spare bits in its last character, so decoding
-    # would accept several spellings of one MAC.
-    if not hmac.compare_digest(mac, _b64encode(_mac(key, payload))):
-        raise LinkRefused("forged")
+    fields, expires_at = verify(key, _DOMAIN, token, now=now)
     try:
-        fields = json.loads(_b64decode(payload))
         parsed = ReviewToken(job_id=str(fields["j"]), action=fields["a"], kind=str(fields["k"]),
-                             held_at=str(fields["h"]), expires_at=datetime.fromtimestamp(int(fields["e"]), UTC),
-                             nonce=str(fields["n"]))
-    except (binascii.Error, ValueError, KeyError, TypeError) as exc:
-        raise LinkRefused("malformed") from exc  # signed by us but unreadable: a bug, never trusted
+                             held_at=str(fields["h"]), expires_at=expires_at, nonce=str(fields["n"]))
+    except KeyError as exc:
+        raise LinkRefused("malformed") from exc
     if not _JOB_ID.fullmatch(parsed.job_id) or parsed.action not in ACTIONS or parsed.kind not in LINK_KINDS:
         raise LinkRefused("malformed")
-    if now >= parsed.expires_at:
-        raise LinkRefused("expired")
     return parsed
 
 
 def review_url(base_url: str, token: str) -> str:
     """The review function's URL with the token as its query (the Function URL base ends with ``/``)."""
-    separator = "&" if "?" in base_url else "?"
-    return f"{base_url}{separator}{urlencode({TOKEN_PARAMETER: token})}"
+    return link_url(base_url, token)
 
 
 def offered_actions(job: Mapping[str, Any], *, hosted_retry: bool) -> list[Action]:

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
 from email.message import EmailMessage
 from typing import Any
 
 from picr import jobs as states
+from picr.download_links import DownloadLinks
 from picr.jobs import JobStore
 from picr.manifest import ManifestOutput, build_manifest
 from picr.messages import PublishMessage
@@ -36,7 +36,7 @@ class PublishContext:
     deliver: Deliver
     sender: str
     recipients: list[str]
-    link_expiry_s: int
+    download_links: DownloadLinks
     review_links: ReviewLinks | None = None
     """Mints the signed Approve / Reject / Retry buttons of the review email; None sends it without them."""
 
@@ -75,7 +75,7 @@ def _compose(outcome: str, job: dict[str, Any], ctx: PublishContext, *, sent_at:
     if outcome == "ready":
         links = [
             VariantLink(
-                channel=output["channel"], url=ctx.bucket.presign(output["key"], ctx.link_expiry_s),
+                channel=output["channel"], url=ctx.download_links.url_for(output["key"], now=sent_at),
                 width=output["width"], height=output["height"], format=output["format"],
                 watermarked=output["watermarked"],
                 thumbnail_jpeg=make_thumbnail(ctx.bucket.get(output["key"]).data),
@@ -83,7 +83,7 @@ def _compose(outcome: str, job: dict[str, Any], ctx: PublishContext, *, sent_at:
             for output in job["outputs"]
         ]
         return build_ready_email(product=job["product"], variants=links,
-                                 links_valid_for=timedelta(seconds=ctx.link_expiry_s), **common)
+                                 links_valid_for=ctx.download_links.lifetime, **common)
     if outcome == "review":
         original = ctx.bucket.get(job["source_work_key"]).data
         cutout = ctx.bucket.get(job["cutout_key"]).data if job.get("cutout_key") else None
