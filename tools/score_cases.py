@@ -34,20 +34,16 @@ if str(REPO / "layers" / "pillow") not in sys.path:
 
 from picr.cutout import make_cutout  # noqa: E402
 from picr.engine import LocalEngine  # noqa: E402
-from picr.photo import capped_size  # noqa: E402
+from picr.photo import normalise_upload  # noqa: E402
 
 SHARED = REPO.parent / "shared"
 DEFAULT_EVAL = SHARED / "photos"
 DEFAULT_SCORER = SHARED / "tools" / "score.py"
-MAX_EDGE = 2000
 
 
-def load_case_photo(path: Path, max_edge: int = MAX_EDGE) -> Image.Image:
-    """The case photo as ingest would hand it on: RGB, long edge capped (Lanczos)."""
-    with Image.open(path) as opened:
-        photo = opened.convert("RGB")
-    target = capped_size(photo.size, max_edge)
-    return photo if target == photo.size else photo.resize(target, Image.Resampling.LANCZOS)
+def load_case_photo(path: Path) -> Image.Image:
+    """The case photo as ingest hands it on: ``normalise_upload`` (upright, sRGB, long edge ≤ 2000)."""
+    return normalise_upload(path.read_bytes()).image.convert("RGB")
 
 
 def run_picr(cases: list[Path], out: Path, model: str) -> dict[str, dict]:

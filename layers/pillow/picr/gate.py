@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from picr.refine import block_mean, reduction_factor, work_size
+from picr.refine import work_size
 
 
 @dataclass(frozen=True)
@@ -225,9 +225,10 @@ def measure(alpha: np.ndarray, thresholds: GateThresholds, image: np.ndarray | N
         frame_contact=_frame_contact(solid),
     )
     if image is not None:
-        # colours are compared on a grid half as fine: medians of large regions do not need more
-        image_grid = block_mean(np.asarray(image), reduction_factor(width, height, t.grid_long_edge // 2))
-        colour_h, colour_w = image_grid.shape[:2]
+        # colours are compared on a grid half as fine, sampled without averaging: the medians of
+        # large regions need neither more cells nor anti-aliasing (sensor noise is symmetric)
+        colour_w, colour_h = max(1, grid_w // 2), max(1, grid_h // 2)
+        image_grid = cv2.resize(np.asarray(image), (colour_w, colour_h), interpolation=cv2.INTER_NEAREST)
         solid_coarse = cv2.resize(solid.astype(np.uint8), (colour_w, colour_h), interpolation=cv2.INTER_NEAREST)
         contrast = _colour_contrast(image_grid, solid_coarse.astype(bool), width / colour_w)
         if contrast is not None:
