@@ -92,6 +92,7 @@ def stuck_jobs(stack) -> list[tuple[str, str]]:
 
 @pytest.fixture
 def moto_server(monkeypatch) -> Iterator[str]:
+    from aws_lambda_powertools.utilities.parameters.base import DEFAULT_PROVIDERS
     from moto.server import ThreadedMotoServer
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
@@ -103,9 +104,13 @@ def moto_server(monkeypatch) -> Iterator[str]:
                         "AWS_REGION": "eu-west-2", "AWS_ENDPOINT_URL": endpoint}.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
+    # Powertools keeps one default secrets client per process: one made before this test would miss the
+    # server, and one made during it would point later tests at a server that is gone.
+    DEFAULT_PROVIDERS.clear()
     try:
         yield endpoint
     finally:
+        DEFAULT_PROVIDERS.clear()
         server.stop()
 
 

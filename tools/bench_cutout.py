@@ -12,8 +12,8 @@ Per photo, in one process and interleaved so that machine load hits them alike:
   so it runs ``--matting-repeats`` times (default 2) instead of ``--repeats``; the output says so.
 
 Medians are reported, with ``cutout / onnx`` and ``matting / cutout``. Peak RSS is measured per
-configuration in a fresh subprocess (import, engine, one warm-up and one measured run; ``ru_maxrss``
-of the whole process, as Lambda counts it). GB-seconds per photo = median cutout seconds × the chosen
+configuration in a fresh subprocess (import, engine, one warm-up and one measured run; ``VmHWM`` of
+the whole process, as Lambda counts it; Linux only). GB-seconds per photo = median cutout seconds × the chosen
 Lambda memory. The default 3584 MB is the smallest Lambda size with two vCPUs, matching the two cores
 this is usually run on; Lambda gives CPU in proportion to memory, so other sizes change the seconds too.
 
@@ -32,7 +32,6 @@ import contextlib
 import io
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -116,7 +115,9 @@ def _rss_child(configuration: str, path: Path, model: str) -> None:
     run = _runner(configuration, LocalEngine(model), photo)
     run()
     run()
-    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)  # Linux reports KiB
+    # VmHWM: the peak of this process image only (ru_maxrss would carry the parent's peak across exec)
+    status = Path("/proc/self/status").read_text()
+    print(int(status.split("VmHWM:")[1].split()[0]) / 1024)  # kB -> MB
 
 
 def bench_cutout(photo_paths: Sequence[Path], repeats: int = 5, matting_repeats: int = 2,

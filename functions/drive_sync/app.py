@@ -34,6 +34,7 @@ def handler(event: EventBridgeEvent, lambda_context: LambdaContext) -> dict:
     info = service_account_info(secrets.get_secret_value(SecretId=settings.drive_secret_arn)["SecretString"])
     if info is None:
         logger.warning("drive lane not configured: the Drive secret holds no service-account key")
+        metrics.add_metric(name="DriveNotConfigured", unit="Count", value=1)
         return {"status": "not_configured"}
     context = DriveSyncContext(
         drive=DriveFolder(drive_service(info), settings.drive_folder_id),

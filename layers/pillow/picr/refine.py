@@ -272,8 +272,16 @@ def decontaminate(image: np.ndarray, alpha: np.ndarray, radius_px: int = 16,
     fg = _unpremultiply(sampled[:, 0:4], observed)
     bg = _unpremultiply(sampled[:, 4:8], observed)
     a = np.take(alpha.reshape(-1), where).astype(np.float32)[:, np.newaxis] / unit
-    solved = np.clip((observed - (1.0 - a) * bg) / np.maximum(a, 0.05), 0.0, 255.0)
-    out.reshape(-1, 3)[where] = np.round(a * solved + (1.0 - a) * fg).astype(np.uint8)
+    clear = 1.0 - a
+    # F solved from the mix, then blended towards the spread product colour by α (in place: these
+    # arrays have one row per edge pixel, up to a few hundred thousand)
+    solved = observed - clear * bg
+    solved /= np.maximum(a, 0.05)
+    np.clip(solved, 0.0, 255.0, out=solved)
+    solved *= a
+    fg *= clear
+    solved += fg
+    out.reshape(-1, 3)[where] = np.rint(solved).astype(np.uint8)
     return out
 
 
@@ -287,5 +295,6 @@ def _spread_premultiplied(colour: np.ndarray, confident: np.ndarray, size: int) 
 def _unpremultiply(sampled: np.ndarray, fallback: np.ndarray) -> np.ndarray:
     """Colour from sampled (colour·w, w) rows; ``fallback`` where no confident pixel was in reach."""
     weight = sampled[:, 3:4]
-    reached = weight > 1e-3
-    return np.where(reached, sampled[:, :3] / np.where(reached, weight, 1.0), fallback)
+    colour = sampled[:, :3] / np.maximum(weight, 1e-3)
+    np.copyto(colour, fallback, where=weight <= 1e-3)
+    return colour
