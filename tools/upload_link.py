@@ -16,7 +16,8 @@ from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "layers" / "pillow"))
 
-from picr.upload import TOKEN_PARAMETER, mint_link_token  # after the layer is on the path
+from picr.signed_tokens import TOKEN_PARAMETER  # after the layer is on the path
+from picr.upload import mint_link_token
 
 
 def link(base_url: str, key: bytes, link_id: str) -> str:

@@ -17,8 +17,9 @@ from botocore.config import Config
 from picr.config import load_settings
 from picr.jobs import JobStore
 from picr.runtime import logger, metrics
+from picr.signed_tokens import TOKEN_PARAMETER
 from picr.stages.upload import PageResponse, UploadContext, origin_of, page, photo_status, request_uploads
-from picr.upload import TOKEN_PARAMETER, RateLimiter, UploadPolicy
+from picr.upload import RateLimiter, UploadPolicy
 
 SECRET_MAX_AGE_S = 300
 """The link key is cached for 5 minutes: a rotated key takes effect soon, and a polling page does not

@@ -34,20 +34,20 @@ class GateThresholds:
     coverage_ok 0.85 / coverage_bad 0.95: the design's 92 % ceiling, widened into a ramp. A mask that
     keeps nearly the whole frame means no subject was separated from the background.
 
-    speckle_ok 0.02 / speckle_bad 0.15: share of the product's area lying outside its main pieces
-    (``max_objects``). A clean cutout has almost none; scattered islands are the signature of a mask
-    that broke up (the design's see-through-vase failure), and at 15 % they would visibly litter
-    the catalogue image.
+    speckle_ok 0.02 / speckle_bad 0.15 with max_objects 2: share of the product's area lying outside
+    its two largest pieces (two, because a pair shot together is a normal product photo). A clean
+    cutout has almost none; scattered islands are the signature of a mask that broke up (the
+    design's see-through-vase failure), and at 15 % they would visibly litter the catalogue image.
 
     edge_width_ok_px 4 / edge_width_bad_px 12: average width, in full-resolution pixels, of the soft
     band (alpha 0.1–0.9) along the outline. A product edge in focus blurs over 2–4 px at 2000 px;
     a band three times wider means the model could not find the edge (soft shadows, low contrast,
     a product dissolving into its surroundings).
 
-    body_soft_ok 0.10 / body_soft_bad 0.35: share of the product's inside (more than
-    ``body_inset_px`` from its outline) whose alpha is below 0.9. An opaque product is solid inside;
-    a large see-through share is a glass or a mask that ate the product's middle, which a human must
-    judge.
+    body_soft_ok 0.10 / body_soft_bad 0.35 with body_inset_px 12: share of the product's inside
+    (more than 12 px from its outline, i.e. beyond three widths of a sharp edge's soft band) whose
+    alpha is below 0.9. An opaque product is solid inside; a large see-through share is a glass or
+    a mask that ate the product's middle, which a human must judge.
 
     frame_contact_ok 0.01 / frame_contact_bad 0.06: longest stretch of any photo side covered by the
     product, as a share of that side. Touching the edge for a few pixels is a stray shadow; more
@@ -73,6 +73,10 @@ class GateThresholds:
     together leave 0.49 (held).
 
     min_confidence 0.5: hold when the doubts together remove at least half of the confidence.
+
+    grid_long_edge 512: the signals are measured on the alpha sampled down to this long edge (4 px
+    per cell at 2000 px); they are shares and widths of whole regions, which that grid resolves,
+    and it keeps the gate to a few milliseconds.
     """
 
     min_coverage: float = 0.001

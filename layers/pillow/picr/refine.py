@@ -60,14 +60,20 @@ def reduction_factor(width: int, height: int, long_edge: int) -> int:
     return max(1, round(max(width, height) / long_edge))
 
 
+def _whole_blocks(values: np.ndarray, factor: int) -> tuple[np.ndarray, tuple[int, int]]:
+    """``values`` cut to a whole number of factor×factor blocks, and the grid size (cols, rows)."""
+    height, width = values.shape[:2]
+    rows, cols = max(1, height // factor), max(1, width // factor)
+    return values[: rows * factor, : cols * factor], (cols, rows)
+
+
 def block_mean(values: np.ndarray, factor: int) -> np.ndarray:
     """Means over factor×factor blocks; the last ``size % factor`` rows and columns are left out (they
     are covered by edge replication in :func:`block_upsample` and :func:`sample_at`)."""
     if factor == 1:
         return values
-    height, width = values.shape[:2]
-    rows, cols = max(1, height // factor), max(1, width // factor)
-    return cv2.resize(values[: rows * factor, : cols * factor], (cols, rows), interpolation=cv2.INTER_AREA)
+    blocks, grid_size = _whole_blocks(values, factor)
+    return cv2.resize(blocks, grid_size, interpolation=cv2.INTER_AREA)
 
 
 def subsample(values: np.ndarray, factor: int) -> np.ndarray:
@@ -75,9 +81,8 @@ def subsample(values: np.ndarray, factor: int) -> np.ndarray:
     averaging (several times cheaper when the values will be smoothed anyway)."""
     if factor == 1:
         return values
-    height, width = values.shape[:2]
-    rows, cols = max(1, height // factor), max(1, width // factor)
-    return cv2.resize(values[: rows * factor, : cols * factor], (cols, rows), interpolation=cv2.INTER_LINEAR)
+    blocks, grid_size = _whole_blocks(values, factor)
+    return cv2.resize(blocks, grid_size, interpolation=cv2.INTER_LINEAR)
 
 
 def block_upsample(grid: np.ndarray, factor: int, size: tuple[int, int]) -> np.ndarray:

@@ -43,7 +43,8 @@ def _b64decode(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def _mac(key: bytes, purpose: bytes, payload: str) -> str:
+def mac_text(key: bytes, purpose: bytes, payload: str) -> str:
+    """HMAC-SHA256 of ``purpose + payload`` as base64url text (compared as text: see ``verify``)."""
     return _b64encode(hmac.new(key, purpose + payload.encode("ascii"), hashlib.sha256).digest())
 
 
@@ -51,7 +52,7 @@ def sign(key: bytes, purpose: bytes, fields: dict[str, Any], *, expires_at: date
     payload = _b64encode(
         json.dumps({**fields, "e": int(expires_at.timestamp())}, separators=(",", ":"), sort_keys=True).encode()
     )
-    return f"{payload}.{_mac(key, purpose, payload)}"
+    return f"{payload}.{mac_text(key, purpose, payload)}"
 
 
 def verify(key: bytes, purpose: bytes, token: str | None, *, now: datetime) -> tuple[dict[str, Any], datetime]:
@@ -61,7 +62,7 @@ def verify(key: bytes, purpose: bytes, token: str | None, *, now: datetime) -> t
     payload, mac = token.split(".")
     # Compared as text, not as decoded bytes: base64 has spare bits in its last character, so decoding
     # would accept several spellings of one MAC.
-    if not hmac.compare_digest(mac, _mac(key, purpose, payload)):
+    if not hmac.compare_digest(mac, mac_text(key, purpose, payload)):
         raise LinkRefused("forged")
     try:
         fields = json.loads(_b64decode(payload))

@@ -13,8 +13,6 @@ range, the metadata (so a page cannot claim another link's id) and a short expir
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import hmac
 import re
 import secrets
@@ -27,8 +25,8 @@ from botocore.exceptions import ClientError
 from picr import jobs as states
 from picr.inbox import Origin, encode_metadata
 from picr.naming import safe_file_name
+from picr.signed_tokens import LinkRefused, mac_text
 
-TOKEN_PARAMETER = "t"
 UPLOAD_PREFIX = "inbox/upload/"
 MAX_TOKEN_CHARS = 128
 _DOMAIN = b"picr-upload-link-v1\n"
@@ -38,10 +36,6 @@ _TOKEN_SHAPE = re.compile(r"([a-z0-9][a-z0-9-]{0,31})\.([A-Za-z0-9_-]{43})")
 """One exact spelling per token (43 base64url characters = 32 bytes of MAC, no padding)."""
 _IMAGE_TYPE = re.compile(r"image/[a-z0-9][a-z0-9.+-]{0,40}")
 LANE_NAME = "upload"
-
-
-class LinkRefused(Exception):
-    """The token is missing, malformed or not ours: the answer is 403 whatever the reason."""
 
 
 @dataclass(frozen=True)
@@ -71,8 +65,7 @@ class UploadPolicy:
 # ------------------------------------------------------------------ the link token
 
 def _mac(key: bytes, link_id: str) -> str:
-    digest = hmac.new(key, _DOMAIN + link_id.encode("ascii"), hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+    return mac_text(key, _DOMAIN, link_id)
 
 
 def mint_link_token(key: bytes, link_id: str) -> str:
