@@ -431,8 +431,11 @@ def run(inputs: Sequence[Path], out: Path, *, model: str = "u2netp", models_dir:
             say(f"[{name}] uploaded to {key} (job {job_id})")
         product_of = {job_id: path.name for path, _key, job_id in uploads}
 
+        messages_of: dict[str, dict[str, set[str]]] = {}
+
         def on_record(consumer: Consumer, message: dict[str, Any], ok: bool) -> None:
             job_id = _job_of(message)
+            messages_of.setdefault(job_id or "?", {}).setdefault(consumer.stage, set()).add(message["MessageId"])
             label = product_of.get(job_id or "", job_id or "?")
             job = jobs.get(job_id) if job_id else None
             state = job["current_status"] if job else "-"
@@ -441,7 +444,7 @@ def run(inputs: Sequence[Path], out: Path, *, model: str = "u2netp", models_dir:
         stack.drain(on_record)
         dead = stack.dead_letters()
         mail_uploads, refused_mails = _mail_results(stack, mails)
-        summary = _write_outputs(stack, jobs, uploads + mail_uploads, out, dead)
+        summary = _write_outputs(stack, jobs, uploads + mail_uploads, out, dead, messages_of)
         summary["jobs"] += [{**entry, "emails": _mail_files(out, entry["key"])} for entry in refused_mails]
         summary["counts"]["refused"] = len(refused_mails)
         summary["faults_injected"] = dict(stack.faults.injected)
@@ -523,7 +526,7 @@ def _unique(name: str, taken: set[str]) -> str:
 
 
 def _write_outputs(stack: LocalStack, jobs: Any, uploads: list[tuple[Path, str, str]], out: Path,
-                   dead: list[dict[str, Any]]) -> dict[str, Any]:
+                   dead: list[dict[str, Any]], messages_of: dict[str, dict[str, set[str]]]) -> dict[str, Any]:
     from moto.ses.models import ses_backends
     from PIL import Image
 
@@ -589,6 +592,8 @@ def _write_outputs(stack: LocalStack, jobs: Any, uploads: list[tuple[Path, str, 
             "outputs": outputs,
             "emails": mails_of.get(job_id, []),
             "history": [row["status"] for row in jobs.history(job_id)],
+            # distinct SQS messages per stage (a redelivery is the same message): one each, or a duplicate
+            "messages": {stage: len(ids) for stage, ids in messages_of.get(job_id, {}).items()},
         })
     summary = {
         "bucket": stack.bucket,
