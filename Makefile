@@ -10,7 +10,6 @@ MODEL := models/u2netp.onnx
 export U2NET_HOME := $(CURDIR)/models
 export AWS_DEFAULT_REGION ?= eu-west-2
 export SAM_CLI_TELEMETRY := 0
-SAMPLES ?= ../shared/photos/samples
 IN ?=
 OUT ?= out
 
@@ -34,8 +33,7 @@ $(MODEL): tools/fetch_model.py | $(STAMP)
 	$(PY) tools/fetch_model.py models
 
 demo: setup
-	$(PY) -m tools.process --out demo-out $(SAMPLES)
-	@echo "Open demo-out/summary.json, the images under demo-out/bucket/out/ and the mail in demo-out/mail/"
+	$(PY) -m tools.demo --out demo-out
 
 process: setup
 	@test -n "$(IN)" || { echo 'usage: make process IN="photos or folders" OUT=dir'; exit 2; }

@@ -1,7 +1,8 @@
-"""End to end: the sample photos through the local runner (S3 → EventBridge → SQS → every handler).
+"""End to end: the demo photos through the local runner (S3 → EventBridge → SQS → every handler).
 
-One run per test session; the assertions read what a shop owner would get back: the summary, the
-decoded images, the manifest and the mail.
+One run per module (the same inputs as ``make demo``); the assertions read what a shop owner would get
+back: the summary, the decoded images, the manifest and the mail. The two shared samples the small
+model cuts badly are run too and must be held, each with one review email carrying the evidence.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tools.process import collect_inputs, run
+from tools.demo import demo_inputs
+from tools.process import run
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO.parent / "shared" / "photos" / "samples"
@@ -25,13 +27,21 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def result(tmp_path_factory):
     out = tmp_path_factory.mktemp("run")
-    summary = run(collect_inputs([SAMPLES]), out, quiet=True)
+    summary = run(demo_inputs(tmp_path_factory.mktemp("inputs")), out, quiet=True)
+    return out, summary
+
+
+@pytest.fixture(scope="module")
+def held(tmp_path_factory):
+    out = tmp_path_factory.mktemp("held")
+    summary = run([SAMPLES / "guitar.heic", SAMPLES / "drum_kit.jpg"], out, quiet=True)
     return out, summary
 
 
 def test_every_sample_is_done_with_three_variants_and_one_email(result):
     out, summary = result
     assert len(summary["jobs"]) == 5
+    assert {job["input"].rsplit(".", 1)[1] for job in summary["jobs"]} == {"jpg", "heic", "png"}
     for job in summary["jobs"]:
         assert job["status"] == "done", (job["input"], job["reasons"])
         assert sorted(o["channel"] for o in job["outputs"]) == ["market", "social", "web"]
@@ -99,8 +109,22 @@ def test_sideways_phone_photo_comes_out_upright_without_gps(result):
                     assert "exif" not in image.info and "icc_profile" not in image.info, path
 
 
-def test_heic_sample_is_processed(result):
+def test_heic_photo_is_processed(result):
     _out, summary = result
-    (job,) = [j for j in summary["jobs"] if j["input"] == "guitar.heic"]
+    (job,) = [j for j in summary["jobs"] if j["input"] == "red_anemone.heic"]
     assert job["status"] == "done"
-    assert job["product"] == "Guitar"
+    assert job["product"] == "Red anemone"
+
+
+def test_badly_cut_samples_are_held_with_the_evidence(held):
+    out, summary = held
+    for job in summary["jobs"]:
+        assert job["status"] == "needs_review", job["input"]
+        assert job["reasons"], job["input"]
+        assert job["outputs"] == [] and "variants" not in job["messages"], job["input"]
+        assert not (out / "bucket" / "out").exists() or not any((out / "bucket" / "out").rglob(f"{job['job_id']}*"))
+        (eml,) = [p for p in job["emails"] if p.endswith(".eml")]
+        message = email.message_from_bytes((out / eml).read_bytes(), policy=email.policy.default)
+        assert message["Subject"] == f"{job['product']}: needs review"
+        attachments = sorted(part.get_filename() for part in message.iter_attachments())
+        assert attachments == ["cutout.png", "original.jpg"]

@@ -15,7 +15,6 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -88,30 +87,6 @@ def stuck_jobs(stack) -> list[tuple[str, str]]:
     items = stack.dynamodb.scan(TableName=stack.resolver.resolve({"Ref": "JobsTable"}))["Items"]
     jobs = [(item["product"]["S"], item["current_status"]["S"]) for item in items if "current_status" in item]
     return [*jobs, ("dead letters", str(len(stack.dead_letters())))]
-
-
-@pytest.fixture
-def moto_server(monkeypatch) -> Iterator[str]:
-    from aws_lambda_powertools.utilities.parameters.base import DEFAULT_PROVIDERS
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "eu-west-2",
-                        "AWS_REGION": "eu-west-2", "AWS_ENDPOINT_URL": endpoint}.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    # Powertools keeps one default secrets client per process: one made before this test would miss the
-    # server, and one made during it would point later tests at a server that is gone.
-    DEFAULT_PROVIDERS.clear()
-    try:
-        yield endpoint
-    finally:
-        DEFAULT_PROVIDERS.clear()
-        server.stop()
 
 
 def test_a_photo_uploaded_through_the_page_comes_back_as_thumbnails(moto_server, tmp_path):
