@@ -12,10 +12,11 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from PIL import Image
+
 from picr import jobs as states
 from picr.jobs import JobStore, NewJob
 from picr.stages.ingest import UploadedObject, job_id_for
-from PIL import Image
 
 PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "photos"
 GLASS_JUG = PHOTOS / "cases" / "08_glass_jug_semitransparent"

@@ -3,6 +3,9 @@ import json
 
 import numpy as np
 import pytest
+from PIL import Image
+from pydantic import ValidationError
+
 from picr.channels import (
     DEFAULT_CHANNEL_CONFIG,
     JPEG_QUALITY_RANGE,
@@ -14,9 +17,6 @@ from picr.channels import (
     drawable_span,
     load_channel_config,
 )
-from PIL import Image
-from pydantic import ValidationError
-
 from tools.make_logo import make_logo
 
 WEB = {"name": "web", "kind": "web", "width": 1600, "height": 1600, "format": "png",

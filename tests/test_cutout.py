@@ -7,6 +7,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from PIL import Image
+
 from picr.cutout import (
     CutoutSettings,
     closer_look_box,
@@ -14,7 +16,6 @@ from picr.cutout import (
     supplied_alpha,
     view_agreement,
 )
-from PIL import Image
 
 CASES = Path(__file__).resolve().parents[2] / "shared" / "photos" / "cases"
 PAPER = (236, 232, 224)

@@ -15,9 +15,9 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
+
 from picr.download_links import DownloadLinks, read_download
 from picr.signed_tokens import LinkRefused, sign
-
 from tests.function_url import function_url_event
 
 KEY = b"k" * 32

@@ -14,6 +14,7 @@ import boto3
 import pytest
 from googleapiclient.discovery import build
 from googleapiclient.http import HttpMockSequence
+
 from picr.drive_sync import MAX_REMEMBERED, DriveFile, DriveFolder, SyncState, drive_service, service_account_info
 from picr.inbox import Inbox, decode_metadata
 from picr.stages.drive_sync import STATE_KEY, DriveSyncContext, inbox_name, sync

@@ -10,8 +10,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
-from picr.engine import EngineError, HostedEngine, LocalEngine, read_preprocessing
 from PIL import Image, ImageDraw
+
+from picr.engine import EngineError, HostedEngine, LocalEngine, read_preprocessing
 
 
 def disc_photo(size=(480, 360), colour=(200, 30, 30), background=(235, 235, 230)) -> Image.Image:

@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from picr import jobs as states
 from picr.stages.ingest import UploadedObject, job_id_for
 

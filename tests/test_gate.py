@@ -7,6 +7,7 @@ import dataclasses
 import cv2
 import numpy as np
 import pytest
+
 from picr.gate import GateThresholds, assess_cutout
 
 H, W = 1200, 1600

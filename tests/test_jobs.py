@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from picr import jobs as states
 from picr.jobs import NewJob
 

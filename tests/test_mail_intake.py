@@ -15,9 +15,10 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+from PIL import Image
+
 from picr.inbox import decode_metadata
 from picr.mail_intake import MailLimits, build_intake_notice, is_allowed, read_mail
-from PIL import Image
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO.parent / "shared" / "photos" / "samples"

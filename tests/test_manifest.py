@@ -4,8 +4,9 @@ import json
 
 import numpy as np
 import pytest
-from picr.manifest import MANIFEST_VERSION, ManifestOutput, build_manifest, parse_manifest
 from PIL import Image
+
+from picr.manifest import MANIFEST_VERSION, ManifestOutput, build_manifest, parse_manifest
 
 
 def _png(size, colour) -> bytes:

@@ -8,6 +8,7 @@ import unicodedata
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from picr.naming import (
     FALLBACK_FILE_NAME,
     FALLBACK_PRODUCT_NAME,

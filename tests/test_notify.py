@@ -15,6 +15,8 @@ from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
 from moto.sns.models import sns_backends
+from PIL import Image
+
 from picr.notify import (
     ATTACHMENT_MAX_EDGE,
     CHECKER_SQUARE_PX,
@@ -28,7 +30,6 @@ from picr.notify import (
     publish_via_sns,
     send_via_ses,
 )
-from PIL import Image
 
 REGION = "eu-west-2"
 SENDER = "picr <picr@shop.example>"

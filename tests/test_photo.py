@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image, ImageCms, ImageFile, ImageOps
+
 from picr.photo import (
     ACCEPTED_FORMATS,
     REFUSAL_CODES,
@@ -21,8 +23,6 @@ from picr.photo import (
     normalise_upload,
     sniff_format,
 )
-from PIL import Image, ImageCms, ImageFile, ImageOps
-
 from tests.awkward import (
     BASE_SIZE,
     PHOTOS,

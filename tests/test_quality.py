@@ -7,6 +7,8 @@ import math
 
 import numpy as np
 import pytest
+from PIL import Image, ImageDraw, ImageFilter
+
 from picr.photo import normalise_upload
 from picr.quality import (
     QualityThresholds,
@@ -16,8 +18,6 @@ from picr.quality import (
     measure_photo_quality,
     sharpest_tile_laplacian_variance,
 )
-from PIL import Image, ImageDraw, ImageFilter
-
 from tests.awkward import PHOTOS, base_photo, cutout_alpha
 
 CASES = sorted(path.parent.name for path in (PHOTOS / "cases").glob("*/photo.jpg"))

@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from PIL import Image
+
 from picr.channels import DEFAULT_CHANNEL_CONFIG, ChannelSpec, WatermarkSpec, default_logo
 from picr.render import (
     ALPHA_NOISE_MAX,
@@ -18,7 +20,6 @@ from picr.render import (
     trim_to_alpha,
 )
 from picr.watermark import watermark_box
-from PIL import Image
 
 CASES = Path(__file__).resolve().parents[2] / "shared" / "photos" / "cases"
 WATERMARK = DEFAULT_CHANNEL_CONFIG.watermark

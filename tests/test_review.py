@@ -19,6 +19,8 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import numpy as np
 import pytest
+from PIL import Image
+
 from picr import jobs as states
 from picr.gate import GateThresholds
 from picr.jobs import SPENT_TOKENS
@@ -35,8 +37,6 @@ from picr.review_links import (
 from picr.stages.cutout import CutoutContext, cut
 from picr.stages.ingest import IngestContext, UploadedObject, ingest
 from picr.storage import ImageBucket
-from PIL import Image
-
 from tests.function_url import function_url_event, response_body
 from tests.held_jobs import GLASS_JUG, REASONS, iso, job_store, seed_held_job, utc_now
 

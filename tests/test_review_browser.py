@@ -11,10 +11,10 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from picr import jobs as states
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
+from picr import jobs as states
 from tests.browser import chromium
 from tests.function_url import serve_function_url
 from tests.held_jobs import job_store, seed_held_job, utc_now

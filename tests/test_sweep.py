@@ -12,11 +12,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import boto3
 import pytest
+
 from picr import jobs as states
 from picr.review_links import ReviewLinks, read_token
 from picr.stages.sweep import SweepContext, sweep
 from picr.storage import ImageBucket
-
 from tests.held_jobs import REASONS, iso, job_store, seed_held_job
 
 KEY = b"digest-test-key-digest-test-key!"

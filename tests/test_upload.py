@@ -13,6 +13,7 @@ from pathlib import Path
 from urllib.parse import parse_qs
 
 import pytest
+
 from picr import jobs as states
 from picr.inbox import decode_metadata
 from picr.jobs import JobStore, NewJob

@@ -20,6 +20,7 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
+
 from picr.upload import mint_link_token
 
 REPO = Path(__file__).resolve().parent.parent

@@ -5,11 +5,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
+from PIL.PngImagePlugin import PngInfo
+
 from picr.channels import DEFAULT_CHANNEL_CONFIG, ChannelSpec, WatermarkSpec, default_logo
 from picr.render import compose_variant, encode_variant, render_variant, render_variants
 from picr.verify import WATERMARK_MIN_CONTRAST, check_variant
-from PIL import Image
-from PIL.PngImagePlugin import PngInfo
 
 CASES = Path(__file__).resolve().parents[2] / "shared" / "photos" / "cases"
 WATERMARK = DEFAULT_CHANNEL_CONFIG.watermark

@@ -27,8 +27,9 @@ for _path in (REPO, REPO / "layers" / "pillow"):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
-from picr.photo import Refused, encode_source, normalise_upload  # noqa: E402
 from PIL import Image  # noqa: E402
+
+from picr.photo import Refused, encode_source, normalise_upload  # noqa: E402
 
 PHOTOS = REPO.parent / "shared" / "photos"
 BENCH_CASE = "02_binoculars_wooden_jetty"

@@ -399,6 +399,7 @@ def run(inputs: Sequence[Path], out: Path, *, model: str = "u2netp", models_dir:
     warnings.filterwarnings("ignore", message="No application metrics to publish")  # a failed record counts nothing
     sys.path.insert(0, str(REPO / "layers" / "pillow"))
     from moto import mock_aws
+
     from picr.jobs import JobStore
     from picr.stages.ingest import UploadedObject, job_id_for
 

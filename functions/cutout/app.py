@@ -12,6 +12,7 @@ from functools import cache
 import boto3
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.parameters import get_secret
+
 from picr.config import Settings, load_settings
 from picr.engine import HostedEngine, LocalEngine, SegmentationEngine
 from picr.gate import GateThresholds

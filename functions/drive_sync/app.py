@@ -10,6 +10,7 @@ from __future__ import annotations
 import boto3
 from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from picr.config import load_settings
 from picr.drive_sync import DriveFolder, drive_service, service_account_info
 from picr.inbox import Inbox

@@ -9,6 +9,7 @@ from __future__ import annotations
 import boto3
 from aws_lambda_powertools.utilities.data_classes import S3EventBridgeNotificationEvent
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
 from picr.config import load_settings
 from picr.delivery import idempotent_delivery
 from picr.inbox import Inbox

@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import boto3
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
 from picr.config import load_settings
 from picr.delivery import idempotent_delivery
 from picr.download_links import DownloadLinks

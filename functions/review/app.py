@@ -9,6 +9,7 @@ from urllib.parse import parse_qs
 import boto3
 from aws_lambda_powertools.event_handler import LambdaFunctionUrlResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from picr.config import load_settings
 from picr.download_links import DOWNLOAD_PATH, REDIRECT_EXPIRY_S, read_download
 from picr.jobs import JobStore

@@ -7,6 +7,7 @@ from datetime import timedelta
 import boto3
 from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from picr.config import load_settings
 from picr.delivery import idempotent_delivery
 from picr.jobs import JobStore

@@ -14,6 +14,7 @@ from aws_lambda_powertools.event_handler import LambdaFunctionUrlResolver, Respo
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
+
 from picr.config import load_settings
 from picr.jobs import JobStore
 from picr.runtime import logger, metrics

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import boto3
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
 from picr.config import load_settings
 from picr.jobs import JobStore
 from picr.messages import QueueSender, StageMessage
