@@ -12,17 +12,15 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "layers" / "pillow"))
 
-from picr.signed_tokens import TOKEN_PARAMETER  # after the layer is on the path
+from picr.signed_tokens import link_url  # after the layer is on the path
 from picr.upload import mint_link_token
 
 
 def link(base_url: str, key: bytes, link_id: str) -> str:
-    separator = "&" if "?" in base_url else "?"
-    return f"{base_url}{separator}{urlencode({TOKEN_PARAMETER: mint_link_token(key, link_id)})}"
+    return link_url(base_url, mint_link_token(key, link_id))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
