@@ -53,7 +53,7 @@ def test_forged_or_foreign_tokens_are_refused():
 
 
 @pytest.mark.slow
-def test_the_ready_emails_links_download_the_published_images(stack):
+def test_the_ready_emails_links_download_the_published_images(stack, capfd):
     from moto.ses.models import ses_backends
 
     stack.s3.put_object(Bucket=stack.bucket, Key="inbox/toolbox.jpg", Body=SAMPLE.read_bytes())
@@ -78,3 +78,9 @@ def test_the_ready_emails_links_download_the_published_images(stack):
     assert downloaded == {"web", "market", "social"}
     tampered = f"{parts.path}?{parts.query[:-3]}abc"
     assert stack.invoke(review, function_url_event("GET", tampered))["statusCode"] == 403
+    # Nothing secret reaches the logs: neither the signing key nor a link's token.
+    logs = capfd.readouterr().out
+    assert '"level":"INFO"' in logs  # the functions did log, so the check below means something
+    key = stack.secrets.get_secret_value(SecretId=stack.functions[review].environment["PICR_REVIEW_SECRET_ARN"])
+    assert key["SecretString"] not in logs
+    assert not any(_token(link) in logs for link in links)

@@ -69,6 +69,32 @@ def test_outputs_are_exact_channel_images(result):
         assert by_channel["social"]["watermarked"] and by_channel["web"]["watermarked"]
 
 
+def _product_span(is_product: np.ndarray, watermarked: bool) -> float:
+    """The product's longer bounding-box side as a share of the frame, from decoded pixels.
+
+    The faint logo sits in the bottom-right corner of watermarked channels; that corner is left out.
+    """
+    if watermarked:
+        height, width = is_product.shape
+        is_product = is_product.copy()
+        is_product[int(height * 0.85):, int(width * 0.72):] = False
+    rows, cols = np.nonzero(is_product)
+    return max(rows.max() - rows.min() + 1, cols.max() - cols.min() + 1) / max(is_product.shape)
+
+
+def test_each_channel_fills_its_share_of_the_frame(result):
+    """Fill measured from the decoded files: alpha for the PNG, non-white for the JPEGs (±2 %)."""
+    out, summary = result
+    for job in summary["jobs"]:
+        for output in job["outputs"]:
+            with Image.open(out / output["path"]) as image:
+                pixels = np.asarray(image).astype(int)
+            product = pixels[..., 3] > 8 if output["format"] == "PNG" else (255 - pixels).max(axis=2) > 24
+            fill = {"web": 0.80, "market": 0.90, "social": 0.85}[output["channel"]]
+            span = _product_span(product, output["watermarked"])
+            assert abs(span - fill) <= 0.02, (job["input"], output["channel"], span)
+
+
 def test_manifest_matches_outputs(result):
     import hashlib
 

@@ -424,6 +424,17 @@ def test_only_the_cutout_reads_the_model_secret(lanes_on: dict, lanes_off: dict)
                    for found in function_grants(lanes_off).values() for action, resource in found)
 
 
+def test_no_secret_value_is_in_any_environment_variable(lanes_on: dict) -> None:
+    """Secrets travel as ARNs and are read at call time; no variable holds a literal that could be one."""
+    secrets = set(of_type(lanes_on, "AWS::SecretsManager::Secret"))
+    for name, function in of_type(lanes_on, "AWS::Lambda::Function").items():
+        for variable, value in function["Properties"].get("Environment", {}).get("Variables", {}).items():
+            if re.search(r"SECRET|KEY|TOKEN|PASSWORD", variable):
+                assert value in ({"Ref": secret} for secret in secrets), (name, variable, value)
+            elif isinstance(value, str):
+                assert len(value) < 40 or "/" in value or "." in value, (name, variable, value)
+
+
 def test_only_the_review_lane_reads_the_review_link_key(lanes_on: dict) -> None:
     readers = {name for name, found in function_grants(lanes_on).items()
                if ("secretsmanager:GetSecretValue", "${ReviewTokenSecret}") in found}

@@ -18,6 +18,7 @@ import argparse
 import contextlib
 import io
 import json
+import os
 import statistics
 import sys
 import time
@@ -73,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="*", choices=["ingest", "cutout", "variants", "variants_publish"])
     args = parser.parse_args(argv)
     sys.path.insert(0, str(REPO / "layers" / "pillow"))
+    os.environ.setdefault("U2NET_HOME", str(REPO / "models"))  # the verified u2netp; rembg must never download
     chosen = set(args.only or ["ingest", "cutout", "variants", "variants_publish"])
     report: dict[str, Any] = {}
     if "ingest" in chosen:
