@@ -63,6 +63,9 @@ def report(summary: dict[str, Any], photos: int, wall_s: float) -> dict[str, Any
         "lost": sum(job["status"] not in TERMINAL for job in jobs) + (photos - len(jobs)),
         "dead_letters": summary["dead_letters"],
         "faults_injected": summary["faults_injected"],
+        "invocations_with_an_api_fault": round(
+            sum(n for kind, n in summary["faults_injected"].items() if kind.startswith("api:"))
+            / max(1, summary["faults_injected"].get("invocations", 0)), 3),
         "wall_s": round(wall_s, 2),
         "stage_invocation_s": {
             stage: {"n": len(times), "p50": round(statistics.median(times), 3),
