@@ -169,19 +169,11 @@ class JobStore:
 
     def history(self, job_id: str) -> list[dict[str, Any]]:
         """The transitions, oldest first (history keys sort by time; ``#current`` sorts before them)."""
-        items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {
-            "TableName": self._table,
-            "KeyConditionExpression": "job_id = :j AND ts > :c",
-            "ExpressionAttributeValues": _item({":j": job_id, ":c": CURRENT}),
-            "ConsistentRead": True,
-        }
-        while True:
-            response = self._client.query(**kwargs)
-            items.extend(_plain(item) for item in response.get("Items", []))
-            if "LastEvaluatedKey" not in response:
-                return items
-            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return self._query_all(
+            KeyConditionExpression="job_id = :j AND ts > :c",
+            ExpressionAttributeValues=_item({":j": job_id, ":c": CURRENT}),
+            ConsistentRead=True,
+        )
 
     def in_status(self, status: str, *, updated_before: str | None = None) -> list[dict[str, Any]]:
         """Jobs whose current status is ``status`` (optionally unchanged since before a time), via the index."""
@@ -190,13 +182,14 @@ class JobStore:
         if updated_before is not None:
             condition += " AND updated_at < :t"
             values[":t"] = updated_before
+        return self._query_all(
+            IndexName=STATUS_INDEX, KeyConditionExpression=condition, ExpressionAttributeValues=_item(values)
+        )
+
+    def _query_all(self, **kwargs: Any) -> list[dict[str, Any]]:
+        """Every page of a Query on the table (never a Scan)."""
         items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {
-            "TableName": self._table,
-            "IndexName": STATUS_INDEX,
-            "KeyConditionExpression": condition,
-            "ExpressionAttributeValues": _item(values),
-        }
+        kwargs["TableName"] = self._table
         while True:
             response = self._client.query(**kwargs)
             items.extend(_plain(item) for item in response.get("Items", []))
