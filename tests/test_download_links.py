@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import email
 import email.policy
+import io
+import logging
 import re
 from datetime import UTC, datetime, timedelta
 from html import unescape
@@ -53,8 +55,15 @@ def test_forged_or_foreign_tokens_are_refused():
 
 
 @pytest.mark.slow
-def test_the_ready_emails_links_download_the_published_images(stack, capfd):
+def test_the_ready_emails_links_download_the_published_images(stack):
     from moto.ses.models import ses_backends
+
+    from picr.runtime import logger
+
+    captured = io.StringIO()  # the functions' own log stream (stdout on Lambda), whatever pytest captures
+    handler = logging.StreamHandler(captured)
+    handler.setFormatter(logger.registered_formatter)
+    logger.addHandler(handler)
 
     stack.s3.put_object(Bucket=stack.bucket, Key="inbox/toolbox.jpg", Body=SAMPLE.read_bytes())
     stack.drain()
@@ -79,7 +88,8 @@ def test_the_ready_emails_links_download_the_published_images(stack, capfd):
     tampered = f"{parts.path}?{parts.query[:-3]}abc"
     assert stack.invoke(review, function_url_event("GET", tampered))["statusCode"] == 403
     # Nothing secret reaches the logs: neither the signing key nor a link's token.
-    logs = capfd.readouterr().out
+    logger.removeHandler(handler)
+    logs = captured.getvalue()
     assert '"level":"INFO"' in logs  # the functions did log, so the check below means something
     key = stack.secrets.get_secret_value(SecretId=stack.functions[review].environment["PICR_REVIEW_SECRET_ARN"])
     assert key["SecretString"] not in logs
