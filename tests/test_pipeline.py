@@ -118,6 +118,9 @@ def test_one_ready_email_per_job_names_the_product(result):
         message = email.message_from_bytes((out / eml).read_bytes(), policy=email.policy.default)
         assert message["Subject"] == f"{job['product']}: 3 images ready"
         assert message["X-Picr-Job"] == job["job_id"]
+        (html,) = [p for p in job["emails"] if p.endswith(".html")]  # the copy to open in a browser
+        viewable = (out / html).read_text()
+        assert 'src="cid:' not in viewable and viewable.count('src="data:image/jpeg;base64,') == 3
 
 
 def test_sideways_phone_photo_comes_out_upright_without_gps(result):

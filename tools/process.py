@@ -20,6 +20,7 @@ allowlist (``AllowedSenders``); the inbound lane is switched on whenever an .eml
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import email
 import email.policy
@@ -526,6 +527,16 @@ def _unique(name: str, taken: set[str]) -> str:
     return candidate
 
 
+def _viewable_html(message: Any, html: str) -> str:
+    """The email's HTML with its inline ``cid:`` images turned into data URIs, so a browser shows them."""
+    for part in message.walk():
+        content_id = (part.get("Content-ID") or "").strip("<>")
+        if content_id and part.get_content_maintype() == "image":
+            data = base64.b64encode(part.get_payload(decode=True)).decode("ascii")
+            html = html.replace(f"cid:{content_id}", f"data:{part.get_content_type()};base64,{data}")
+    return html
+
+
 def _write_outputs(stack: LocalStack, jobs: Any, uploads: list[tuple[Path, str, str]], out: Path,
                    dead: list[dict[str, Any]], messages_of: dict[str, dict[str, set[str]]]) -> dict[str, Any]:
     from moto.ses.models import ses_backends
@@ -552,7 +563,7 @@ def _write_outputs(stack: LocalStack, jobs: Any, uploads: list[tuple[Path, str, 
         paths = [str((mail_dir / f"{stem}.eml").relative_to(out))]
         html = parsed.get_body(preferencelist=("html",))
         if html is not None:
-            (mail_dir / f"{stem}.html").write_text(html.get_content())
+            (mail_dir / f"{stem}.html").write_text(_viewable_html(parsed, html.get_content()))
             paths.append(str((mail_dir / f"{stem}.html").relative_to(out)))
         mails_of.setdefault(job_id, []).extend(paths)
 
