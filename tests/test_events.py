@@ -75,7 +75,7 @@ def test_pipeline_samples_drive_their_handlers(full_stack):
         assert jobs.get(job_id)["current_status"] == status, name
 
     sweep = stack.invoke(_function_for(stack, "sweep"), _event("sweep"))
-    assert sweep == {"reminded": []}  # the only job is done, not held
+    assert sweep == {"reminded": [], "redriven": []}  # the only job is done: neither held nor stranded
 
 
 def test_malformed_message_fails_only_itself(full_stack):

@@ -136,8 +136,8 @@ def test_the_scheduled_handler_queries_the_index_and_mails_one_digest(stack):
     session_events.register("before-call.dynamodb", recorder)
     event = json.loads((REPO / "events" / "sweep.json").read_text())
     try:
-        assert stack.invoke("SweepFunction", event) == {"reminded": [held["job_id"]]}
-        assert stack.invoke("SweepFunction", event) == {"reminded": []}
+        assert stack.invoke("SweepFunction", event) == {"reminded": [held["job_id"]], "redriven": []}
+        assert stack.invoke("SweepFunction", event) == {"reminded": [], "redriven": []}
     finally:
         session_events.unregister("before-call.dynamodb", recorder)
     (digest,) = _sent_mail()
@@ -145,3 +145,34 @@ def test_the_scheduled_handler_queries_the_index_and_mails_one_digest(stack):
     review_url = stack.functions["SweepFunction"].environment["PICR_REVIEW_URL"]
     assert f"Approve cutout: {review_url}?t=" in _texts(digest)[0]
     assert "Query" in recorder.operations and "Scan" not in recorder.operations
+
+
+def test_a_stranded_job_is_handed_on_and_finishes_and_a_slow_one_is_left_alone(stack):
+    """A job whose hand-off was lost sits in a working state; the sweep re-sends it to its next stage."""
+    from picr.jobs import NewJob
+    from picr.messages import QueueSender
+    from picr.stages.sweep import redrive_stranded
+    from tests.conftest import REPO
+
+    photo = (REPO.parent / "shared" / "photos" / "samples" / "toolbox.jpg").read_bytes()
+    stack.s3.put_object(Bucket=stack.bucket, Key="inbox/toolbox.jpg", Body=photo)
+    ingest = next(c for c in stack.consumers if c.stage == "ingest")
+    while stack.poll_once(ingest):
+        pass
+    cutout = next(c for c in stack.consumers if c.stage == "cutout")
+    stack.sqs.purge_queue(QueueUrl=cutout.queue_url)  # the cutout message is lost
+    jobs = job_store(stack)
+    (stranded,) = jobs.in_status(states.INGESTED)
+    recent = NewJob(job_id="f" * 20, source_key="inbox/fresh.jpg", source_file="fresh.jpg", product="Fresh",
+                    event_time=iso(SWEEP_AT))
+    jobs.open(recent, at=iso(SWEEP_AT - timedelta(hours=1)))  # an hour old: slow, not stranded
+    context = SweepContext(
+        bucket=ImageBucket(stack.s3, stack.bucket), jobs=jobs, deliver=lambda *_: "unused",
+        sender="picr@example.com", recipients=["owner@example.com"], review_after=timedelta(hours=24),
+        next_stages={states.INGESTED: QueueSender(stack.sqs, cutout.queue_url)},
+    )
+    later = datetime.fromisoformat(stranded["updated_at"].replace("Z", "+00:00")) + timedelta(hours=7)
+    assert redrive_stranded(context, now=later, iso=iso) == [stranded["job_id"]]
+    assert jobs.get("f" * 20)["current_status"] == states.INGESTED  # untouched
+    stack.drain()
+    assert jobs.get(stranded["job_id"])["current_status"] == states.DONE

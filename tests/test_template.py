@@ -306,6 +306,7 @@ def expected_grants(lanes: frozenset[str]) -> dict[str, set[tuple[str, str]]]:
         "SweepFunction": baseline("SweepLogGroup")
         | grant(("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"), *JOB_TABLE)
         | grant("s3:GetObject", *objects("work/*"))
+        | grant("sqs:SendMessage", "${CutoutQueue.Arn}", "${VariantsQueue.Arn}", "${PublishQueue.Arn}")
         | send_mail | sns | review_key,
         # The review lane: no idempotency table (it sends no mail), no status index (it reads one job).
         "ReviewFunction": (baseline("ReviewLogGroup") - grant(IDEMPOTENCY_ACTIONS, "${IdempotencyTable.Arn}"))
@@ -584,7 +585,8 @@ FUNCTION_ENVIRONMENT = {
     "PublishFunction": {"PICR_SENDER", "PICR_OWNER_EMAIL", "PICR_NOTIFY_CHANNEL", "PICR_SNS_TOPIC_ARN",
                         *REVIEW_LINKS_ENVIRONMENT},
     "SweepFunction": {"PICR_SENDER", "PICR_OWNER_EMAIL", "PICR_NOTIFY_CHANNEL", "PICR_SNS_TOPIC_ARN",
-                      "PICR_REVIEW_AFTER_HOURS", *REVIEW_LINKS_ENVIRONMENT},
+                      "PICR_REVIEW_AFTER_HOURS", "PICR_CUTOUT_QUEUE_URL", "PICR_VARIANTS_QUEUE_URL",
+                      "PICR_PUBLISH_QUEUE_URL", *REVIEW_LINKS_ENVIRONMENT},
     "ReviewFunction": {"PICR_VARIANTS_QUEUE_URL", "PICR_CUTOUT_QUEUE_URL", "PICR_REVIEW_SECRET_ARN",
                        "PICR_HOSTED_RETRY"},
     "DriveSyncFunction": {"PICR_DRIVE_FOLDER_ID", "PICR_DRIVE_SECRET_ARN"},

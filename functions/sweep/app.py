@@ -1,4 +1,5 @@
-"""picr-sweep: the daily schedule → one digest of jobs held for review longer than the delay."""
+"""picr-sweep: the daily schedule → one digest of jobs held for review longer than the delay, and stranded
+jobs handed to their next stage again."""
 
 from __future__ import annotations
 
@@ -8,16 +9,19 @@ import boto3
 from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from picr import jobs as states
 from picr.config import load_settings
 from picr.delivery import idempotent_delivery
 from picr.jobs import JobStore
+from picr.messages import QueueSender
 from picr.review_links import review_links_from
 from picr.runtime import iso, logger, metrics, utc_now
-from picr.stages.sweep import SweepContext, sweep
+from picr.stages.sweep import SweepContext, redrive_stranded, sweep
 from picr.storage import ImageBucket
 
 settings = load_settings()
-settings.require("sender", "owner_email")
+settings.require("sender", "owner_email", "cutout_queue_url", "variants_queue_url", "publish_queue_url")
+sqs = boto3.client("sqs")
 dynamodb = boto3.client("dynamodb")
 deliver, idempotency = idempotent_delivery(
     settings, ses=boto3.client("ses"), sns=boto3.client("sns"), dynamodb=dynamodb
@@ -30,6 +34,11 @@ context = SweepContext(
     recipients=settings.recipients,
     review_after=timedelta(hours=settings.review_after_hours),
     review_links=review_links_from(settings),
+    next_stages={
+        states.INGESTED: QueueSender(sqs, settings.cutout_queue_url),
+        states.CUT: QueueSender(sqs, settings.variants_queue_url),
+        states.VARIED: QueueSender(sqs, settings.publish_queue_url),
+    },
 )
 
 
@@ -38,7 +47,10 @@ context = SweepContext(
 @event_source(data_class=EventBridgeEvent)
 def handler(event: EventBridgeEvent, lambda_context: LambdaContext) -> dict:
     idempotency.register_lambda_context(lambda_context)
-    listed = sweep(context, now=utc_now(), iso=iso)
-    logger.info("sweep", extra={"scheduled_at": event.time, "held_listed": len(listed), "jobs": listed})
+    now = utc_now()
+    listed = sweep(context, now=now, iso=iso)
+    redriven = redrive_stranded(context, now=now, iso=iso)
+    logger.info("sweep", extra={"scheduled_at": event.time, "held_listed": listed, "redriven": redriven})
     metrics.add_metric(name="HeldJobsReminded", unit="Count", value=len(listed))
-    return {"reminded": listed}
+    metrics.add_metric(name="StrandedJobsRedriven", unit="Count", value=len(redriven))
+    return {"reminded": listed, "redriven": redriven}

@@ -1,7 +1,11 @@
-"""Sweep: re-surface held jobs daily so a doubtful cutout is never silently forgotten.
+"""Sweep: daily, make sure no job is forgotten — neither a held one nor one a lost message stranded.
 
-Finds jobs whose *current* status is ``needs_review`` and that have waited longer than the review
-delay, through the status index (a Query, never a Scan), and sends one digest a day listing them.
+* Held jobs: those whose *current* status is ``needs_review`` and that have waited longer than the review
+  delay are listed in one digest a day, found through the status index (a Query, never a Scan).
+* Stranded jobs: a job left in a working state (``ingested``, ``cut``, ``varied``) far longer than its
+  stage takes — its hand-off message lost after a decision, or dead-lettered after a transient outage that
+  has since passed — is handed to its next stage again. Every stage is idempotent, so a job that was only
+  slow loses nothing by it.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from email.message import EmailMessage
 
 from picr import jobs as states
 from picr.jobs import JobStore
+from picr.messages import PublishMessage, QueueSender, StageMessage
 from picr.notify import HeldJob, build_digest_email
 from picr.review_links import ReviewLinks
 from picr.storage import ImageBucket
@@ -30,6 +35,12 @@ class SweepContext:
     review_after: timedelta
     review_links: ReviewLinks | None = None
     """Mints each held job's signed Approve / Reject / Retry buttons; None lists the jobs without them."""
+    next_stages: dict[str, QueueSender] | None = None
+    """The queue that takes a job on from each working state: ``ingested`` → cutout, ``cut`` → variants,
+    ``varied`` → publish. None leaves stranded jobs alone."""
+    stranded_after: timedelta = timedelta(hours=6)
+    """Far beyond a stage's worst case (5 attempts × a 12-minute visibility timeout ≈ 1 hour for the cutout),
+    so only a job nothing will ever move again is handed on."""
 
 
 def _parse(moment: str) -> datetime:
@@ -62,3 +73,22 @@ def sweep(ctx: SweepContext, *, now: datetime, iso: Callable[[datetime], str]) -
     for job in held:
         ctx.jobs.update(job.job_id, {"reminded_on": day})
     return [job.job_id for job in held]
+
+
+def _next_message(status: str, job_id: str) -> StageMessage:
+    if status == states.VARIED:
+        return PublishMessage(job_id=job_id, outcome="ready")
+    return StageMessage(job_id=job_id)
+
+
+def redrive_stranded(ctx: SweepContext, *, now: datetime, iso: Callable[[datetime], str]) -> list[str]:
+    """Hand every stranded job to its next stage again; returns their ids."""
+    if not ctx.next_stages:
+        return []
+    redriven = []
+    for status, queue in ctx.next_stages.items():
+        for job in ctx.jobs.in_status(status, updated_before=iso(now - ctx.stranded_after)):
+            queue.send(_next_message(status, job["job_id"]))
+            ctx.jobs.update(job["job_id"], {"redriven_at": iso(now)})
+            redriven.append(job["job_id"])
+    return redriven
