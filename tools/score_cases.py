@@ -32,8 +32,8 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO / "layers" / "pillow") not in sys.path:
     sys.path.insert(0, str(REPO / "layers" / "pillow"))
 
-from picr.cutout import make_cutout  # noqa: E402
-from picr.engine import LocalEngine  # noqa: E402
+from picr.cutout import DEFAULT_SETTINGS, CutoutSettings, make_cutout  # noqa: E402
+from picr.engine import LocalEngine, SegmentationEngine  # noqa: E402
 from picr.photo import normalise_upload  # noqa: E402
 
 SHARED = REPO.parent / "shared"
@@ -46,15 +46,15 @@ def load_case_photo(path: Path) -> Image.Image:
     return normalise_upload(path.read_bytes()).image.convert("RGB")
 
 
-def run_picr(cases: list[Path], out: Path, model: str) -> dict[str, dict]:
+def run_picr(cases: list[Path], out: Path, engine: SegmentationEngine,
+             settings: CutoutSettings = DEFAULT_SETTINGS) -> dict[str, dict]:
     """Cutouts, held.txt and per-case gate details from ``make_cutout``."""
-    engine = LocalEngine(model)
     out.mkdir(parents=True, exist_ok=True)
     details: dict[str, dict] = {}
     for case in cases:
         photo = load_case_photo(case / "photo.jpg")
         started = time.perf_counter()
-        result = make_cutout(photo, engine)
+        result = make_cutout(photo, engine, settings=settings)
         seconds = time.perf_counter() - started
         result.rgba.save(out / f"{case.name}.png")
         details[case.name] = {"held": not result.gate.passed, "confidence": result.gate.confidence,
@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("U2NET_HOME", str(REPO / "models"))  # the baked u2netp; rembg must not download
 
     cases = sorted(path.parent for path in (args.eval / "cases").glob("*/photo.jpg"))
-    details = run_picr(cases, args.out, args.model)
+    details = run_picr(cases, args.out, LocalEngine(args.model))
     ours = score(args.scorer, args.eval, args.out, args.out / "held.txt")
 
     baselines: dict[str, dict] = {}

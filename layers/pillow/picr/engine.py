@@ -134,8 +134,9 @@ class LocalEngine:
         width, height = self.preprocessing.size
         self.input_size: int | None = max(width, height)
 
-    def model_input(self, image: Image.Image) -> np.ndarray:
-        """The 1×3×H×W float32 tensor the model expects, from an RGB photo.
+    def model_input(self, image: Image.Image, size: tuple[int, int] | None = None) -> np.ndarray:
+        """The 1×3×H×W float32 tensor the model expects, from an RGB photo (``size`` (width, height)
+        overrides the model's own input size, for a graph whose input size has been relaxed).
 
         Lanczos like rembg (thin parts such as drum stands survive it better than an area filter);
         ``reducing_gap`` first box-reduces by a whole factor, which makes it 3× faster on a 2000 px
@@ -143,7 +144,7 @@ class LocalEngine:
         """
         prep = self.preprocessing
         rgb = image if image.mode == "RGB" else image.convert("RGB")
-        small = np.asarray(rgb.resize(prep.size, Image.Resampling.LANCZOS, reducing_gap=1.5), np.float32)
+        small = np.asarray(rgb.resize(size or prep.size, Image.Resampling.LANCZOS, reducing_gap=1.5), np.float32)
         small /= max(float(small.max()), 1e-6)
         small -= np.asarray(prep.mean, np.float32)
         small /= np.asarray(prep.std, np.float32)
