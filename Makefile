@@ -1,10 +1,12 @@
-# picr — every command sets itself up: a .venv on Python 3.13 (else python3), the dev requirements,
-# and the verified u2netp weights in models/. A second run only re-checks stamps.
+# picr — every command sets itself up: a .venv on Python 3.13 (else python3), the locked dev requirements
+# (installed with hash checking), and the verified u2netp weights in models/. A second run only re-checks
+# stamps. `make lock` is the one way the locks change.
 SHELL := /bin/bash
 PY313 := $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3.13) $(shell command -v python3.13))
 BASE_PYTHON := $(if $(PY313),$(PY313),python3)
 VENV := .venv
 PY := $(VENV)/bin/python
+LOCK := requirements-dev.txt
 STAMP := $(VENV)/.installed
 MODEL := models/u2netp.onnx
 export U2NET_HOME := $(CURDIR)/models
@@ -13,21 +15,45 @@ export SAM_CLI_TELEMETRY := 0
 IN ?=
 OUT ?= out
 
-.PHONY: setup browser demo test process build bench load lint clean
+.PHONY: setup venv browser faketime demo test test-shifted process build bench load lint lock clean
 
 setup: $(STAMP) $(MODEL) browser
 
-# Headless Chromium + ChromeDriver (Debian packages) for the upload and review page tests.
-browser:
-	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
-	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null; }
+venv: $(STAMP)
 
-$(STAMP): requirements-dev.txt
+# Debian packages the tests use, installed once: $(1) the commands to look for, $(2) the packages.
+define apt_need
+	@command -v $(1) >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $(2) >/dev/null; }
+endef
+
+# Headless Chromium + ChromeDriver for the upload and review page tests.
+browser:
+	$(call apt_need,chromium chromedriver,chromium chromium-driver)
+
+# Only what the lock names, only files whose sha256 it lists: --require-hashes refuses anything else
+# (a file that differs from the one locked, a dependency the lock does not pin). pip itself is in the lock.
+$(STAMP): $(LOCK)
 	test -x $(PY) || $(BASE_PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes -r $(LOCK)
 	touch $@
+
+# The locks, from the human-edited *.in files: the newest releases published before today (UTC), so a
+# second run on the same day writes the same files. requirements-dev.txt is resolved for every platform;
+# the deployed locks are constrained by it (the tests run exactly what ships) and resolved for where they
+# run: the layer and drive-sync for arm64 Lambda, the cutout image for arm64 and its x86_64 fallback.
+# A bump is one deliberate commit of the changed locks, which the suite then judges.
+LOCK_DATE ?= $(shell date -u +%F)
+UV_COMPILE = $(VENV)/bin/uv pip compile --quiet --upgrade --generate-hashes --python-version 3.13 \
+	--exclude-newer $(LOCK_DATE) --custom-compile-command "make lock"
+lock: $(STAMP)
+	$(UV_COMPILE) --universal requirements-dev.in -o $(LOCK)
+	$(UV_COMPILE) --python-platform aarch64-manylinux_2_28 -c $(LOCK) layers/pillow/requirements.in \
+		-o layers/pillow/requirements.txt
+	$(UV_COMPILE) --universal -c $(LOCK) functions/cutout/requirements.in -o functions/cutout/requirements.txt
+	$(UV_COMPILE) --python-platform aarch64-manylinux_2_28 -c $(LOCK) functions/drive_sync/requirements.in \
+		-o functions/drive_sync/requirements.txt
 
 $(MODEL): tools/fetch_model.py | $(STAMP)
 	$(PY) tools/fetch_model.py models
@@ -42,6 +68,18 @@ process: setup
 test: setup
 	$(PY) -m ruff check .
 	$(PY) -m pytest -n 2 -q
+
+# The same suite with the process clock a year ahead and a year back (libfaketime, for every process the
+# tests start, moto and Chromium included): no test may depend on today's date.
+SHIFTS ?= +400d -400d
+test-shifted: setup faketime
+	@for shift in $(SHIFTS); do \
+	  echo "== the suite with the clock moved $$shift"; \
+	  faketime -f "$$shift" $(PY) -m pytest -n 2 -q -p no:cacheprovider || exit 1; \
+	done
+
+faketime:
+	$(call apt_need,faketime,faketime)
 
 build: setup
 	$(PY) -m tools.build

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.clock import Clock, now
+
 REPO = Path(__file__).resolve().parent.parent
 PHOTOS = REPO.parent / "shared" / "photos"
 os.environ.setdefault("U2NET_HOME", str(REPO / "models"))
@@ -66,3 +68,9 @@ def moto_server(monkeypatch) -> Iterator[str]:
     finally:
         DEFAULT_PROVIDERS.clear()
         server.stop()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    """The test's one reading of the process clock (see ``tests/clock.py``)."""
+    return Clock(now())

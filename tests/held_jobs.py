@@ -7,7 +7,7 @@ cutout is that photo with its ground-truth alpha, so approving it renders real v
 from __future__ import annotations
 
 import io
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -17,20 +17,11 @@ from PIL import Image
 from picr import jobs as states
 from picr.jobs import JobStore, NewJob
 from picr.stages.ingest import UploadedObject, job_id_for
+from tests.clock import iso
 
 PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "photos"
 GLASS_JUG = PHOTOS / "cases" / "08_glass_jug_semitransparent"
 REASONS = ["The cutout has holes where the glass is see-through."]
-
-
-def iso(moment: datetime) -> str:
-    """The job store's time format. Not imported from ``picr.runtime``: importing that outside a function's
-    environment would create its Powertools metrics without the namespace every later handler call needs."""
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @cache

@@ -1,7 +1,7 @@
 """The cutout container without Docker: its requirements in a clean venv, its file layout, its handler.
 
 No Docker engine runs here, so this builds what the Dockerfile builds, the parts that can fail without
-Docker: ``functions/cutout/requirements.txt`` installed (wheels only, as in the image) into a fresh venv
+Docker: ``functions/cutout/requirements.txt`` installed (wheels only, hash-checked, as in the image) into a fresh venv
 with nothing else but boto3 (which the Lambda base image provides); ``picr`` and ``app.py`` copied into
 a task root exactly as the Dockerfile's COPY lines lay them out; the model where ``U2NET_HOME`` says.
 The handler then runs *in that venv*, in its own process, on a real photo, against a moto server.
@@ -21,9 +21,13 @@ from pathlib import Path
 
 import pytest
 
+from tools import locks
+
 REPO = Path(__file__).resolve().parent.parent
 CUTOUT = REPO / "functions" / "cutout"
 PHOTO = REPO.parent / "shared" / "photos" / "samples" / "teddy_bear.jpg"
+BASE_IMAGE_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "python-dateutil", "six", "urllib3")
+"""boto3 and what it needs: the Lambda base image provides them, the image's requirements do not."""
 INVOKE = """
 import json, sys
 import app
@@ -54,9 +58,15 @@ def container_python() -> Path:
     if not (venv / ".complete").exists():
         shutil.rmtree(venv, ignore_errors=True)
         subprocess.run([_python313(), "-m", "venv", str(venv)], check=True)
+        # The image's own install, plus the boto3 the Lambda base image provides (at the dev lock's version).
+        dev = locks.pins(locks.DEV_LOCK)
+        runtime_extras = venv.parent / f"{venv.name}-boto3.txt"
+        image = locks.pins(CUTOUT / "requirements.txt")
+        runtime_extras.write_text(locks.requirements_text(
+            [dev[name] for name in BASE_IMAGE_PACKAGES if name not in image]))
         subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                        "--only-binary=:all:", "-r", str(CUTOUT / "requirements.txt"), "boto3"],
-                       check=True, timeout=900)
+                        "--only-binary=:all:", "--require-hashes", "-r", str(CUTOUT / "requirements.txt"),
+                        "-r", str(runtime_extras)], check=True, timeout=900)
         (venv / ".complete").touch()
     return python
 

@@ -37,8 +37,9 @@ from picr.review_links import (
 from picr.stages.cutout import CutoutContext, cut
 from picr.stages.ingest import IngestContext, UploadedObject, ingest
 from picr.storage import ImageBucket
+from tests.clock import iso, now
 from tests.function_url import function_url_event, response_body
-from tests.held_jobs import GLASS_JUG, REASONS, iso, job_store, seed_held_job, utc_now
+from tests.held_jobs import GLASS_JUG, REASONS, job_store, seed_held_job
 
 KEY = b"0123456789abcdef0123456789abcdef"
 NOW = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
@@ -144,8 +145,8 @@ def review_stack(aws):
 
 
 @pytest.fixture
-def held(review_stack):
-    return seed_held_job(review_stack, held_at=utc_now() - timedelta(hours=25))
+def held(review_stack, clock):
+    return seed_held_job(review_stack, held_at=clock.at(-timedelta(hours=25)))
 
 
 def _key(stack) -> bytes:
@@ -155,7 +156,7 @@ def _key(stack) -> bytes:
 
 def _token(stack, job, action="approve", **overrides) -> str:
     fields = {"job_id": job["job_id"], "action": action, "kind": "email", "held_at": job["updated_at"],
-              "expires_at": utc_now() + timedelta(hours=1), **overrides}
+              "expires_at": now() + timedelta(hours=1), **overrides}
     return mint_token(_key(stack), **fields)
 
 
@@ -227,10 +228,10 @@ def test_the_review_email_carries_signed_links_to_the_review_function(review_sta
     for label, url in links.items():
         assert url.startswith(f"https://{REVIEW_HOST}/?t=")
         assert f'href="{url}"' in unescape(html).replace("&amp;", "&")
-        token = read_token(_key(review_stack), parse_qs(urlsplit(url).query)["t"][0], now=utc_now())
+        token = read_token(_key(review_stack), parse_qs(urlsplit(url).query)["t"][0], now=now())
         assert (token.job_id, token.kind, token.held_at) == (held["job_id"], "email", held["updated_at"])
         assert token.action == {"Approve cutout": "approve", "Reject": "reject"}[label]
-        assert timedelta(hours=71) < token.expires_at - utc_now() <= timedelta(hours=72)
+        assert timedelta(hours=71) < token.expires_at - now() <= timedelta(hours=72)
 
 
 def test_opening_a_link_shows_both_images_and_the_buttons_and_changes_nothing(review_stack, held):
@@ -263,13 +264,17 @@ def _first_use(stack, job, action="approve"):
     return token
 
 
+def _earlier(moment: str) -> str:
+    return iso(datetime.fromisoformat(moment) - timedelta(days=1))
+
+
 REFUSALS = {
     # name: (build the request, expected status, expected words on the page)
     "forged": (lambda s, j: ("POST", _token(s, j)[:-3] + "AAA", "approve", {}), 403, "not valid"),
     "other key": (lambda s, j: ("POST", mint_token(b"k" * 64, job_id=j["job_id"], action="approve", kind="email",
-                                                   held_at=j["updated_at"], expires_at=utc_now() + timedelta(hours=1)),
+                                                   held_at=j["updated_at"], expires_at=now() + timedelta(hours=1)),
                                 "approve", {}), 403, "not valid"),
-    "expired": (lambda s, j: ("POST", _token(s, j, expires_at=utc_now() - timedelta(seconds=1)), "approve", {}),
+    "expired": (lambda s, j: ("POST", _token(s, j, expires_at=now() - timedelta(seconds=1)), "approve", {}),
                 410, "expired"),
     "wrong action": (lambda s, j: ("POST", _token(s, j, "reject"), "approve", {}), 403, "different action"),
     "no token": (lambda s, j: ("POST", "", "approve", {}), 400, "opens from a picr email"),
@@ -277,7 +282,7 @@ REFUSALS = {
                      "review page"),
     "another origin": (lambda s, j: ("POST", _token(s, j), "approve",
                                      {"origin": "https://evil.example", "sec-fetch-site": None}), 403, "review page"),
-    "minted for an earlier hold": (lambda s, j: ("POST", _token(s, j, held_at="2026-01-01T00:00:00.000Z"),
+    "minted for an earlier hold": (lambda s, j: ("POST", _token(s, j, held_at=_earlier(j["updated_at"])),
                                                  "approve", {}), 409, "no longer waiting"),
     "GET only": (lambda s, j: ("GET", _token(s, j), None, {}), 200, "needs review"),
     "retry without a hosted engine": (lambda s, j: ("POST", _token(s, j, "retry"), "retry", {}), 403,
@@ -316,7 +321,7 @@ def test_approve_builds_the_variants_publishes_and_sends_the_ready_email(review_
     assert response["statusCode"] == 200 and "Approved" in _html(response)
     job = job_store(review_stack).get(held["job_id"])
     assert job["current_status"] == states.CUT and job["review_round"] == 1
-    assert read_token(_key(review_stack), token, now=utc_now()).nonce in job[SPENT_TOKENS]
+    assert read_token(_key(review_stack), token, now=now()).nonce in job[SPENT_TOKENS]
 
     review_stack.drain()
     job = job_store(review_stack).get(held["job_id"])
@@ -334,7 +339,7 @@ def test_approve_builds_the_variants_publishes_and_sends_the_ready_email(review_
     assert [row["status"] for row in history] == ["needs_review", "cut", "varied", "done"]
     decision = history[1]
     assert decision["action"] == "approve" and decision["link"] == "email" and decision["by"] == "review link"
-    assert decision["token_id"] == read_token(_key(review_stack), token, now=utc_now()).nonce
+    assert decision["token_id"] == read_token(_key(review_stack), token, now=now()).nonce
     assert decision["source_ip"] == "198.51.100.7" and decision["user_agent"] == "Mozilla/5.0 (iPhone) test"
 
 
@@ -392,7 +397,7 @@ def hosted_stack(aws):
 @pytest.mark.slow
 def test_retry_recuts_with_the_hosted_engine_and_a_new_hold_gets_a_new_email(hosted_stack):
     stack = hosted_stack
-    held = seed_held_job(stack, held_at=utc_now() - timedelta(hours=3))
+    held = seed_held_job(stack, held_at=now() - timedelta(hours=3))
     assert _publish(stack, held["job_id"], "review") == {"batchItemFailures": []}
     assert set(_links_in(_sent_mail()[0])) == {"Approve cutout", "Reject", "Retry with the hosted engine"}
 
@@ -412,7 +417,7 @@ def test_retry_recuts_with_the_hosted_engine_and_a_new_hold_gets_a_new_email(hos
         variants_queue=QueueSender(sqs, stack.resolver.resolve({"Ref": "VariantsQueue"})),
         publish_queue=QueueSender(sqs, stack.resolver.resolve({"Ref": "PublishQueue"})),
         thresholds=GateThresholds(), hosted_engine=lambda: hosted)
-    assert cut(held["job_id"], context, now=iso(utc_now())) == states.NEEDS_REVIEW
+    assert cut(held["job_id"], context, now=iso(now())) == states.NEEDS_REVIEW
     assert hosted.calls >= 1 and jobs.get(held["job_id"])["engine"] == "hosted"
     # Held again: its review email is a new notice (round 1), not swallowed as a repeat of the first, and
     # its links belong to the new hold.
@@ -420,19 +425,19 @@ def test_retry_recuts_with_the_hosted_engine_and_a_new_hold_gets_a_new_email(hos
     assert [m["X-Picr-Kind"] for m in _sent_mail()] == ["review", "review"]
     links = _links_in(_sent_mail()[1])
     assert set(links) == {"Approve cutout", "Reject"}  # the hosted engine has had its try
-    token = read_token(_key(stack), parse_qs(urlsplit(links["Reject"]).query)["t"][0], now=utc_now())
+    token = read_token(_key(stack), parse_qs(urlsplit(links["Reject"]).query)["t"][0], now=now())
     assert token.held_at == jobs.get(held["job_id"])["updated_at"] != held["updated_at"]
 
 
-def test_a_cutout_asking_for_an_unconfigured_hosted_engine_fails_loudly(review_stack, held):
+def test_a_cutout_asking_for_an_unconfigured_hosted_engine_fails_loudly(review_stack, held, clock):
     jobs = job_store(review_stack)
-    jobs.transition(held["job_id"], states.INGESTED, allowed_from={states.NEEDS_REVIEW}, at="2026-11-21T09:00:00.000Z",
+    jobs.transition(held["job_id"], states.INGESTED, allowed_from={states.NEEDS_REVIEW}, at=clock.iso(),
                     attrs={"engine_override": "hosted"})
     context = CutoutContext(bucket=ImageBucket(review_stack.s3, review_stack.bucket), jobs=jobs,
                             engine=_UnusedEngine(), variants_queue=None, publish_queue=None,
                             thresholds=GateThresholds())
     with pytest.raises(LookupError, match="hosted engine"):
-        cut(held["job_id"], context, now="2026-11-21T09:00:01.000Z")
+        cut(held["job_id"], context, now=clock.iso(timedelta(seconds=1)))
     assert jobs.get(held["job_id"])["current_status"] == states.INGESTED
 
 
@@ -448,17 +453,17 @@ def _ingest_context(stack) -> IngestContext:
     )
 
 
-def _upload(stack, key: str) -> UploadedObject:
+def _upload(stack, key: str, at: str) -> UploadedObject:
     put = stack.s3.put_object(Bucket=stack.bucket, Key=key, Body=(GLASS_JUG / "photo.jpg").read_bytes())
-    return UploadedObject(stack.bucket, key, "2026-11-21T09:00:00Z", put["VersionId"])
+    return UploadedObject(stack.bucket, key, at, put["VersionId"])
 
 
-def test_a_reshoot_supersedes_the_held_job_and_links_both_in_the_history(review_stack, held):
+def test_a_reshoot_supersedes_the_held_job_and_links_both_in_the_history(review_stack, held, clock):
     stale_link = _token(review_stack, held, "approve")
-    other = seed_held_job(review_stack, held_at=utc_now() - timedelta(hours=2), file_name="teapot.jpg",
+    other = seed_held_job(review_stack, held_at=clock.at(-timedelta(hours=2)), file_name="teapot.jpg",
                           product="Teapot")
-    reshoot = _upload(review_stack, "inbox/Glass-Jug.jpg")  # same product, differently spelled file
-    outcome = ingest(reshoot, _ingest_context(review_stack), now="2026-11-21T09:00:05.000Z")
+    reshoot = _upload(review_stack, "inbox/Glass-Jug.jpg", clock.iso())  # same product, differently spelled
+    outcome = ingest(reshoot, _ingest_context(review_stack), now=clock.iso(timedelta(seconds=5)))
     assert outcome.status == states.INGESTED
     jobs = job_store(review_stack)
     new, old = jobs.get(outcome.job_id), jobs.get(held["job_id"])
@@ -473,15 +478,15 @@ def test_a_reshoot_supersedes_the_held_job_and_links_both_in_the_history(review_
     assert response["statusCode"] == 409 and "a newer photo of it replaced this one" in _html(response)
     # A redelivered upload event changes nothing more.
     before = _snapshot(review_stack, held["job_id"])
-    assert ingest(reshoot, _ingest_context(review_stack), now="2026-11-21T09:09:00.000Z").duplicate
+    assert ingest(reshoot, _ingest_context(review_stack), now=clock.iso(timedelta(minutes=9))).duplicate
     assert _snapshot(review_stack, held["job_id"]) == before
 
 
-def test_photos_without_a_usable_name_are_never_taken_for_reshoots(review_stack):
-    untitled = seed_held_job(review_stack, held_at=utc_now() - timedelta(hours=2), file_name="___.jpg",
+def test_photos_without_a_usable_name_are_never_taken_for_reshoots(review_stack, clock):
+    untitled = seed_held_job(review_stack, held_at=clock.at(-timedelta(hours=2)), file_name="___.jpg",
                              product="Untitled product")
-    outcome = ingest(_upload(review_stack, "inbox/---.jpg"), _ingest_context(review_stack),
-                     now="2026-11-21T09:00:05.000Z")
+    outcome = ingest(_upload(review_stack, "inbox/---.jpg", clock.iso()), _ingest_context(review_stack),
+                     now=clock.iso(timedelta(seconds=5)))
     assert outcome.status == states.INGESTED
     assert job_store(review_stack).get(untitled["job_id"])["current_status"] == states.NEEDS_REVIEW
     assert "supersedes" not in job_store(review_stack).get(outcome.job_id)

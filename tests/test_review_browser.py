@@ -16,8 +16,9 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from picr import jobs as states
 from tests.browser import chromium
+from tests.clock import now
 from tests.function_url import serve_function_url
-from tests.held_jobs import job_store, seed_held_job, utc_now
+from tests.held_jobs import job_store, seed_held_job
 from tests.test_review import _links_in, _publish, _sent_mail
 
 pytestmark = pytest.mark.slow
@@ -31,7 +32,7 @@ def test_the_owner_approves_a_held_cutout_from_the_review_page(aws, tmp_path_fac
     with serve_function_url() as (base_url, attach):
         stack = LocalStack(REPO / "template.yaml", model="u2netp", models_dir=REPO / "models",
                            function_urls={"ReviewFunction": base_url})
-        held = seed_held_job(stack, held_at=utc_now() - timedelta(hours=25))
+        held = seed_held_job(stack, held_at=now() - timedelta(hours=25))
         assert _publish(stack, held["job_id"], "review") == {"batchItemFailures": []}
         approve_url = _links_in(_sent_mail()[0])["Approve cutout"]
         assert approve_url.startswith(base_url)

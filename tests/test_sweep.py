@@ -17,7 +17,8 @@ from picr import jobs as states
 from picr.review_links import ReviewLinks, read_token
 from picr.stages.sweep import SweepContext, sweep
 from picr.storage import ImageBucket
-from tests.held_jobs import REASONS, iso, job_store, seed_held_job
+from tests.clock import iso
+from tests.held_jobs import REASONS, job_store, seed_held_job
 
 KEY = b"digest-test-key-digest-test-key!"
 SWEEP_AT = datetime(2026, 11, 21, 6, 0, tzinfo=UTC)  # the schedule: 06:00 UTC
@@ -126,10 +127,10 @@ def _sent_mail() -> list[EmailMessage]:
             for m in ses_backends[ACCOUNT][REGION].sent_messages]
 
 
-def test_the_scheduled_handler_queries_the_index_and_mails_one_digest(stack):
+def test_the_scheduled_handler_queries_the_index_and_mails_one_digest(stack, clock):
     from tests.conftest import REPO
 
-    held = seed_held_job(stack, held_at=datetime.now(UTC) - timedelta(hours=25))
+    held = seed_held_job(stack, held_at=clock.at(-timedelta(hours=25)))
     recorder = Recorder()
     # On the default session before the handler's module creates its clients, so they carry the hook.
     session_events = boto3._get_default_session().events
@@ -163,15 +164,16 @@ def test_a_stranded_job_is_handed_on_and_finishes_and_a_slow_one_is_left_alone(s
     stack.sqs.purge_queue(QueueUrl=cutout.queue_url)  # the cutout message is lost
     jobs = job_store(stack)
     (stranded,) = jobs.in_status(states.INGESTED)
+    # The sweep runs 7 hours after the lost hand-off; another job opened an hour before it is slow, not stranded.
+    later = datetime.fromisoformat(stranded["updated_at"]) + timedelta(hours=7)
     recent = NewJob(job_id="f" * 20, source_key="inbox/fresh.jpg", source_file="fresh.jpg", product="Fresh",
-                    event_time=iso(SWEEP_AT))
-    jobs.open(recent, at=iso(SWEEP_AT - timedelta(hours=1)))  # an hour old: slow, not stranded
+                    event_time=iso(later - timedelta(hours=1)))
+    jobs.open(recent, at=iso(later - timedelta(hours=1)))
     context = SweepContext(
         bucket=ImageBucket(stack.s3, stack.bucket), jobs=jobs, deliver=lambda *_: "unused",
         sender="picr@example.com", recipients=["owner@example.com"], review_after=timedelta(hours=24),
         next_stages={states.INGESTED: QueueSender(stack.sqs, cutout.queue_url)},
     )
-    later = datetime.fromisoformat(stranded["updated_at"].replace("Z", "+00:00")) + timedelta(hours=7)
     assert redrive_stranded(context, now=later, iso=iso) == [stranded["job_id"]]
     assert jobs.get("f" * 20)["current_status"] == states.INGESTED  # untouched
     stack.drain()

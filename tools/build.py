@@ -131,13 +131,22 @@ def verify_layer(layer_dir: Path, package_source: Path) -> list[str]:
     templates = built_package / "templates"
     if templates.is_symlink() or not any(path.is_file() for path in templates.glob("*")):
         problems.append(f"{templates} holds no real template files")
-    shared_objects = [path for path in site.rglob("*.so*") if path.is_file()]
-    if not any(path.relative_to(site).parts[0] == "PIL" for path in shared_objects):
+    if not any(path.relative_to(site).parts[0] == "PIL" for path in shared_objects(site)):
         problems.append("python/PIL has no compiled extensions")
-    for path in shared_objects:
+    return problems + foreign_binaries(layer_dir)
+
+
+def shared_objects(root: Path) -> list[Path]:
+    return [path for path in root.rglob("*.so*") if path.is_file()]
+
+
+def foreign_binaries(root: Path) -> list[str]:
+    """Every compiled extension under ``root`` that is not aarch64 (it would crash on Graviton)."""
+    problems = []
+    for path in shared_objects(root):
         machine = elf_machine(path)
         if machine is not None and machine != ELF_MACHINE_AARCH64:
-            problems.append(f"{path.relative_to(layer_dir)} is not aarch64 (ELF machine {machine})")
+            problems.append(f"{root.name}/{path.relative_to(root)} is not aarch64 (ELF machine {machine})")
     return problems
 
 
@@ -151,6 +160,7 @@ def verify_build(build_dir: Path, plan: BuildPlan, package_source: Path) -> list
         if not (code_dir / "app.py").is_file():
             problems.append(f"{function.logical_id}: app.py is missing")
             continue
+        problems += foreign_binaries(code_dir)
         unzipped = tree_size(code_dir) + sum(tree_size(build_dir / layer) for layer in function.layers)
         if unzipped >= UNZIPPED_LIMIT_BYTES:
             problems.append(f"{function.logical_id}: {unzipped / 2**20:.0f} MB unzipped with its layers")
