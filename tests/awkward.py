@@ -17,15 +17,15 @@ import io
 import struct
 import zlib
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pillow_heif
 from PIL import Image, ImageDraw, PngImagePlugin
 
+from tools.shared_data import PHOTOS
+
 pillow_heif.register_heif_opener()
 
-PHOTOS = Path(__file__).resolve().parent.parent.parent / "shared" / "photos"
 BASE_CASE = "02_binoculars_wooden_jetty"
 BASE_SIZE = (640, 480)  # above the intake minimum (400 px long edge), small enough to keep tests fast
 

@@ -11,7 +11,6 @@ import pytest
 from tests.clock import Clock, now
 
 REPO = Path(__file__).resolve().parent.parent
-PHOTOS = REPO.parent / "shared" / "photos"
 os.environ.setdefault("U2NET_HOME", str(REPO / "models"))
 
 

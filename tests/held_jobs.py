@@ -18,8 +18,8 @@ from picr import jobs as states
 from picr.jobs import JobStore, NewJob
 from picr.stages.ingest import UploadedObject, job_id_for
 from tests.clock import iso
+from tools.shared_data import PHOTOS
 
-PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "photos"
 GLASS_JUG = PHOTOS / "cases" / "08_glass_jug_semitransparent"
 REASONS = ["The cutout has holes where the glass is see-through."]
 

@@ -22,10 +22,11 @@ from pathlib import Path
 import pytest
 
 from tools import locks
+from tools.shared_data import SAMPLES
 
 REPO = Path(__file__).resolve().parent.parent
 CUTOUT = REPO / "functions" / "cutout"
-PHOTO = REPO.parent / "shared" / "photos" / "samples" / "teddy_bear.jpg"
+PHOTO = SAMPLES / "teddy_bear.jpg"
 BASE_IMAGE_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "python-dateutil", "six", "urllib3")
 """boto3 and what it needs: the Lambda base image provides them, the image's requirements do not."""
 INVOKE = """

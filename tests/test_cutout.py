@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import cv2
 import numpy as np
 import pytest
@@ -16,8 +14,8 @@ from picr.cutout import (
     supplied_alpha,
     view_agreement,
 )
+from tools.shared_data import CASES
 
-CASES = Path(__file__).resolve().parents[2] / "shared" / "photos" / "cases"
 PAPER = (236, 232, 224)
 
 

@@ -12,7 +12,6 @@ import logging
 import re
 from datetime import UTC, datetime, timedelta
 from html import unescape
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -21,11 +20,12 @@ import requests
 from picr.download_links import DownloadLinks, read_download
 from picr.signed_tokens import LinkRefused, sign
 from tests.function_url import function_url_event
+from tools.shared_data import SAMPLES
 
 KEY = b"k" * 32
 NOW = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
 LINKS = DownloadLinks("https://abc.lambda-url.eu-west-2.on.aws/", lambda: KEY, timedelta(days=7))
-SAMPLE = Path(__file__).resolve().parent.parent.parent / "shared" / "photos" / "samples" / "toolbox.jpg"
+SAMPLE = SAMPLES / "toolbox.jpg"
 
 
 def _token(url: str) -> str:

@@ -19,9 +19,9 @@ from picr.drive_sync import MAX_REMEMBERED, DriveFile, DriveFolder, SyncState, d
 from picr.inbox import Inbox, decode_metadata
 from picr.stages.drive_sync import STATE_KEY, DriveSyncContext, inbox_name, sync
 from picr.storage import ImageBucket
+from tools.shared_data import SAMPLES
 
 REPO = Path(__file__).resolve().parent.parent
-SAMPLES = REPO.parent / "shared" / "photos" / "samples"
 JPEG = (SAMPLES / "toolbox.jpg").read_bytes()
 HEIC = (SAMPLES / "guitar.heic").read_bytes()
 FOLDER = "1FolderAbC"

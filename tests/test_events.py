@@ -13,10 +13,11 @@ import pytest
 
 from picr import jobs as states
 from picr.stages.ingest import UploadedObject, job_id_for
+from tools.shared_data import SAMPLES
 
 REPO = Path(__file__).resolve().parent.parent
 EVENTS = REPO / "events"
-SAMPLE = REPO.parent / "shared" / "photos" / "samples" / "toolbox.jpg"
+SAMPLE = SAMPLES / "toolbox.jpg"
 OPTIONAL = {"InboundRecipient": "photos@shop.example", "DriveFolderId": "1AbCdEfGhIjKlMnOp"}
 
 

@@ -5,16 +5,16 @@ reaches the cutout queue, every refused file is kept under rejected/, and a dupl
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from PIL import Image
 
 from tests.awkward import build_awkward_corpus
 from tools.process import run
+from tools.shared_data import SAMPLES
 
 pytestmark = pytest.mark.slow
-SAMPLE = Path(__file__).resolve().parent.parent.parent / "shared" / "photos" / "samples" / "toolbox.jpg"
+SAMPLE = SAMPLES / "toolbox.jpg"
 
 
 @pytest.fixture(scope="module")

@@ -19,9 +19,9 @@ from PIL import Image
 
 from picr.inbox import decode_metadata
 from picr.mail_intake import MailLimits, build_intake_notice, is_allowed, read_mail
+from tools.shared_data import SAMPLES
 
 REPO = Path(__file__).resolve().parent.parent
-SAMPLES = REPO.parent / "shared" / "photos" / "samples"
 HEIC = (SAMPLES / "guitar.heic").read_bytes()
 JPEG = (SAMPLES / "toolbox.jpg").read_bytes()
 SHOP = "Shop Owner <Shop@Example.com>"

@@ -6,7 +6,6 @@ from email import policy
 from email.message import EmailMessage
 from email.utils import parsedate_to_datetime
 from html import unescape
-from pathlib import Path
 
 import boto3
 import numpy as np
@@ -30,12 +29,13 @@ from picr.notify import (
     publish_via_sns,
     send_via_ses,
 )
+from tools.shared_data import CASES
 
 REGION = "eu-west-2"
 SENDER = "picr <picr@shop.example>"
 OWNER = "owner@shop.example"
 SENT_AT = datetime(2025, 11, 21, 9, 30, tzinfo=UTC)
-GUITAR = Path("/work/shared/photos/cases/03_guitar_cluttered_living_room")
+GUITAR = CASES / "03_guitar_cluttered_living_room"
 
 
 # --------------------------------------------------------------------------- helpers

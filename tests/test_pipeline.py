@@ -18,9 +18,9 @@ from PIL import Image
 
 from tools.demo import demo_inputs
 from tools.process import run
+from tools.shared_data import SAMPLES
 
 REPO = Path(__file__).resolve().parent.parent
-SAMPLES = REPO.parent / "shared" / "photos" / "samples"
 pytestmark = pytest.mark.slow
 
 

@@ -1,6 +1,5 @@
 import hashlib
 import io
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,8 +19,8 @@ from picr.render import (
     trim_to_alpha,
 )
 from picr.watermark import watermark_box
+from tools.shared_data import CASES
 
-CASES = Path(__file__).resolve().parents[2] / "shared" / "photos" / "cases"
 WATERMARK = DEFAULT_CHANNEL_CONFIG.watermark
 
 

@@ -19,6 +19,7 @@ from picr.stages.sweep import SweepContext, sweep
 from picr.storage import ImageBucket
 from tests.clock import iso
 from tests.held_jobs import REASONS, job_store, seed_held_job
+from tools.shared_data import SAMPLES
 
 KEY = b"digest-test-key-digest-test-key!"
 SWEEP_AT = datetime(2026, 11, 21, 6, 0, tzinfo=UTC)  # the schedule: 06:00 UTC
@@ -153,9 +154,8 @@ def test_a_stranded_job_is_handed_on_and_finishes_and_a_slow_one_is_left_alone(s
     from picr.jobs import NewJob
     from picr.messages import QueueSender
     from picr.stages.sweep import redrive_stranded
-    from tests.conftest import REPO
 
-    photo = (REPO.parent / "shared" / "photos" / "samples" / "toolbox.jpg").read_bytes()
+    photo = (SAMPLES / "toolbox.jpg").read_bytes()
     stack.s3.put_object(Bucket=stack.bucket, Key="inbox/toolbox.jpg", Body=photo)
     ingest = next(c for c in stack.consumers if c.stage == "ingest")
     while stack.poll_once(ingest):

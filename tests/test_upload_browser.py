@@ -22,9 +22,10 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 import pytest
 
 from picr.upload import mint_link_token
+from tools.shared_data import SAMPLES
 
 REPO = Path(__file__).resolve().parent.parent
-PHOTO = REPO.parent / "shared" / "photos" / "samples" / "toolbox.jpg"
+PHOTO = SAMPLES / "toolbox.jpg"
 ARTIFACTS = Path(os.environ.get("PICR_TEST_ARTIFACTS", REPO / "test-artifacts"))
 pytestmark = pytest.mark.slow
 

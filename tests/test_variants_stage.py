@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -17,9 +16,10 @@ from PIL import Image
 from picr import jobs as states
 from picr.channels import DEFAULT_CHANNEL_CONFIG
 from picr.messages import StageMessage
+from tools.shared_data import SAMPLES
 
 pytestmark = pytest.mark.slow
-SAMPLE = Path(__file__).resolve().parent.parent.parent / "shared" / "photos" / "samples" / "toolbox.jpg"
+SAMPLE = SAMPLES / "toolbox.jpg"
 
 
 def _config(**extra_channel) -> bytes:

@@ -1,7 +1,6 @@
 import dataclasses
 import io
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,8 +10,8 @@ from PIL.PngImagePlugin import PngInfo
 from picr.channels import DEFAULT_CHANNEL_CONFIG, ChannelSpec, WatermarkSpec, default_logo
 from picr.render import compose_variant, encode_variant, render_variant, render_variants
 from picr.verify import WATERMARK_MIN_CONTRAST, check_variant
+from tools.shared_data import CASES
 
-CASES = Path(__file__).resolve().parents[2] / "shared" / "photos" / "cases"
 WATERMARK = DEFAULT_CHANNEL_CONFIG.watermark
 MARKET = DEFAULT_CHANNEL_CONFIG.channel("market")
 SOCIAL = DEFAULT_CHANNEL_CONFIG.channel("social")

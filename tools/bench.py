@@ -26,8 +26,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tools.shared_data import SAMPLES
+
 REPO = Path(__file__).resolve().parent.parent
-SAMPLE = REPO.parent / "shared" / "photos" / "samples" / "toolbox.jpg"
+SAMPLE = SAMPLES / "toolbox.jpg"
 
 
 def bench_variants_publish(repeats: int = 5, photo: Path = SAMPLE) -> dict[str, Any]:

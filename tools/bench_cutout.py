@@ -43,6 +43,8 @@ from pathlib import Path
 
 from PIL import Image
 
+from tools.shared_data import CASES
+
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO / "layers" / "pillow") not in sys.path:
     sys.path.insert(0, str(REPO / "layers" / "pillow"))
@@ -51,7 +53,6 @@ from picr.cutout import make_cutout  # noqa: E402
 from picr.engine import LocalEngine  # noqa: E402
 from picr.photo import normalise_upload  # noqa: E402
 
-CASES = REPO.parent / "shared" / "photos" / "cases"
 DEFAULT_2000 = CASES / "03_guitar_cluttered_living_room" / "photo.jpg"
 DEFAULT_12MP_SOURCE = CASES / "06_trumpet_and_cymbal_beige_paper" / "photo.jpg"
 DEFAULT_TWO_PASS = CASES / "04_small_cherimoya_white_paper" / "photo.jpg"

@@ -18,6 +18,8 @@ from pathlib import Path
 
 from PIL import Image
 
+from tools.shared_data import CASES
+
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO / "layers" / "pillow") not in sys.path:
     sys.path.insert(0, str(REPO / "layers" / "pillow"))
@@ -26,7 +28,6 @@ from picr.channels import DEFAULT_CHANNEL_CONFIG, default_logo  # noqa: E402
 from picr.render import render_variant, render_variants  # noqa: E402
 from picr.verify import check_variant  # noqa: E402
 
-CASES = REPO.parent / "shared" / "photos" / "cases"
 DEFAULT_CASE = "03_guitar_cluttered_living_room"
 
 

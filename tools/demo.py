@@ -21,8 +21,8 @@ from pathlib import Path
 from PIL import Image
 
 from tools.process import REPO, run
+from tools.shared_data import PHOTOS
 
-PHOTOS = REPO.parent / "shared" / "photos"
 AS_IS = ("toolbox.jpg", "teddy_bear.jpg", "binoculars_phone_rotated_gps.jpg")
 CONVERTED = (("05_large_red_anemone_mint_paper", "red_anemone.heic", "HEIF", {"quality": 70}),
              ("04_small_cherimoya_white_paper", "cherimoya.png", "PNG", {}))

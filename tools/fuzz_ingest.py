@@ -21,8 +21,10 @@ import warnings
 from collections import Counter
 from pathlib import Path
 
+from tools.shared_data import CASES
+
 REPO = Path(__file__).resolve().parent.parent
-PHOTO = REPO.parent / "shared" / "photos" / "cases" / "05_large_red_anemone_mint_paper" / "photo.jpg"
+PHOTO = CASES / "05_large_red_anemone_mint_paper" / "photo.jpg"
 TIME_LIMIT_S = 5
 ADDRESS_SPACE_LIMIT = 3 << 30
 """3 GiB of address space: a decoder tricked into a huge allocation fails with MemoryError here (an

@@ -20,8 +20,8 @@ from typing import Any
 
 from tools.faults import FaultPlan
 from tools.process import REPO, run
+from tools.shared_data import PHOTOS
 
-PHOTOS = REPO.parent / "shared" / "photos"
 TERMINAL = ("done", "needs_review", "rejected", "superseded")
 
 

@@ -22,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from tools.shared_data import PHOTOS
+
 REPO = Path(__file__).resolve().parent.parent
 for _path in (REPO, REPO / "layers" / "pillow"):
     if str(_path) not in sys.path:
@@ -31,7 +33,6 @@ from PIL import Image  # noqa: E402
 
 from picr.photo import Refused, encode_source, normalise_upload  # noqa: E402
 
-PHOTOS = REPO.parent / "shared" / "photos"
 BENCH_CASE = "02_binoculars_wooden_jetty"
 PHONE_SIZE = (4032, 3024)  # a 12 MP phone photo
 

@@ -28,6 +28,8 @@ from pathlib import Path
 
 from PIL import Image
 
+from tools.shared_data import SHARED
+
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO / "layers" / "pillow") not in sys.path:
     sys.path.insert(0, str(REPO / "layers" / "pillow"))
@@ -36,7 +38,6 @@ from picr.cutout import DEFAULT_SETTINGS, CutoutSettings, make_cutout  # noqa: E
 from picr.engine import LocalEngine, SegmentationEngine  # noqa: E402
 from picr.photo import normalise_upload  # noqa: E402
 
-SHARED = REPO.parent / "shared"
 DEFAULT_EVAL = SHARED / "photos"
 DEFAULT_SCORER = SHARED / "tools" / "score.py"
 
