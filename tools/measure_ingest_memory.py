@@ -22,8 +22,6 @@ import tempfile
 import time
 from pathlib import Path
 
-from tools.shared_data import PHOTOS
-
 REPO = Path(__file__).resolve().parent.parent
 for _path in (REPO, REPO / "layers" / "pillow"):
     if str(_path) not in sys.path:
@@ -32,6 +30,7 @@ for _path in (REPO, REPO / "layers" / "pillow"):
 from PIL import Image  # noqa: E402
 
 from picr.photo import Refused, encode_source, normalise_upload  # noqa: E402
+from tools.shared_data import PHOTOS  # noqa: E402
 
 BENCH_CASE = "02_binoculars_wooden_jetty"
 PHONE_SIZE = (4032, 3024)  # a 12 MP phone photo
