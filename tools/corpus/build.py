@@ -48,6 +48,7 @@ from tools.corpus.compose import (
     over,
     place,
     prepare,
+    shadow_reach,
     tile,
     to_float,
 )
@@ -197,11 +198,22 @@ class Scene:
 
     def add(self, source: cat.Source, cutout: Cutout, x0: int, y0: int, *, in_mask: bool, role: str,
             shadow: dict | None, params: dict) -> None:
-        colour, alpha = place(cutout, self.width, self.height, x0, y0)
+        """Lay a cut-out (and its shadow) over the photo. Only the window it can touch is computed: the
+        rest of the frame would be multiplied by 1 and added 0."""
+        w, h = cutout.size
         if shadow is not None:
-            self.image = drop_shadow(self.image, alpha, cutout.size[1], **shadow)
-        self.image = over(colour, alpha, self.image)
-        self.mask = alpha + (1.0 - alpha) * self.mask if in_mask else self.mask * (1.0 - alpha)
+            reach = shadow_reach(h, shadow["dx"], shadow["dy"], shadow["sigma"])
+            wx0, wy0 = max(0, x0 - reach), max(0, y0 - reach)
+            wx1, wy1 = min(self.width, x0 + w + reach), min(self.height, y0 + h + reach)
+            if wx1 > wx0 and wy1 > wy0:
+                _, alpha = place(cutout, wx1 - wx0, wy1 - wy0, x0 - wx0, y0 - wy0)
+                self.image[wy0:wy1, wx0:wx1] = drop_shadow(self.image[wy0:wy1, wx0:wx1], alpha, h, **shadow)
+        bx0, by0, bx1, by1 = max(0, x0), max(0, y0), min(self.width, x0 + w), min(self.height, y0 + h)
+        if bx1 > bx0 and by1 > by0:
+            colour, alpha = place(cutout, bx1 - bx0, by1 - by0, x0 - bx0, y0 - by0)
+            self.image[by0:by1, bx0:bx1] = over(colour, alpha, self.image[by0:by1, bx0:bx1])
+            below = self.mask[by0:by1, bx0:bx1]
+            self.mask[by0:by1, bx0:bx1] = alpha + (1.0 - alpha) * below if in_mask else below * (1.0 - alpha)
         self.sources.append(source.record(role))
         self.params.setdefault("layers", []).append(
             {"source": source.path, "in_mask": in_mask, "position": [x0, y0], "placed_size": list(cutout.size),
@@ -215,15 +227,17 @@ class Context:
     rng: np.random.Generator
     lib: Library
 
-    def choose(self, pool: str, exclude: Iterable[str] = (), min_long: int = 0) -> cat.Source:
-        """A seeded choice from one pool of this photo's part (stamps at least ``min_long`` px long)."""
+    def choose(self, pool: str, exclude: Iterable[str] = (), min_long: int = 0, min_solid: float = 0.0) -> cat.Source:
+        """A seeded choice from one pool of this photo's part: stamps at least ``min_long`` px long whose
+        solid part (alpha ≥ 0.5) fills at least ``min_solid`` of their box."""
         excluded = set(exclude)
         candidates = [s for s in cat.pool(pool, self.part) if s.key not in excluded]
         for index in self.rng.permutation(len(candidates)):
             source = candidates[int(index)]
-            if source.layout != "stamp" or max(self.lib.stamp(source).shape[:2]) >= min_long:
+            stamp = self.lib.stamp(source)
+            if max(stamp.shape[:2]) >= min_long and float((stamp[..., 3] >= 0.5).mean()) >= min_solid:
                 return source
-        raise LookupError(f"no {pool} source of at least {min_long} px in part {self.part}")
+        raise LookupError(f"no {pool} source of at least {min_long} px and {min_solid} solid in part {self.part}")
 
     def choose_from(self, pools: Iterable[str]) -> cat.Source:
         candidates = [s for name in pools for s in cat.pool(name, self.part)]
@@ -410,7 +424,7 @@ def build_clutter(ctx: Context) -> Scene:
 
 def build_fills_frame(ctx: Context) -> Scene:
     rng = ctx.rng
-    product = ctx.choose("product", min_long=200)
+    product = ctx.choose("product", min_long=200, min_solid=0.5)   # a compact product, not a long thin one
     stamp = ctx.lib.stamp(product)
     degrees, flip = pose(rng, 6.0)
     width, height = frame(rng)
@@ -468,7 +482,7 @@ def build_two_products(ctx: Context) -> Scene:
 
 def build_salient_distractor(ctx: Context) -> Scene:
     rng = ctx.rng
-    scene, product, cutout, x0, y0, params = _product_photo(ctx, "product", (0.1, 0.22),
+    scene, product, cutout, x0, y0, params = _product_photo(ctx, "product", (0.14, 0.28),
                                                             ("paper", "surface", "texture", "cluttered"))
     rival = ctx.choose("eye-catcher")
     stamp = ctx.lib.stamp(rival)
@@ -501,7 +515,7 @@ def build_see_through(ctx: Context) -> Scene:
     stamp[..., 3] = glass_alpha(stamp[..., 3], inner, rim, edge)
     degrees, flip = pose(rng)
     width, height = frame(rng)
-    width, height, scale = fit_upscale(width, height, span_scale(stamp, degrees, rng.uniform(0.3, 0.65), width,
+    width, height, scale = fit_upscale(width, height, span_scale(stamp, degrees, rng.uniform(0.35, 0.7), width,
                                                                   height), MAX_UPSCALE)
     scene = Scene(ctx, width, height)
     scene.lay_background(ctx.choose_from(("texture", "cluttered")))

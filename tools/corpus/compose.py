@@ -9,6 +9,7 @@ generator), so a photo is rebuilt byte for byte.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import cv2
@@ -119,7 +120,19 @@ def _soft(alpha: np.ndarray, sigma: float) -> np.ndarray:
 
 
 def _shift(alpha: np.ndarray, dx: float, dy: float) -> np.ndarray:
-    return ndimage.shift(alpha, (round(dy), round(dx)), order=0, mode="constant", cval=0.0)
+    """``alpha`` moved by whole pixels, zeros shifted in."""
+    dx, dy = round(dx), round(dy)
+    height, width = alpha.shape
+    out = np.zeros_like(alpha)
+    xs0, xs1, ys0, ys1 = max(0, -dx), min(width, width - dx), max(0, -dy), min(height, height - dy)
+    if xs1 > xs0 and ys1 > ys0:
+        out[ys0 + dy:ys1 + dy, xs0 + dx:xs1 + dx] = alpha[ys0:ys1, xs0:xs1]
+    return out
+
+
+def shadow_reach(object_height: float, dx: float, dy: float, sigma: float) -> int:
+    """How far (px) beyond the object a drop shadow with these settings can darken anything."""
+    return math.ceil((max(abs(dx), abs(dy)) + 4.0 * sigma + 0.05) * object_height) + 2
 
 
 def drop_shadow(background: np.ndarray, alpha: np.ndarray, object_height: float, dx: float, dy: float,
@@ -149,9 +162,9 @@ def glass_alpha(alpha: np.ndarray, inner: float, rim: float, width: float) -> np
 
 def finish(image: np.ndarray, rng: np.random.Generator, noise: float) -> Image.Image:
     """Gaussian sensor noise (``noise``/255 on luma, 60 % of that per channel), then 8-bit RGB."""
-    luma = rng.normal(0.0, noise / 255.0, (*image.shape[:2], 1)).astype(np.float32)
-    chroma = rng.normal(0.0, 0.6 * noise / 255.0, image.shape).astype(np.float32)
-    pixels = np.clip(np.round((image + luma + chroma) * 255.0), 0, 255).astype(np.uint8)
+    luma = rng.standard_normal((*image.shape[:2], 1), dtype=np.float32) * np.float32(noise)
+    chroma = rng.standard_normal(image.shape, dtype=np.float32) * np.float32(0.6 * noise)
+    pixels = np.clip(np.round(image * 255.0 + luma + chroma), 0, 255).astype(np.uint8)
     return Image.fromarray(pixels, "RGB")
 
 

@@ -11,7 +11,6 @@ makes sharing safe). The held-out list of the project's separate evaluation set 
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import os
 import shutil
 import subprocess
@@ -21,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image
+
+from tools.fetch_model import sha256_of
 
 REPO = Path(__file__).resolve().parents[2]
 HELD_OUT_LIST = REPO.parent / "shared" / "photos" / "HELD_OUT_SOURCES.txt"
@@ -70,14 +71,6 @@ def default_cache() -> Path:
 def deb_name(package: Package) -> str:
     """The file name ``apt-get download`` gives the package (``:`` of an epoch is written ``%3a``)."""
     return f"{package.name}_{package.version.replace(':', '%3a')}_all.deb"
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class SourceError(RuntimeError):
