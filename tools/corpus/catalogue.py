@@ -26,7 +26,6 @@ TUX = "tuxpaint-stamps-default"
 MYPAINT = "mypaint-data-extras"
 PLASMA = "plasma-workspace-wallpapers"
 LOMIRI16 = "lomiri-wallpapers-16.04"
-LOMIRI20 = "lomiri-wallpapers-20.04"
 MATE = "mate-backgrounds"
 
 FIT, EVAL = "fit", "eval"
