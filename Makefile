@@ -15,7 +15,7 @@ export SAM_CLI_TELEMETRY := 0
 IN ?=
 OUT ?= out
 
-.PHONY: setup venv browser faketime demo test test-shifted process build bench load lint lock clean
+.PHONY: setup venv browser faketime demo test test-shifted process build bench load lint lock clean corpus evaluate-corpus
 
 setup: $(STAMP) $(MODEL) browser
 
@@ -95,3 +95,16 @@ clean:
 
 load: setup
 	$(PY) -m tools.load --photos $(or $(PHOTOS),40)
+
+# The calibration corpus (git-ignored corpus/): pinned Debian packages, sha256-checked, into
+# ~/.cache/picr-corpus (or $$PICR_CORPUS_CACHE), then 375 generated photos with exact masks; a few minutes.
+# CORPUS_ARGS="--ids plain-000,empty-001" or "--limit 2" builds a subset.
+CORPUS_ARGS ?=
+corpus: setup
+	$(PY) -m tools.corpus.build --out corpus $(CORPUS_ARGS)
+
+# The cutout stage on every corpus photo (cached per photo, model and code), scored by the shared scorer;
+# report on the evaluation part: corpus-eval/report.json and a table by class.
+evaluate-corpus: setup
+	test -f corpus/manifest.json || $(MAKE) corpus
+	$(PY) -m tools.corpus.evaluate --corpus corpus --out

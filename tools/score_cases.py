@@ -34,9 +34,10 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO / "layers" / "pillow") not in sys.path:
     sys.path.insert(0, str(REPO / "layers" / "pillow"))
 
-from picr.cutout import DEFAULT_SETTINGS, CutoutSettings, make_cutout  # noqa: E402
+from picr.cutout import DEFAULT_SETTINGS, CutoutResult, CutoutSettings, make_cutout  # noqa: E402
 from picr.engine import LocalEngine, SegmentationEngine  # noqa: E402
-from picr.photo import normalise_upload  # noqa: E402
+from picr.photo import encode_source, normalise_upload  # noqa: E402
+from picr.quality import assess_photo_quality  # noqa: E402
 
 DEFAULT_EVAL = SHARED / "photos"
 DEFAULT_SCORER = SHARED / "tools" / "score.py"
@@ -45,6 +46,23 @@ DEFAULT_SCORER = SHARED / "tools" / "score.py"
 def load_case_photo(path: Path) -> Image.Image:
     """The case photo as ingest hands it on: ``normalise_upload`` (upright, sRGB, long edge ≤ 2000)."""
     return normalise_upload(path.read_bytes()).image.convert("RGB")
+
+
+def ingest_photo(data: bytes) -> tuple[Image.Image, list[str]]:
+    """The photo and warning codes exactly as the cutout stage gets them from ingest: normalised, written
+    as ``source.jpg`` (``encode_source``) and decoded again, with ``assess_photo_quality``'s warnings."""
+    photo = normalise_upload(data)
+    source, _, _ = encode_source(photo)
+    with Image.open(io.BytesIO(source)) as opened:
+        image = opened.convert("RGBA" if photo.has_transparency else "RGB")
+    return image, [warning.code for warning in assess_photo_quality(photo.image)]
+
+
+def gate_details(result: CutoutResult, seconds: float) -> dict:
+    """What a scoring run keeps of one cutout: the gate's decision, confidence, reasons and every signal."""
+    return {"held": not result.gate.passed, "confidence": result.gate.confidence,
+            "reasons": result.gate.reasons, "scores": result.gate.scores,
+            "passes": result.passes, "seconds": round(seconds, 3)}
 
 
 def run_picr(cases: list[Path], out: Path, engine: SegmentationEngine,
@@ -58,9 +76,7 @@ def run_picr(cases: list[Path], out: Path, engine: SegmentationEngine,
         result = make_cutout(photo, engine, settings=settings)
         seconds = time.perf_counter() - started
         result.rgba.save(out / f"{case.name}.png")
-        details[case.name] = {"held": not result.gate.passed, "confidence": result.gate.confidence,
-                              "reasons": result.gate.reasons, "scores": result.gate.scores,
-                              "passes": result.passes, "seconds": round(seconds, 3)}
+        details[case.name] = gate_details(result, seconds)
     (out / "held.txt").write_text("".join(f"{name}\n" for name, d in details.items() if d["held"]))
     return details
 
