@@ -22,9 +22,10 @@ from pathlib import Path
 from PIL import Image
 
 from tools.fetch_model import sha256_of
+from tools.shared_data import PHOTOS
 
 REPO = Path(__file__).resolve().parents[2]
-HELD_OUT_LIST = REPO.parent / "shared" / "photos" / "HELD_OUT_SOURCES.txt"
+HELD_OUT_LIST = PHOTOS / "HELD_OUT_SOURCES.txt"
 REGISTRY = "debian (bookworm)"
 
 
