@@ -235,6 +235,22 @@ def test_the_review_email_carries_signed_links_to_the_review_function(review_sta
         assert timedelta(hours=71) < token.expires_at - now() <= timedelta(hours=72)
 
 
+def test_decision_links_go_only_to_the_owner_and_the_sender_is_told_plainly(review_stack, clock):
+    sender = "staff@example.com"  # a colleague at an allowed domain mailed the photo in
+    held = seed_held_job(review_stack, held_at=clock.at(-timedelta(hours=1)), source=f"email:{sender}",
+                         origin={"lane": "email", "sender": sender, "reply_to": sender})
+    for _attempt in range(2):  # a redelivered announcement sends nothing twice
+        assert _publish(review_stack, held["job_id"], "review") == {"batchItemFailures": []}
+    owner_mail, sender_mail = sorted(_sent_mail(), key=lambda m: m["X-Picr-Kind"] != "review")
+    assert owner_mail["To"] == "owner@example.com" and set(_links_in(owner_mail)) == {"Approve cutout", "Reject"}
+    assert sender_mail["To"] == sender and sender_mail["Subject"] == "Glass jug: waiting for the shop's review"
+    text = sender_mail.get_body(preferencelist=("plain",)).get_content()
+    html = sender_mail.get_body(preferencelist=("html",)).get_content()
+    assert REASONS[0] in text and "nothing was published" in text
+    for body in (text, html):  # no link to the review function, nor any other
+        assert "http" not in body and "Approve" not in body
+
+
 def test_opening_a_link_shows_both_images_and_the_buttons_and_changes_nothing(review_stack, held):
     before = _snapshot(review_stack, held["job_id"])
     response = _get(review_stack, _token(review_stack, held))

@@ -536,7 +536,7 @@ def test_only_the_upload_page_reads_its_link_key_generated_at_deploy(lanes_on: d
     assert variables["PICR_UPLOAD_SECRET_ARN"] == {"Ref": "UploadTokenSecret"}  # the ARN, never the value
 
 
-def test_the_upload_role_lists_versions_counts_requests_and_records_forms_only_in_its_own_corner(deployment: dict) -> None:
+def test_the_upload_role_lists_counts_and_records_only_in_its_own_corner(deployment: dict) -> None:
     role = deployment["Resources"]["UploadRole"]
     by_action = {action: statement for statement in statements(role) for action in as_list(statement["Action"])}
     assert by_action["s3:ListBucketVersions"]["Condition"] == {"StringLike": {"s3:prefix": "inbox/upload/*"}}
