@@ -493,6 +493,8 @@ def _mail_results(stack: LocalStack, mails: list[tuple[Path, str]]) -> tuple[lis
     from picr.stages.ingest import UploadedObject, job_id_for
     from picr.stages.mail_intake import inbox_name
 
+    if not mails:
+        return [], []  # (and without an .eml input there is no mail-intake function to ask)
     allowed = load_settings(stack.functions["MailIntakeFunction"].environment).allowed_sender_list
     uploads: list[tuple[Path, str, str]] = []
     refused: list[dict[str, Any]] = []

@@ -146,6 +146,7 @@ REFUSED_MESSAGES = {
 }
 """What the page says about a photo that arrived but was not admitted (the refusal is kept on its form)."""
 
+
 def owns_key(link_id: str, key: str) -> bool:
     """Only keys minted for this link (and no ``..`` games) are looked up at all."""
     prefix = f"{UPLOAD_PREFIX}{link_id}/"
