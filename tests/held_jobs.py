@@ -48,10 +48,13 @@ def job_store(stack: Any) -> JobStore:
 
 
 def seed_held_job(stack: Any, *, held_at: datetime, file_name: str = "glass_jug.jpg", product: str = "Glass jug",
-                  engine: str = "u2netp", status: str = states.NEEDS_REVIEW) -> dict[str, Any]:
+                  engine: str = "u2netp", status: str = states.NEEDS_REVIEW, source: str | None = None,
+                  origin: dict[str, str] | None = None) -> dict[str, Any]:
     """Upload the photo to ``inbox/`` and record its job as held since ``held_at``; returns the job row.
 
-    The upload's own EventBridge delivery is dropped: the job is already where the test wants it.
+    The upload's own EventBridge delivery is dropped: the job is already where the test wants it. The job's
+    source identity is a plain S3 upload's (the bucket's) unless ``source`` says otherwise; ``origin`` adds
+    the lane's attributes (``lane``, ``sender``, ``reply_to``, ``token_id``).
     """
     photo = (GLASS_JUG / "photo.jpg").read_bytes()
     key = f"inbox/{file_name}"
@@ -71,7 +74,7 @@ def seed_held_job(stack: Any, *, held_at: datetime, file_name: str = "glass_jug.
         at=at, status=status,
         attrs={"source_work_key": source_key, "cutout_key": cutout_key, "engine": engine, "confidence": 0.41,
                "reasons": REASONS, "width": width, "height": height, "has_transparency": False, "warnings": [],
-               "publish_review_enqueued": True},
+               "publish_review_enqueued": True, "source": source or f"bucket:{stack.bucket}", **(origin or {})},
         detail={"reasons": REASONS},
     )
     return store.get(job_id)

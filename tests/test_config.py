@@ -35,3 +35,11 @@ def test_a_stage_names_the_variables_it_is_missing_at_cold_start():
     with pytest.raises(ConfigError, match="PICR_CUTOUT_QUEUE_URL, PICR_SENDER"):
         settings.require("cutout_queue_url", "sender")
     settings.require("bucket")  # present: no error
+
+
+def test_the_owner_may_always_mail_photos_in():
+    assert load_settings({**BASE, "PICR_OWNER_EMAIL": "Owner@Shop.example"}).allowed_sender_list == [
+        "owner@shop.example"]
+    listed = load_settings({**BASE, "PICR_OWNER_EMAIL": "owner@shop.example",
+                            "PICR_ALLOWED_SENDERS": " @Studio.example, owner@shop.example ,"})
+    assert listed.allowed_sender_list == ["@studio.example", "owner@shop.example"]

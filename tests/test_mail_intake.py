@@ -10,6 +10,7 @@ import email
 import email.policy
 import io
 import json
+import re
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
@@ -27,6 +28,10 @@ JPEG = (SAMPLES / "toolbox.jpg").read_bytes()
 SHOP = "Shop Owner <Shop@Example.com>"
 ALLOWED = ["shop@example.com"]
 VERDICTS = {"X-SES-Spam-Verdict": "PASS", "X-SES-Virus-Verdict": "PASS"}
+PASSED = ("amazonses.com; spf=pass (spfCheck: domain of example.com designates 192.0.2.1 as permitted sender) "
+          "client-ip=192.0.2.1; envelope-from=shop@example.com; helo=mail.example.com; "
+          "dkim=pass header.i=@example.com; dmarc=pass header.from=example.com;")
+"""SES's Authentication-Results for a mail example.com really sent, spelled as SES writes it."""
 SENT_AT = datetime(2026, 11, 21, 9, 30, tzinfo=UTC)
 
 
@@ -41,10 +46,12 @@ LOGO = png(160, 48)
 
 def phone_mail(*, sender: str = SHOP, subject: str = "Fwd: Sea salt candle",
                attachments: list[tuple[str, bytes, str, str]] | None = None,
-               headers: dict[str, str] | None = None, logo: bool = True) -> bytes:
-    """A phone-like email: SES headers first, then multipart/mixed (text, related html + logo, photos)."""
+               headers: dict[str, str] | None = None, logo: bool = True, ses: bool = True) -> bytes:
+    """A phone-like email: SES headers first (unless ``ses`` is False: the mail as sent), then
+    multipart/mixed (text, related html + logo, photos)."""
     message = EmailMessage(policy=email.policy.SMTP)
-    for name, value in {**VERDICTS, **(headers or {})}.items():
+    ses_headers = {**VERDICTS, "Authentication-Results": PASSED} if ses else {}
+    for name, value in {**ses_headers, **(headers or {})}.items():
         message[name] = value
     message["From"] = sender
     message["To"] = "photos@in.example.com"
@@ -88,7 +95,7 @@ def test_a_photo_sent_as_octet_stream_is_recognised_by_its_bytes_and_a_fake_jpeg
 
 def test_inline_photos_count_like_attachments_and_tiny_ones_are_decoration():
     message = EmailMessage(policy=email.policy.SMTP)
-    for name, value in VERDICTS.items():
+    for name, value in {**VERDICTS, "Authentication-Results": PASSED}.items():
         message[name] = value
     message["From"], message["Subject"] = SHOP, "Vase"
     message.set_content('<p>Here</p><img src="cid:p1">', subtype="html")
@@ -175,6 +182,114 @@ def test_only_allowlisted_senders_get_in():
     assert not is_allowed("shop@example.co", ALLOWED)
 
 
+def with_from(raw: bytes, value: bytes) -> bytes:
+    """``raw`` with its From header's value replaced byte for byte (as a forger would write it: building
+    the header through ``EmailMessage`` would re-render it)."""
+    return re.sub(rb"^From: [^\r\n]*", lambda _match: b"From: " + value, raw, count=1, flags=re.M)
+
+
+@pytest.mark.parametrize("value", [
+    b"shop@example.com <evil@attacker.test>",  # the allowlist saw shop@, a mail client shows evil@
+    b"shop@example.com (Shop) <evil@attacker.test>",
+    b"Shop <shop@example.com",
+    b"shop@example.com\x00",
+])
+def test_a_from_header_the_parser_had_to_guess_at_is_refused(value):
+    intake = read_mail(with_from(phone_mail(), value), allowed_senders=ALLOWED)
+    assert (intake.refusal.code, intake.photos, intake.sender) == ("forged_from", [], None)
+    assert value.decode().split()[0].strip("\x00") in intake.refusal.message  # the log shows what was sent
+
+
+def test_one_from_header_with_one_plain_address_only_and_obsolete_syntax_is_no_defect():
+    two = phone_mail().replace(b"From:", b"From: evil@attacker.test\r\nFrom:", 1)
+    assert read_mail(two, allowed_senders=ALLOWED).refusal.code == "no_sender"
+    literal = read_mail(with_from(phone_mail(), b"shop@[192.0.2.1]"), allowed_senders=["shop@[192.0.2.1]"])
+    assert literal.refusal.code == "no_sender"
+    dotted = read_mail(with_from(phone_mail(), b"Shop Ltd. <Shop@Example.com>"), allowed_senders=ALLOWED)
+    assert (dotted.refusal, dotted.sender) == (None, "shop@example.com")
+
+
+@pytest.mark.parametrize(("results", "code"), [
+    (None, "unauthenticated"),  # no Authentication-Results at all
+    ("amazonses.com; spf=none; dkim=none; dmarc=none header.from=example.com", "unauthenticated"),
+    ("amazonses.com; spf=temperror; dkim=temperror; dmarc=temperror header.from=example.com", "unauthenticated"),
+    ("amazonses.com; spf=fail client-ip=192.0.2.9; envelope-from=shop@example.com; dkim=none; "
+     "dmarc=none header.from=example.com", "unauthenticated"),
+    ("amazonses.com; spf=none; dkim=fail header.i=@example.com; dmarc=none header.from=example.com",
+     "unauthenticated"),
+    # Passes that do not speak for example.com: another envelope sender, a look-alike signer, another From.
+    ("amazonses.com; spf=pass client-ip=192.0.2.1; envelope-from=bounce@mailer.test; helo=mailer.test; "
+     "dkim=none; dmarc=none header.from=example.com", "unauthenticated"),
+    ("amazonses.com; spf=none; dkim=pass header.i=@example.com.attacker.test; dmarc=none header.from=example.com",
+     "unauthenticated"),
+    ("amazonses.com; spf=none; dkim=pass header.i=@ample.com; dmarc=pass header.from=attacker.test",
+     "unauthenticated"),
+    ("mx.attacker.test; spf=pass; dkim=pass header.i=@example.com; dmarc=pass header.from=example.com",
+     "unauthenticated"),  # not SES's
+    ("amazonses.com; spf=pass client-ip=192.0.2.1; envelope-from=shop@example.com; dkim=pass "
+     "header.i=@example.com; dmarc=fail header.from=example.com", "spoofed"),  # the domain's policy says no
+    (PASSED, None),
+    ("amazonses.com; spf=none; dkim=pass header.i=@example.com; dmarc=none header.from=example.com", None),
+    ("amazonses.com; spf=pass (spfCheck: domain of mail.example.com designates 192.0.2.1 as permitted sender) "
+     "client-ip=192.0.2.1; envelope-from=bounce@mail.example.com; helo=mail.example.com; dkim=none; "
+     "dmarc=none header.from=example.com", None),  # an envelope sender under the From domain is aligned
+    ("amazonses.com 1; dmarc=pass (p=NONE sp=NONE; dis=none) header.from=Example.com", None),
+])
+def test_an_allowed_sender_counts_only_when_ses_authenticates_the_from_domain(results, code):
+    raw = phone_mail(headers={"Authentication-Results": results} if results else None)
+    if results is None:
+        raw = re.sub(rb"^Authentication-Results:.*\r\n(?:[ \t].*\r\n)*", b"", raw, flags=re.M)
+    intake = read_mail(raw, allowed_senders=ALLOWED)
+    assert (intake.refusal.code if intake.refusal else None) == code
+    assert (len(intake.photos) == 2) == (code is None)
+
+
+def test_only_the_topmost_authentication_results_is_ses_and_a_senders_own_is_ignored():
+    ses_says = "amazonses.com; spf=none; dkim=none; dmarc=none header.from=example.com"
+    forged = phone_mail(headers={"Authentication-Results": ses_says}).replace(
+        b"From:", b"Authentication-Results: amazonses.com; dkim=pass header.i=@example.com; dmarc=pass "
+                  b"header.from=example.com\r\nFrom:", 1)
+    assert read_mail(forged, allowed_senders=ALLOWED).refusal.code == "unauthenticated"
+
+
+def hostile_body(*, depth: int = 1, parts: int = 1, sender: str = SHOP) -> bytes:
+    """A mail whose body is ``depth`` nested multiparts around ``parts`` tiny text parts, from ``sender``."""
+    head = phone_mail(sender=sender).split(b"\r\n\r\n", 1)[0].split(b"\r\nContent-Type:", 1)[0]
+    opening = b"".join(b'\r\nContent-Type: multipart/mixed; boundary="b%d"\r\n\r\n--b%d' % (n, n) for n in range(depth))
+    leaves = b"\r\n--b%d".join([b"\r\nContent-Type: text/plain\r\n\r\nx"] * parts) % ((depth - 1,) * (parts - 1))
+    closing = b"".join(b"\r\n--b%d--" % n for n in reversed(range(depth)))
+    return head + opening + leaves + closing + b"\r\n"
+
+
+def test_a_body_past_the_depth_or_part_limits_is_refused_not_parsed_without_end():
+    deep = read_mail(hostile_body(depth=2000), allowed_senders=ALLOWED)  # a RecursionError in the stdlib parser
+    assert (deep.refusal.code, deep.photos) == ("too_complex", [])
+    assert "more than 16 levels deep" in deep.refusal.message
+    many = read_mail(hostile_body(parts=5000), allowed_senders=ALLOWED)
+    assert (many.refusal.code, many.photos) == ("too_complex", [])
+    assert "more than 500 parts" in many.refusal.message
+    # Just inside the limits, the same shapes are read (and hold no photo).
+    assert read_mail(hostile_body(depth=15), allowed_senders=ALLOWED).refusal is None
+    assert read_mail(hostile_body(parts=400), allowed_senders=ALLOWED).refusal is None
+
+
+def test_a_body_that_takes_too_long_to_read_is_refused():
+    ticks = iter(range(10_000))  # a clock moving one second every time it is read
+
+    intake = read_mail(phone_mail(), allowed_senders=ALLOWED, limits=MailLimits(max_parse_s=5),
+                       clock=lambda: float(next(ticks)))
+    assert (intake.refusal.code, intake.photos) == ("too_slow", [])
+    assert read_mail(phone_mail(), allowed_senders=ALLOWED, clock=lambda: 0.0).refusal is None
+
+
+def test_a_strangers_hostile_body_is_never_parsed():
+    for raw in (hostile_body(depth=2000, sender="mallory@evil.example"),
+                hostile_body(depth=2000, sender="shop@example.com <evil@attacker.test>")):
+        assert read_mail(raw, allowed_senders=ALLOWED).refusal.code in {"sender_not_allowed", "forged_from"}
+    huge_headers = phone_mail().replace(b"From:", b"X-Pad: " + b"a" * 300_000 + b"\r\nFrom:", 1)
+    assert read_mail(huge_headers, allowed_senders=ALLOWED).refusal.code == "too_complex"
+
+
 def test_the_intake_notice_says_what_was_left_out_and_threads_under_the_original():
     intake = read_mail(phone_mail(attachments=[("a.jpg", JPEG, "image", "jpeg"),
                                                ("notes.pdf", b"%PDF-1.4", "application", "pdf")]),
@@ -209,7 +324,7 @@ def test_the_handler_writes_each_photo_once_with_its_origin_and_replies_only_whe
     stack = mail_stack
     raw = phone_mail(attachments=[("../../out/market/x.jpg", JPEG, "image", "jpeg"),
                                   ("IMG_1.HEIC", HEIC, "image", "heic"), ("notes.pdf", b"%PDF", "application",
-                                                                         "pdf")])
+                                                                         "pdf")], ses=False)
     mail_key = _deliver(stack, raw)
     event = _mail_event(stack, mail_key)
     for _attempt in range(2):  # a redelivered message writes nothing new and sends no second reply
@@ -235,12 +350,32 @@ def test_a_refused_mail_writes_nothing_and_sends_nothing(mail_stack, caplog):
     from tools.process import ACCOUNT, REGION
 
     stack = mail_stack
-    mail_key = _deliver(stack, phone_mail(sender="mallory@evil.example"))
+    mail_key = _deliver(stack, phone_mail(sender="mallory@evil.example", ses=False))
     assert stack.invoke("MailIntakeFunction", _mail_event(stack, mail_key)) == {"batchItemFailures": []}
     assert not stack.s3.list_objects_v2(Bucket=stack.bucket, Prefix="inbox/").get("Contents")
     assert ses_backends[ACCOUNT][REGION].sent_messages == []
     refusals = [record for record in caplog.records if record.getMessage() == "mail refused"]
     assert [(r.reason, r.sender) for r in refusals] == [("sender_not_allowed", "mallory@evil.example")]
+
+
+def test_a_poison_mail_is_refused_once_and_reported_processed(mail_stack, caplog):
+    mail_key = _deliver(mail_stack, hostile_body(depth=2000))  # from the allowed shop address
+    assert mail_stack.invoke("MailIntakeFunction", _mail_event(mail_stack, mail_key)) == {"batchItemFailures": []}
+    refusals = [record for record in caplog.records if record.getMessage() == "mail refused"]
+    assert [(r.reason, r.sender) for r in refusals] == [("too_complex", "shop@example.com")]
+    assert not mail_stack.s3.list_objects_v2(Bucket=mail_stack.bucket, Prefix="inbox/").get("Contents")
+
+
+def test_the_owner_may_mail_photos_in_with_no_allowlist_at_all(aws):
+    from tools.process import LocalStack
+
+    stack = LocalStack(REPO / "template.yaml", model="u2netp", models_dir=REPO / "models",
+                       parameters={"InboundRecipient": "photos@in.example.com", "AllowedSenders": ""})
+    raw = phone_mail(sender="Owner <owner@example.com>", ses=False)  # OwnerEmail of the local stack
+    mail_key = _deliver(stack, raw)
+    assert stack.invoke("MailIntakeFunction", _mail_event(stack, mail_key)) == {"batchItemFailures": []}
+    taken = stack.s3.list_objects_v2(Bucket=stack.bucket, Prefix="inbox/mail/").get("Contents", [])
+    assert len(taken) == 2
 
 
 def test_a_mail_that_is_gone_is_not_retried(mail_stack):
@@ -249,13 +384,14 @@ def test_a_mail_that_is_gone_is_not_retried(mail_stack):
 
 
 def _deliver(stack, raw: bytes) -> str:
-    """Store ``raw`` the way the runner stores an .eml input (it adds SES's verdicts itself)."""
+    """Store ``raw`` (as sent: ``phone_mail(ses=False)``) the way the runner stores an .eml input: it adds
+    SES's verdicts and authentication results itself."""
     import tempfile
 
     from tools.process import deliver_mail
 
     with tempfile.NamedTemporaryFile(suffix=".eml") as handle:
-        handle.write(_without_verdicts(raw))
+        handle.write(raw)
         handle.flush()
         return deliver_mail(stack, Path(handle.name))
 
@@ -281,10 +417,10 @@ def test_the_runner_takes_emails_like_ses_and_answers_sender_and_owner(tmp_path,
     # for review by u2netp: this test is about the lane, not the cutout's judgement).
     photos = [("IMG_0417.HEIC", heic_of(SAMPLES / "teddy_bear.jpg"), "image", "heic"),
               ("IMG_0418.JPG", JPEG, "image", "jpeg")]
-    (inputs / "candle.eml").write_bytes(_without_verdicts(phone_mail(attachments=photos)))
-    (inputs / "stranger.eml").write_bytes(_without_verdicts(phone_mail(sender="mallory@evil.example")))
-    (inputs / "traversal.eml").write_bytes(_without_verdicts(phone_mail(
-        subject="Broken", attachments=[("../../out/market/x.jpg", b"not really a jpeg", "image", "jpeg")])))
+    (inputs / "candle.eml").write_bytes(phone_mail(attachments=photos, ses=False))
+    (inputs / "stranger.eml").write_bytes(phone_mail(sender="mallory@evil.example", ses=False))
+    (inputs / "traversal.eml").write_bytes(phone_mail(
+        subject="Broken", attachments=[("../../out/market/x.jpg", b"not really a jpeg", "image", "jpeg")], ses=False))
     out = tmp_path / "out"
     summary = run(sorted(inputs.iterdir()), out, quiet=True,
                   parameters={"AllowedSenders": "shop@example.com"})
@@ -323,6 +459,3 @@ def heic_of(path: Path) -> bytes:
         image.save(out, "HEIF", quality=80)
     return out.getvalue()
 
-
-def _without_verdicts(raw: bytes) -> bytes:
-    return raw.replace(b"X-SES-Spam-Verdict: PASS\r\n", b"").replace(b"X-SES-Virus-Verdict: PASS\r\n", b"")

@@ -22,6 +22,7 @@ from picr.notify import (
     SES_MAX_MESSAGE_BYTES,
     Link,
     VariantLink,
+    build_held_email,
     build_ready_email,
     build_rejected_email,
     build_review_email,
@@ -107,6 +108,11 @@ def _rejected(file_name="invoice.pdf", job_id="job-3") -> EmailMessage:
         reason="This file is a PDF document, not a photo.", kept_at=f"rejected/{job_id}/{file_name}",
         sent_at=SENT_AT,
     )
+
+
+def _held(product="Glass vase", reasons=("Only 3% of the photo was kept as product.",)) -> EmailMessage:
+    return build_held_email(sender=SENDER, recipients=["staff@shop.example"], product=product, job_id="job-4",
+                            reasons=list(reasons), sent_at=SENT_AT)
 
 
 def _html(message: EmailMessage) -> str:
@@ -198,10 +204,10 @@ def test_ready_states_the_link_lifetime_it_was_given():
 
 def test_every_kind_carries_job_kind_and_date_headers_and_no_message_id():
     for message, job_id, kind in [(_ready(), "job-1", "ready"), (_review(), "job-2", "review"),
-                                  (_rejected(), "job-3", "rejected")]:
+                                  (_rejected(), "job-3", "rejected"), (_held(), "job-4", "held")]:
         parsed = _parsed(message)
         assert parsed["X-Picr-Job"] == job_id and parsed["X-Picr-Kind"] == kind
-        assert parsed["From"] == SENDER and parsed["To"] == OWNER
+        assert parsed["From"] == SENDER and parsed["To"] == (OWNER if kind != "held" else "staff@shop.example")
         assert parsedate_to_datetime(parsed["Date"]) == SENT_AT
         assert "Message-ID" not in parsed
 
@@ -222,7 +228,7 @@ def test_same_inputs_give_identical_bytes():
 
 def test_script_in_product_name_is_escaped_in_html_and_plain_in_text():
     product = 'Vase <script>alert("x")</script>'
-    for message in (_ready(product=product), _review(product=product)):
+    for message in (_ready(product=product), _review(product=product), _held(product=product)):
         parsed = _parsed(message)
         html = _html(parsed)
         assert "<script>" not in html
@@ -336,6 +342,16 @@ def test_review_without_a_cutout_attaches_the_original_only():
 
 
 # --------------------------------------------------------------------------- rejected
+
+
+def test_held_tells_the_sender_what_happened_and_why_with_no_link_and_no_image():
+    message = _parsed(_held())
+    text, html = _text(message), _html(message)
+    assert message["Subject"] == "Glass vase: waiting for the shop's review"
+    for body in (text, html):
+        assert "Only 3% of the photo was kept as product." in body and "nothing was published" in body
+        assert "shop owner" in body and "http" not in body and "href" not in body
+    assert _inline_images(message) == {} and _attachments(message) == {}
 
 
 def test_rejected_says_why_what_to_send_and_where_the_file_is():

@@ -23,6 +23,7 @@ from PIL import Image
 
 from picr import jobs as states
 from picr.gate import GateThresholds
+from picr.inbox import Origin
 from picr.jobs import SPENT_TOKENS
 from picr.messages import QueueSender
 from picr.photo import IntakeLimits
@@ -35,7 +36,7 @@ from picr.review_links import (
     review_url,
 )
 from picr.stages.cutout import CutoutContext, cut
-from picr.stages.ingest import IngestContext, UploadedObject, ingest
+from picr.stages.ingest import IngestContext, UploadedObject, ingest, source_identity
 from picr.storage import ImageBucket
 from tests.clock import iso, now
 from tests.function_url import function_url_event, response_body
@@ -232,6 +233,22 @@ def test_the_review_email_carries_signed_links_to_the_review_function(review_sta
         assert (token.job_id, token.kind, token.held_at) == (held["job_id"], "email", held["updated_at"])
         assert token.action == {"Approve cutout": "approve", "Reject": "reject"}[label]
         assert timedelta(hours=71) < token.expires_at - now() <= timedelta(hours=72)
+
+
+def test_decision_links_go_only_to_the_owner_and_the_sender_is_told_plainly(review_stack, clock):
+    sender = "staff@example.com"  # a colleague at an allowed domain mailed the photo in
+    held = seed_held_job(review_stack, held_at=clock.at(-timedelta(hours=1)), source=f"email:{sender}",
+                         origin={"lane": "email", "sender": sender, "reply_to": sender})
+    for _attempt in range(2):  # a redelivered announcement sends nothing twice
+        assert _publish(review_stack, held["job_id"], "review") == {"batchItemFailures": []}
+    owner_mail, sender_mail = sorted(_sent_mail(), key=lambda m: m["X-Picr-Kind"] != "review")
+    assert owner_mail["To"] == "owner@example.com" and set(_links_in(owner_mail)) == {"Approve cutout", "Reject"}
+    assert sender_mail["To"] == sender and sender_mail["Subject"] == "Glass jug: waiting for the shop's review"
+    text = sender_mail.get_body(preferencelist=("plain",)).get_content()
+    html = sender_mail.get_body(preferencelist=("html",)).get_content()
+    assert REASONS[0] in text and "nothing was published" in text
+    for body in (text, html):  # no link to the review function, nor any other
+        assert "http" not in body and "Approve" not in body
 
 
 def test_opening_a_link_shows_both_images_and_the_buttons_and_changes_nothing(review_stack, held):
@@ -480,6 +497,48 @@ def test_a_reshoot_supersedes_the_held_job_and_links_both_in_the_history(review_
     before = _snapshot(review_stack, held["job_id"])
     assert ingest(reshoot, _ingest_context(review_stack), now=clock.iso(timedelta(minutes=9))).duplicate
     assert _snapshot(review_stack, held["job_id"]) == before
+
+
+def test_a_reshoot_replaces_only_a_held_job_from_the_same_source(review_stack, clock):
+    shop = "email:shop@example.com"
+    held = seed_held_job(review_stack, held_at=clock.at(-timedelta(hours=2)), source=shop)
+    jobs, context = job_store(review_stack), _ingest_context(review_stack)
+
+    def mailed(sender: str, mail_id: str) -> UploadedObject:
+        """A photo as mail-intake writes it: the sender and the product (the subject) in its metadata."""
+        key = f"inbox/mail/{mail_id}/IMG_1.jpg"
+        put = review_stack.s3.put_object(
+            Bucket=review_stack.bucket, Key=key, Body=(GLASS_JUG / "photo.jpg").read_bytes(),
+            Metadata={"lane": "email", "sender": sender, "reply-to": sender, "product": "Glass jug"})
+        return UploadedObject(review_stack.bucket, key, clock.iso(), put["VersionId"])
+
+    # Another sender at the same shop, and the owner's own plain S3 upload, both naming the same product:
+    stranger = ingest(mailed("mallory@example.com", "m1"), context, now=clock.iso(timedelta(seconds=5)))
+    bucket = ingest(_upload(review_stack, "inbox/Glass-Jug.jpg", clock.iso()), context,
+                    now=clock.iso(timedelta(seconds=6)))
+    assert jobs.get(held["job_id"])["current_status"] == states.NEEDS_REVIEW
+    assert jobs.get(stranger.job_id)["source"] == "email:mallory@example.com"
+    assert jobs.get(bucket.job_id)["source"] == f"bucket:{review_stack.bucket}"
+    assert "supersedes" not in jobs.get(stranger.job_id) and "supersedes" not in jobs.get(bucket.job_id)
+    # The same sender's new photo is the reshoot.
+    reshoot = ingest(mailed("shop@example.com", "m2"), context, now=clock.iso(timedelta(seconds=7)))
+    assert jobs.get(reshoot.job_id)["supersedes"] == [held["job_id"]]
+    assert jobs.get(held["job_id"])["current_status"] == states.SUPERSEDED
+
+
+@pytest.mark.parametrize(("key", "origin", "source"), [
+    ("inbox/upload/shop/0a1b-jug.jpg", Origin(lane="upload", token_id="shop"), "upload:shop"),
+    ("inbox/mail/m1/jug.jpg", Origin(lane="email", sender="Shop@Example.com"), "email:shop@example.com"),
+    ("inbox/drive/f1-abc/jug.jpg", Origin(lane="drive"), "drive:folder-1"),
+    ("inbox/jug.jpg", Origin(), "bucket:images"),
+    # A lane's metadata outside its own folder, or naming another link, is no identity of that lane.
+    ("inbox/jug.jpg", Origin(lane="email", sender="shop@example.com"), "bucket:images"),
+    ("inbox/upload/shop/0a1b-jug.jpg", Origin(lane="upload", token_id="studio"), "bucket:images"),
+    ("inbox/mail/m1/jug.jpg", Origin(lane="upload", token_id="shop"), "bucket:images"),
+])
+def test_the_source_identity_comes_from_the_lane_that_wrote_the_key(key, origin, source):
+    obj = UploadedObject("images", key, "2026-11-21T09:00:00Z", "v1")
+    assert source_identity(obj, origin, drive_folder="folder-1") == source
 
 
 def test_photos_without_a_usable_name_are_never_taken_for_reshoots(review_stack, clock):

@@ -327,7 +327,7 @@ def expected_grants(lanes: frozenset[str]) -> dict[str, set[tuple[str, str]]]:
         | grant("s3:ListBucketVersions", BUCKET)
         | grant("s3:GetObject", *objects("out/*"))
         | grant("dynamodb:GetItem", "${JobsTable.Arn}")
-        | grant("dynamodb:UpdateItem", "${IdempotencyTable.Arn}"),
+        | grant(("dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:GetItem"), "${IdempotencyTable.Arn}"),
     }
     if "drive" in lanes:
         expected["DriveSyncFunction"] = (
@@ -536,12 +536,15 @@ def test_only_the_upload_page_reads_its_link_key_generated_at_deploy(lanes_on: d
     assert variables["PICR_UPLOAD_SECRET_ARN"] == {"Ref": "UploadTokenSecret"}  # the ARN, never the value
 
 
-def test_the_upload_role_lists_versions_and_counts_requests_only_in_its_own_corner(deployment: dict) -> None:
+def test_the_upload_role_lists_counts_and_records_only_in_its_own_corner(deployment: dict) -> None:
     role = deployment["Resources"]["UploadRole"]
     by_action = {action: statement for statement in statements(role) for action in as_list(statement["Action"])}
     assert by_action["s3:ListBucketVersions"]["Condition"] == {"StringLike": {"s3:prefix": "inbox/upload/*"}}
     assert by_action["dynamodb:UpdateItem"]["Condition"] == {
         "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["ratelimit#*"]}}
+    for action in ("dynamodb:PutItem", "dynamodb:GetItem"):  # the form records, and nothing else there
+        assert by_action[action]["Condition"] == {
+            "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["uploadform#*"]}}
     assert render(by_action["s3:PutObject"]["Resource"]) == f"{BUCKET}/inbox/upload/*"
 
 
@@ -578,7 +581,7 @@ def test_the_sender_identity_is_optional(translated: dict) -> None:
 REVIEW_LINKS_ENVIRONMENT = {"PICR_REVIEW_URL", "PICR_REVIEW_SECRET_ARN", "PICR_HOSTED_RETRY"}
 """What a function minting review links gets: where they point, the signing key, whether Retry is offered."""
 FUNCTION_ENVIRONMENT = {
-    "IngestFunction": {"PICR_CUTOUT_QUEUE_URL", "PICR_PUBLISH_QUEUE_URL", "PICR_MAX_EDGE"},
+    "IngestFunction": {"PICR_CUTOUT_QUEUE_URL", "PICR_PUBLISH_QUEUE_URL", "PICR_MAX_EDGE", "PICR_DRIVE_FOLDER_ID"},
     "CutoutFunction": {"PICR_VARIANTS_QUEUE_URL", "PICR_PUBLISH_QUEUE_URL", "PICR_ENGINE", "PICR_MODEL",
                        "PICR_HOSTED_URL", "PICR_HOSTED_SECRET_ARN", "NUMBA_CACHE_DIR", "U2NET_HOME"},
     "VariantsFunction": {"PICR_PUBLISH_QUEUE_URL"},

@@ -22,6 +22,7 @@ from picr.stages.upload import UploadContext, photo_status, request_uploads
 from picr.upload import (
     LinkRefused,
     RateLimiter,
+    UploadForms,
     UploadPolicy,
     mint_link_token,
     owns_key,
@@ -29,6 +30,7 @@ from picr.upload import (
 )
 
 REPO = Path(__file__).resolve().parent.parent
+PHOTO = (REPO.parent / "shared" / "photos" / "samples" / "toolbox.jpg").read_bytes()
 KEY = b"k" * 64
 NOW = 1_795_253_400.0
 
@@ -154,6 +156,7 @@ def context(stack):
     return UploadContext(
         s3=stack.s3, bucket=stack.bucket, jobs=JobStore(stack.dynamodb, stack.resolver.resolve({"Ref": "JobsTable"})),
         limiter=RateLimiter(stack.dynamodb, stack.resolver.resolve({"Ref": "IdempotencyTable"})),
+        forms=UploadForms(stack.dynamodb, stack.resolver.resolve({"Ref": "IdempotencyTable"})),
         signing_key=lambda: KEY, storage_origin="https://s3.example", policy=UploadPolicy(
             requests_per_minute=5, photos_per_hour=3),
     )
@@ -191,6 +194,8 @@ def test_status_shows_a_link_only_its_own_photos(stack, context):
         job = NewJob(job_id, key, key.rpartition("/")[2], "Candle", "2026-11-21T09:30:00Z")
         context.jobs.open(job, at="2026-11-21T09:30:01Z", status=status,
                           attrs={"token_id": link_id, "outputs": outputs, "reasons": ["Not a photo."]})
+        context.forms.issue(key, key.split("/")[2], now_s=NOW)  # the form that was handed out for the key,
+        assert context.forms.admit(key, job_id, photos_per_hour=3, now_s=NOW).admitted  # and claimed by the job
     shop = mint_link_token(KEY, "shop")
     keys = [shop_key, studio_key, odd_key, "inbox/upload/shop/ffff-never.jpg"]
     done, foreign, odd, never = json.loads(photo_status(shop, ",".join(keys), context, now_s=NOW).body)["photos"]
@@ -207,6 +212,82 @@ def test_status_shows_a_link_only_its_own_photos(stack, context):
 
 def test_an_uploaded_photo_without_a_job_yet_reads_as_processing(stack, context):
     key = "inbox/upload/shop/00cc-jug.jpg"
+    context.forms.issue(key, "shop", now_s=NOW)
+
+    def view() -> list[dict]:
+        return json.loads(photo_status(mint_link_token(KEY, "shop"), key, context, now_s=NOW).body)["photos"]
+
+    assert view() == [{"key": key, "state": "unknown"}]  # handed out, nothing posted yet
     stack.s3.put_object(Bucket=stack.bucket, Key=key, Body=b"photo")
-    view = json.loads(photo_status(mint_link_token(KEY, "shop"), key, context, now_s=NOW).body)["photos"]
-    assert view == [{"key": key, "state": "processing"}]
+    assert view() == [{"key": key, "state": "processing"}]
+
+
+# ------------------------------------------------------------------ one form, one photo
+
+
+def opened_jobs(stack) -> list[dict]:
+    table = stack.resolver.resolve({"Ref": "JobsTable"})
+    return [item for item in stack.dynamodb.scan(TableName=table)["Items"] if item["ts"]["S"] == "#current"]
+
+
+def run_ingest(stack) -> None:
+    (ingest,) = [consumer for consumer in stack.consumers if consumer.stage == "ingest"]
+    while stack.poll_once(ingest):
+        pass
+
+
+def test_a_form_posted_five_times_and_a_key_never_handed_out_make_one_job(stack, upload_key_material):
+    import requests
+
+    token = mint_link_token(upload_key_material, "shop")
+    request = {"product": "Red toolbox", "files": [{"name": "toolbox.jpg", "type": "image/jpeg", "size": len(PHOTO)}]}
+    (slot,) = json.loads(stack.invoke("UploadFunction", url_event("POST", {"t": token}, json.dumps(request)))["body"])[
+        "uploads"]
+    for _ in range(5):  # the same form, posted again and again, as S3 allows until the policy expires
+        posted = requests.post(slot["url"], data=slot["fields"], files={"file": ("toolbox.jpg", PHOTO, "image/jpeg")})
+        assert int(posted.status_code) == 201  # moto's in-process mock hands the status back as text
+    # A key under the link's prefix that no form named, written by someone with bucket access.
+    stack.s3.put_object(Bucket=stack.bucket, Key="inbox/upload/shop/0123456789abcdef-toolbox.jpg", Body=PHOTO,
+                        Metadata={"lane": "upload", "token-id": "shop"})
+    run_ingest(stack)
+    versions = stack.s3.list_object_versions(Bucket=stack.bucket, Prefix="inbox/upload/")["Versions"]
+    assert sum(version["Key"] == slot["key"] for version in versions) == 5  # S3 kept every post ...
+    assert [job["source_key"]["S"] for job in opened_jobs(stack)] == [slot["key"]]  # ... one became a job
+
+
+def test_the_hourly_photo_quota_is_spent_where_photos_arrive_once_per_photo(stack, context, clock):
+    from picr.messages import QueueSender
+    from picr.photo import IntakeLimits
+    from picr.stages.ingest import NOT_ADMITTED, IngestContext, ingest
+    from picr.storage import ImageBucket
+
+    ingest_context = IngestContext(
+        bucket=ImageBucket(stack.s3, stack.bucket), jobs=context.jobs,
+        cutout_queue=QueueSender(stack.sqs, stack.resolver.resolve({"Ref": "CutoutQueue"})),
+        publish_queue=QueueSender(stack.sqs, stack.resolver.resolve({"Ref": "PublishQueue"})),
+        limits=IntakeLimits(), upload_forms=context.forms, photos_per_hour=1,
+    )
+    shop = mint_link_token(KEY, "shop")
+    files = [{"name": f"{n}.jpg", "type": "image/jpeg", "size": len(PHOTO)} for n in ("first", "second")]
+    slots = json.loads(request_uploads(shop, json.dumps({"files": files}), context, now_s=clock.at().timestamp()).body)
+    first, second = (slot["key"] for slot in slots["uploads"])  # two forms: within the page's budget of 3
+
+    def arrive(key: str) -> UploadedObject:
+        put = stack.s3.put_object(Bucket=stack.bucket, Key=key, Body=PHOTO,
+                                  Metadata={"lane": "upload", "token-id": "shop"})
+        return UploadedObject(stack.bucket, key, clock.iso(), put["VersionId"], put["ETag"].strip('"'))
+
+    def arrivals_spent() -> list[str]:
+        return [row["hits"]["N"] for row in rate_rows(stack) if "#arrivals#" in row["id"]["S"]]
+
+    admitted, refused = arrive(first), arrive(second)
+    assert ingest(admitted, ingest_context, now=clock.iso()).status == states.INGESTED
+    outcome = ingest(refused, ingest_context, now=clock.iso())
+    assert (outcome.status, outcome.reason) == (NOT_ADMITTED, "over_quota")
+    assert context.jobs.get(outcome.job_id) is None
+    # A redelivered event for either photo gets the same answer and spends nothing more.
+    assert ingest(admitted, ingest_context, now=clock.iso()).duplicate
+    assert ingest(refused, ingest_context, now=clock.iso()).reason == "over_quota"
+    assert arrivals_spent() == ["1"]
+    view = json.loads(photo_status(shop, second, context, now_s=clock.at().timestamp()).body)["photos"]
+    assert view[0]["state"] == "rejected" and "Too many photos" in view[0]["reasons"][0]

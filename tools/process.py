@@ -11,10 +11,11 @@ OUT receives ``bucket/`` (a mirror of the bucket), ``mail/`` (every email as .em
 ``summary.json`` (one entry per input).
 
 An ``.eml`` input is an email sent to the inbound address: it is put under ``mail/<random id>`` with SES's
-verdict headers on top, exactly where SES's receipt rule writes, and the mail rule hands it to
-mail-intake. Its summary entries are one per photo it brought in (``input`` is the .eml), or one entry
-with status ``refused`` and the reason when nothing in it was taken. ``--allow-sender`` fills the
-allowlist (``AllowedSenders``); the inbound lane is switched on whenever an .eml is among the inputs.
+verdict and authentication headers on top, exactly where SES's receipt rule writes, and the mail rule
+hands it to mail-intake. Its summary entries are one per photo it brought in (``input`` is the .eml), or
+one entry with status ``refused`` and the reason when nothing in it was taken. ``--allow-sender`` fills
+the allowlist (``AllowedSenders``; the owner, ``owner@example.com`` here, is always on it); the inbound
+lane is switched on whenever an .eml is among the inputs.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import argparse
 import base64
 import contextlib
 import email
+import email.parser
 import email.policy
 import importlib.util
 import json
@@ -51,6 +53,11 @@ PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".heic", ".heif", ".webp", ".gif", ".
 LOCAL_INBOUND_RECIPIENT = "photos@example.com"
 SES_VERDICT_HEADERS = b"X-SES-Spam-Verdict: PASS\r\nX-SES-Virus-Verdict: PASS\r\n"
 """What SES's scan prepends to every stored email; the runner cannot scan, so it vouches for its inputs."""
+SES_AUTHENTICATION = ("Authentication-Results: amazonses.com; spf=pass (spfCheck: domain of {domain} designates "
+                      "192.0.2.1 as permitted sender) client-ip=192.0.2.1; envelope-from={address}; "
+                      "helo=mail.{domain}; dkim=pass header.i=@{domain}; dmarc=pass header.from={domain};\r\n")
+"""What SES's SPF, DKIM and DMARC checks prepend (``picr.mail_auth``). The runner cannot check them either:
+it vouches for the domain of the From address it reads, as SES would for a mail its domain really sent."""
 STAGE_OF_QUEUE = {"WorkQueue": "ingest", "CutoutQueue": "cutout", "VariantsQueue": "variants",
                   "PublishQueue": "publish", "MailQueue": "mail"}
 
@@ -463,18 +470,32 @@ def _is_mail(path: Path) -> bool:
 def deliver_mail(stack: LocalStack, path: Path) -> str:
     """Store a raw email as SES's receipt rule does: under ``mail/`` with a random name, verdicts on top."""
     key = f"mail/{uuid.uuid4().hex}"
-    stack.s3.put_object(Bucket=stack.bucket, Key=key, Body=SES_VERDICT_HEADERS + path.read_bytes())
+    raw = path.read_bytes()
+    stack.s3.put_object(Bucket=stack.bucket, Key=key, Body=SES_VERDICT_HEADERS + ses_authentication(raw) + raw)
     return key
+
+
+def ses_authentication(raw: bytes) -> bytes:
+    """SES's authentication results vouching for the From domain (nothing when no single address is there)."""
+    from_headers = email.parser.BytesHeaderParser(policy=email.policy.default).parsebytes(raw).get_all("From") or []
+    addresses = [address for header in from_headers for address in header.addresses]
+    if len(addresses) != 1 or not addresses[0].domain:
+        return b""
+    address = addresses[0]
+    return SES_AUTHENTICATION.format(domain=address.domain, address=address.addr_spec).encode("ascii", "replace")
 
 
 def _mail_results(stack: LocalStack, mails: list[tuple[Path, str]]) -> tuple[list[tuple[Path, str, str]],
                                                                              list[dict[str, Any]]]:
     """Per email: an upload for each photo it brought into inbox/, or a ``refused`` entry saying why not."""
+    from picr.config import load_settings
     from picr.mail_intake import read_mail
     from picr.stages.ingest import UploadedObject, job_id_for
     from picr.stages.mail_intake import inbox_name
 
-    allowed = stack.resolver.parameters.get("AllowedSenders", "").split(",")
+    if not mails:
+        return [], []  # (and without an .eml input there is no mail-intake function to ask)
+    allowed = load_settings(stack.functions["MailIntakeFunction"].environment).allowed_sender_list
     uploads: list[tuple[Path, str, str]] = []
     refused: list[dict[str, Any]] = []
     for path, mail_key in mails:

@@ -11,18 +11,23 @@ from picr.jobs import JobStore
 from picr.messages import QueueSender
 from picr.photo import IntakeLimits
 from picr.runtime import count, event_time, iso, logger, sqs_batch_handler, utc_now
-from picr.stages.ingest import IngestContext, UploadedObject, ingest
+from picr.stages.ingest import NOT_ADMITTED, IngestContext, UploadedObject, ingest
 from picr.storage import ImageBucket
+from picr.upload import UploadForms
 
 settings = load_settings()
-settings.require("cutout_queue_url", "publish_queue_url")
+settings.require("cutout_queue_url", "publish_queue_url", "idempotency_table")
 sqs = boto3.client("sqs")
+dynamodb = boto3.client("dynamodb")
 context = IngestContext(
     bucket=ImageBucket(boto3.client("s3"), settings.bucket),
-    jobs=JobStore(boto3.client("dynamodb"), settings.jobs_table),
+    jobs=JobStore(dynamodb, settings.jobs_table),
     cutout_queue=QueueSender(sqs, settings.cutout_queue_url),
     publish_queue=QueueSender(sqs, settings.publish_queue_url),
     limits=IntakeLimits(max_edge=settings.max_edge),
+    upload_forms=UploadForms(dynamodb, settings.idempotency_table),
+    photos_per_hour=settings.upload_photos_per_hour,
+    drive_folder=settings.drive_folder_id,
 )
 
 
@@ -37,7 +42,10 @@ def record_handler(record: SQSRecord) -> None:
         etag=detail.object.etag or None,
     )
     outcome = ingest(upload, context, now=iso(utc_now()))
-    logger.info("ingested", extra={"key": upload.key, **outcome.__dict__})
+    if outcome.status == NOT_ADMITTED:  # a form posted twice, a key no form named, a photo over quota
+        logger.warning("upload not admitted", extra={"key": upload.key, **outcome.__dict__})
+    else:
+        logger.info("ingested", extra={"key": upload.key, **outcome.__dict__})
     count(outcome.status)
 
 

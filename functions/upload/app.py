@@ -20,7 +20,7 @@ from picr.jobs import JobStore
 from picr.runtime import logger, metrics
 from picr.signed_tokens import TOKEN_PARAMETER
 from picr.stages.upload import PageResponse, UploadContext, origin_of, page, photo_status, request_uploads
-from picr.upload import RateLimiter, UploadPolicy
+from picr.upload import RateLimiter, UploadForms, UploadPolicy
 
 SECRET_MAX_AGE_S = 300
 """The link key is cached for 5 minutes: a rotated key takes effect soon, and a polling page does not
@@ -32,11 +32,13 @@ settings.require("upload_secret_arn", "idempotency_table")
 # thumbnail links; left to itself, botocore presigns against the legacy global s3.amazonaws.com host.
 s3 = boto3.client("s3", config=Config(s3={"addressing_style": "virtual"}))
 secrets = SecretsProvider(boto3_client=boto3.client("secretsmanager"))  # this function's own client and cache
+dynamodb = boto3.client("dynamodb")
 context = UploadContext(
     s3=s3,
     bucket=settings.bucket,
-    jobs=JobStore(boto3.client("dynamodb"), settings.jobs_table),
-    limiter=RateLimiter(boto3.client("dynamodb"), settings.idempotency_table),
+    jobs=JobStore(dynamodb, settings.jobs_table),
+    limiter=RateLimiter(dynamodb, settings.idempotency_table),
+    forms=UploadForms(dynamodb, settings.idempotency_table),
     signing_key=lambda: secrets.get(settings.upload_secret_arn, max_age=SECRET_MAX_AGE_S).encode(),
     # Presigning is local (no request): this names the host the browser will post to and load images from.
     storage_origin=origin_of(s3.generate_presigned_url("get_object", Params={"Bucket": settings.bucket,

@@ -81,8 +81,10 @@ class Settings(BaseModel):
 
     @property
     def allowed_sender_list(self) -> list[str]:
-        """``PICR_ALLOWED_SENDERS`` split on commas, lower-cased (addresses compare case-insensitively)."""
-        return [entry.strip().lower() for entry in (self.allowed_senders or "").split(",") if entry.strip()]
+        """``PICR_ALLOWED_SENDERS`` split on commas, and the owner's own address, which is always allowed
+        (the owner mails photos from their own phone); lower-cased, as addresses compare case-insensitively."""
+        entries = [entry.strip() for entry in (self.allowed_senders or "").split(",")] + [self.owner_email or ""]
+        return list(dict.fromkeys(entry.lower() for entry in entries if entry))
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:

@@ -3,16 +3,25 @@
 Nothing here touches AWS. The stage (``picr.stages.mail_intake``) reads the raw mail from ``mail/`` and
 writes what this module returns into ``inbox/``.
 
-Order of decisions, cheapest and most final first:
+Whether the mail is taken at all is decided from its header section alone (``BytesHeaderParser``), before a
+byte of the body is parsed, so a stranger's hostile body costs nothing. In order, cheapest and most final
+first:
 
 1. ``too_large``: the raw mail is over ``MailLimits.max_mail_bytes``.
 2. ``unscanned`` / ``virus`` / ``spam``: SES's verdict headers. The receipt rule scans every mail
    (``ScanEnabled``) and prepends ``X-SES-Virus-Verdict`` and ``X-SES-Spam-Verdict``; a mail without them
    did not come through the rule and is refused. Every occurrence is read, so a sender who writes
    ``PASS`` headers of their own cannot outvote SES's (SES's come first and one failing one refuses).
-3. ``spoofed``: SES's ``Authentication-Results`` says DMARC failed for the From domain. The allowlist
-   trusts the From address, so a From that its own domain disowns is not believed.
-4. ``no_sender`` / ``sender_not_allowed``: the From address is not exactly one address on the allowlist.
+3. ``no_sender`` / ``forged_from``: not exactly one From address, or a From header the parser had to
+   guess at (``picr.mail_auth.read_sender``).
+4. ``sender_not_allowed``: the From address is not on the allowlist.
+5. ``spoofed`` / ``unauthenticated``: SES's authentication results do not vouch for the From domain
+   (``picr.mail_auth.authenticate``: DMARC pass, or an SPF or DKIM pass aligned with it).
+
+Then the body is parsed within fixed limits (``MailLimits.max_depth``, ``max_parts``, ``max_parse_s``);
+a body that does not fit is refused whole (``too_complex``, ``too_slow``) rather than parsed without end:
+Python's email parser recurses once per nesting level and builds an object per part, so 2,000 nested
+multiparts overflow the stack and 300,000 tiny parts take minutes.
 
 Then each leaf part is looked at. An image is recognised by its bytes (``picr.photo.sniff_format``) or its
 declared ``image/*`` type, so a HEIC sent as ``application/octet-stream`` is still a photo and a
@@ -32,17 +41,20 @@ from __future__ import annotations
 
 import io
 import re
+import time
 import unicodedata
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from email import policy
-from email.message import EmailMessage
-from email.parser import BytesParser
-from email.utils import format_datetime, getaddresses
+from email.feedparser import BytesFeedParser
+from email.message import EmailMessage, Message
+from email.parser import BytesHeaderParser
+from email.utils import format_datetime
 
 from PIL import Image
 
+from picr.mail_auth import MailRefusal, authenticate, read_sender
 from picr.naming import safe_file_name
 from picr.photo import IntakeLimits, sniff_format
 
@@ -55,10 +67,12 @@ EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "HEIF": "heic", "WEBP": "webp", "GIF"
               "TIFF": "tif", "AVIF": "avif", "JPEG XL": "jxl"}
 
 _SPAM_ACCEPTED = frozenset({"PASS", "GRAY"})
-"""GRAY is SES saying it could not decide; the allowlist and the DMARC check are the gate then."""
+"""GRAY is SES saying it could not decide; the allowlist and the authentication check are the gate then."""
 _VIRUS_ACCEPTED = frozenset({"PASS"})
 """Anything but a clean scan (FAIL, GRAY, PROCESSING_FAILED) means the attachments were not proven safe."""
-_SES_AUTHSERV = "amazonses.com"
+_FEED_BYTES = 64 * 1024
+"""The body is fed to the parser in pieces this size, the clock checked between them."""
+_HEADER_END = re.compile(rb"\r?\n\r?\n")
 _REPLY_PREFIX = re.compile(r"^\s*((re|fwd?|aw|wg|tr|sv|vs)\s*(\[\d+\])?\s*:\s*)+", re.IGNORECASE)
 
 
@@ -71,6 +85,14 @@ class MailLimits:
     ``max_photo_bytes`` is ingest's own limit (40 MB), so nothing is taken that ingest would refuse unseen.
     ``max_mail_bytes`` (40 MB) is the largest message SES receiving accepts; anything bigger in ``mail/``
     was not put there by SES.
+    ``max_depth`` (16): a phone's mail nests four deep (mixed > alternative > related > image) and each
+    forward adds two (message/rfc822 and its multipart); 16 covers several forwards and keeps the parser's
+    recursion, one level per nesting, far from Python's limit.
+    ``max_parts`` (500): ten photos with their text, HTML and signature logos are a few dozen parts.
+    ``max_parse_s`` (10 s): the function has 60 s, and writing ten photos into ``inbox/`` needs the rest.
+    ``max_header_bytes`` (256 KB): the header section ends within this many bytes. A phone's mail has a few
+    KB of headers and a long forwarded chain tens; the header parser reads everything up to the first
+    empty line, so it must find one soon.
     """
 
     max_photos: int = 10
@@ -78,6 +100,10 @@ class MailLimits:
     max_mail_bytes: int = 40 * 1024 * 1024
     min_long_edge: int = _INTAKE_LIMITS.min_long_edge
     min_short_edge: int = _INTAKE_LIMITS.min_short_edge
+    max_depth: int = 16
+    max_parts: int = 500
+    max_parse_s: float = 10.0
+    max_header_bytes: int = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -94,14 +120,6 @@ class Skipped:
     """A part of the email that is not taken, and why (``code`` as in the module docstring)."""
 
     file_name: str
-    code: str
-    message: str
-
-
-@dataclass(frozen=True)
-class MailRefusal:
-    """The whole email is refused: nothing in it is processed."""
-
     code: str
     message: str
 
@@ -129,21 +147,37 @@ class MailIntake:
         return [skip for skip in self.skipped if skip.code != "decoration"]
 
 
-def read_mail(raw: bytes, *, allowed_senders: Sequence[str], limits: MailLimits = MailLimits()) -> MailIntake:
-    """Decide what a raw email brings in (see the module docstring for the order of checks)."""
+def read_mail(raw: bytes, *, allowed_senders: Sequence[str], limits: MailLimits = MailLimits(),
+              clock: Callable[[], float] = time.monotonic) -> MailIntake:
+    """Decide what a raw email brings in (see the module docstring for the order of checks). ``clock``
+    (seconds) times the body's parse against ``limits.max_parse_s``."""
+    unread = MailIntake(sender=None, subject="", message_id=None)
     if len(raw) > limits.max_mail_bytes:
-        return MailIntake(sender=None, subject="", message_id=None, refusal=MailRefusal(
+        return replace(unread, refusal=MailRefusal(
             "too_large", f"The email is {len(raw) / 2**20:.1f} MB, more than the "
                          f"{limits.max_mail_bytes / 2**20:.0f} MB accepted."))
-    message = BytesParser(policy=policy.default).parsebytes(raw)
-    subject = _header_text(message, "Subject")
-    message_id = _header_text(message, "Message-ID") or None
-    sender = _single_address(message)
-    refusal = _verdict_refusal(message) or _sender_refusal(sender, allowed_senders)
+    end = _HEADER_END.search(raw, 0, limits.max_header_bytes)
+    if end is None and len(raw) > limits.max_header_bytes:
+        return replace(unread, refusal=MailRefusal(
+            "too_complex", f"The email's headers run past {limits.max_header_bytes // 1024} KB."))
+    headers = BytesHeaderParser(policy=policy.default).parsebytes(raw[:end.end()] if end else raw)
+    subject = _header_text(headers, "Subject")
+    message_id = _header_text(headers, "Message-ID") or None
+    found = read_sender(headers)
+    refusal = _verdict_refusal(headers) or found.refusal
+    if refusal is None and not is_allowed(found.address or "", allowed_senders):
+        refusal = MailRefusal("sender_not_allowed", f"{found.address} is not on the list of allowed senders.")
+    if refusal is None:
+        refusal = authenticate(headers, found.domain or "")
+    read = MailIntake(sender=found.address, subject=subject, message_id=message_id, refusal=refusal)
     if refusal is not None:
-        return MailIntake(sender=sender, subject=subject, message_id=message_id, refusal=refusal)
-    photos, skipped = _photos(message, limits)
-    return MailIntake(sender=sender, subject=subject, message_id=message_id, photos=photos, skipped=skipped)
+        return read
+    budget = _Budget(limits, clock)
+    try:
+        photos, skipped = _photos(_parse_body(raw, budget), limits, budget)
+    except _Unreadable as exc:
+        return replace(read, refusal=MailRefusal(exc.code, exc.message))
+    return replace(read, photos=photos, skipped=skipped)
 
 
 def is_allowed(sender: str, allowed_senders: Sequence[str]) -> bool:
@@ -153,7 +187,7 @@ def is_allowed(sender: str, allowed_senders: Sequence[str]) -> bool:
     return any(entry.lower() in (address, f"@{domain}") for entry in allowed_senders if entry)
 
 
-def _header_text(message: EmailMessage, name: str) -> str:
+def _header_text(message: Message, name: str) -> str:
     """A header as one line of text; a header the parser cannot decode counts as absent."""
     try:
         value = message.get(name)
@@ -162,7 +196,7 @@ def _header_text(message: EmailMessage, name: str) -> str:
     return _one_line(str(value)) if value is not None else ""
 
 
-def _all_headers(message: EmailMessage, name: str) -> list[str]:
+def _all_headers(message: Message, name: str) -> list[str]:
     return [_one_line(str(value)) for value in (message.get_all(name) or [])]
 
 
@@ -172,18 +206,7 @@ def _one_line(text: str) -> str:
     return " ".join("".join(" " if unicodedata.category(ch).startswith("C") else ch for ch in text).split())
 
 
-def _single_address(message: EmailMessage) -> str | None:
-    """The From address, lower-cased, when the header holds exactly one plausible address."""
-    try:
-        addresses = [address for _name, address in getaddresses(_all_headers(message, "From")) if address]
-    except (ValueError, IndexError):
-        return None
-    if len(addresses) != 1 or not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", addresses[0]):
-        return None
-    return addresses[0].lower()
-
-
-def _verdict_refusal(message: EmailMessage) -> MailRefusal | None:
+def _verdict_refusal(message: Message) -> MailRefusal | None:
     virus = [value.upper() for value in _all_headers(message, "X-SES-Virus-Verdict")]
     spam = [value.upper() for value in _all_headers(message, "X-SES-Spam-Verdict")]
     if not virus or not spam:
@@ -193,26 +216,78 @@ def _verdict_refusal(message: EmailMessage) -> MailRefusal | None:
         return MailRefusal("virus", f"SES's virus scan did not pass ({', '.join(virus)}).")
     if any(value not in _SPAM_ACCEPTED for value in spam):
         return MailRefusal("spam", f"SES judged the email to be spam ({', '.join(spam)}).")
-    for result in _all_headers(message, "Authentication-Results"):
-        authserv, _, checks = result.partition(";")
-        if authserv.strip().lower() == _SES_AUTHSERV and re.search(r"\bdmarc\s*=\s*fail\b", checks, re.I):
-            return MailRefusal("spoofed", "The sender's domain does not vouch for this email (DMARC failed).")
     return None
 
 
-def _sender_refusal(sender: str | None, allowed_senders: Sequence[str]) -> MailRefusal | None:
-    if sender is None:
-        return MailRefusal("no_sender", "The email has no single From address.")
-    if not is_allowed(sender, allowed_senders):
-        return MailRefusal("sender_not_allowed", f"{sender} is not on the list of allowed senders.")
-    return None
+# --------------------------------------------------------------------------- the body, within limits
 
 
-def _photos(message: EmailMessage, limits: MailLimits) -> tuple[list[MailPhoto], list[Skipped]]:
+class _Unreadable(Exception):
+    """The body does not fit ``MailLimits``: the mail is refused with ``code`` and ``message``."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class _Budget:
+    """The parts, depth and time one body may use; raises ``_Unreadable`` as soon as one is spent."""
+
+    def __init__(self, limits: MailLimits, clock: Callable[[], float]) -> None:
+        self._limits = limits
+        self._clock = clock
+        self._deadline = clock() + limits.max_parse_s
+        self._parts = 0
+
+    def enter_part(self, depth: int) -> None:
+        self._parts += 1
+        if self._parts > self._limits.max_parts:
+            raise _Unreadable("too_complex", f"The email has more than {self._limits.max_parts} parts.")
+        if depth > self._limits.max_depth:
+            raise _Unreadable("too_complex", f"The email nests its parts more than {self._limits.max_depth} "
+                                             "levels deep.")
+        self.check_time()
+
+    def check_time(self) -> None:
+        if self._clock() > self._deadline:
+            raise _Unreadable("too_slow", f"The email could not be read within {self._limits.max_parse_s:g} s.")
+
+
+class _BoundedParser(BytesFeedParser):
+    """The stdlib's feed parser, counting each part as it opens it.
+
+    CPython's ``FeedParser`` opens every part, the root and each nested one, through ``_new_message``, with
+    ``_msgstack`` holding the part's ancestors: the one place to stop a part from being built at all.
+    Both names are private; the tests that feed this parser too deep and too many parts would fail if a
+    Python release renamed them.
+    """
+
+    def __init__(self, budget: _Budget) -> None:
+        super().__init__(policy=policy.default)
+        self._budget = budget
+
+    def _new_message(self) -> None:
+        self._budget.enter_part(depth=len(self._msgstack) + 1)
+        super()._new_message()
+
+
+def _parse_body(raw: bytes, budget: _Budget) -> Message:
+    """The whole mail parsed (its headers again, then the body), a piece at a time, within ``budget``."""
+    parser = _BoundedParser(budget)
+    view = memoryview(raw)
+    for start in range(0, len(raw), _FEED_BYTES):
+        parser.feed(bytes(view[start:start + _FEED_BYTES]))
+        budget.check_time()
+    return parser.close()
+
+
+def _photos(message: Message, limits: MailLimits, budget: _Budget) -> tuple[list[MailPhoto], list[Skipped]]:
     photos: list[MailPhoto] = []
     skipped: list[Skipped] = []
     taken_names: set[str] = set()
     for index, part in enumerate(message.walk(), start=1):
+        budget.check_time()
         if part.is_multipart() or part.get_content_maintype() == "message":
             continue
         data = part.get_payload(decode=True)

@@ -1,5 +1,8 @@
 """One honest message per job: ready (with links), needs review (with the evidence), or rejected.
 
+A held job's review email carries the decision buttons and goes to the owner only; whoever sent the photo
+in gets a plain "held" status message instead, with no link in it.
+
 Messages are built as stdlib `EmailMessage` objects from the Jinja templates in `templates/`, so the
 same build serves SES (raw MIME) and SNS (its plain-text part). Builds are pure: the `Date` comes from
 the caller, there is no `Message-ID` (SES assigns one) and MIME boundaries are derived from content,
@@ -52,7 +55,7 @@ UNNAMED_FILE = "Your file"
 UNKNOWN_REJECTION = "It could not be read as a photo."
 """Fallbacks: a blank name or reason must still produce a sensible email, never a lost one."""
 
-Kind = Literal["ready", "review", "rejected", "digest"]
+Kind = Literal["ready", "review", "held", "rejected", "digest"]
 
 _JPEG_MAGIC = b"\xff\xd8\xff"
 _JPEG_QUALITY = 85
@@ -276,6 +279,35 @@ def build_review_email(
         context=context,
         inline=inline,
         attachments=attachments,
+    )
+
+
+def build_held_email(
+    *,
+    sender: str,
+    recipients: list[str],
+    product: str,
+    job_id: str,
+    reasons: list[str],
+    sent_at: datetime,
+) -> EmailMessage:
+    """'<Product>: waiting for the shop's review', for the person who sent the photo in (not the owner).
+
+    It says what happened to their photo and why, and that the owner decides; it carries no link and no
+    image: deciding is the owner's, and the review email with the buttons goes to the owner alone.
+    """
+    _check_envelope(recipients, sent_at)
+    product = _one_line(product) or UNNAMED_PRODUCT
+    return _compose(
+        kind="held",
+        sender=sender,
+        recipients=recipients,
+        subject=f"{product}: waiting for the shop's review",
+        job_id=job_id,
+        sent_at=sent_at,
+        context={"product": product, "reasons": [_one_line(reason) for reason in reasons]},
+        inline=[],
+        attachments=[],
     )
 
 

@@ -9,6 +9,14 @@ revokes every link at once.
 Photos go from the phone straight to S3 by presigned POST: the function never carries the bytes. The
 policy pins the exact key (under ``inbox/upload/<link id>/``), an ``image/*`` content type, the size
 range, the metadata (so a page cannot claim another link's id) and a short expiry.
+
+A POST policy cannot stop the same form being posted again while it is valid: S3 accepts every POST and,
+the bucket being versioned, keeps each as a new version of the key, each with its own ``Object Created``
+event. So each form is one-time by record, not by policy: its key carries a random form id and is recorded
+(``UploadForms.issue``) when the form is handed out; ingest admits the first object that arrives on a
+recorded key (``UploadForms.admit``, a conditional write that also spends one photo of the link's hourly
+quota) and opens no job for anything else: a second POST of the same form, a key no form named, a photo
+past the quota.
 """
 
 from __future__ import annotations
@@ -28,6 +36,11 @@ from picr.naming import safe_file_name
 from picr.signed_tokens import LinkRefused, mac_text
 
 UPLOAD_PREFIX = "inbox/upload/"
+FORM_RECORD = "uploadform#"
+"""Prefix of the form records' ids in the idempotency table (beside ``ratelimit#`` counters)."""
+FORM_RECORD_S = 30 * 24 * 3600
+"""A form record lives as long as ``inbox/`` keeps the photo (30 days): the page can show the photo's
+outcome as long as the photo exists. Spent records expire by the table's TTL."""
 MAX_TOKEN_CHARS = 128
 _DOMAIN = b"picr-upload-link-v1\n"
 """Prefix of every signed message: a MAC made with this key for anything else never verifies as a link."""
@@ -52,6 +65,10 @@ class UploadPolicy:
     ``photos_per_hour`` (60): a busy shoot from one phone; a leaked link cannot fill the bucket or run up
     the cutout bill (each photo costs a 6 GB, ~25 s cutout).
     ``max_files_per_request`` (20): one selection on the phone.
+
+    The hourly photo budget is spent twice over, by two counters: by the forms handed out (a page asking for
+    more is told 429 at once) and by the photos that arrive (ingest admits no more than ``photos_per_hour`` per
+    link per clock hour, whatever forms are in circulation).
     """
 
     max_bytes: int = 25 * 1024 * 1024
@@ -123,6 +140,13 @@ def post_policy(link_id: str, product: str | None, content_type: str,
 
 # ------------------------------------------------------------------ status
 
+REFUSED_MESSAGES = {
+    "over_quota": "Too many photos arrived from this link this hour, so this one was not processed. "
+                  "Please send it again later.",
+}
+"""What the page says about a photo that arrived but was not admitted (the refusal is kept on its form)."""
+
+
 def owns_key(link_id: str, key: str) -> bool:
     """Only keys minted for this link (and no ``..`` games) are looked up at all."""
     prefix = f"{UPLOAD_PREFIX}{link_id}/"
@@ -130,10 +154,14 @@ def owns_key(link_id: str, key: str) -> bool:
 
 
 def status_view(link_id: str, key: str, job: Mapping[str, Any] | None, *, uploaded: bool,
-                output_urls: Sequence[tuple[str, str]] = ()) -> dict[str, Any]:
+                output_urls: Sequence[tuple[str, str]] = (), refused: str | None = None) -> dict[str, Any]:
     """What the page shows for one photo. A job uploaded through another link reads as unknown, exactly
-    like a key that was never uploaded: nothing tells one link about another's photos."""
+    like a key that was never uploaded: nothing tells one link about another's photos. ``refused`` is
+    why the photo that arrived on this form was not admitted (a ``REFUSED_MESSAGES`` key)."""
     view: dict[str, Any] = {"key": key}
+    if refused is not None:
+        return {**view, "state": states.REJECTED, "product": None,
+                "reasons": [REFUSED_MESSAGES.get(refused, "This photo was not processed.")]}
     if job is not None and job.get("token_id") != link_id:
         return {**view, "state": "unknown"}
     if job is None:
@@ -163,19 +191,124 @@ class RateLimiter:
     def allow(self, link_id: str, name: str, *, limit: int, window_s: int, now_s: float, cost: int = 1) -> bool:
         if cost > limit:
             return False
-        window = int(now_s // window_s) * window_s
         try:
-            self._client.update_item(
-                TableName=self._table,
-                Key={"id": {"S": f"ratelimit#{link_id}#{name}#{window}"}},
-                UpdateExpression="ADD hits :cost SET expiration = if_not_exists(expiration, :expires)",
-                ConditionExpression="attribute_not_exists(hits) OR hits <= :room",
-                ExpressionAttributeValues={":cost": {"N": str(cost)}, ":room": {"N": str(limit - cost)},
-                                           ":expires": {"N": str(window + 2 * window_s)}},
-            )
+            self._client.update_item(**self.spend(link_id, name, limit=limit, window_s=window_s, now_s=now_s,
+                                                  cost=cost))
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 return False
             raise
         return True
 
+    def spend(self, link_id: str, name: str, *, limit: int, window_s: int, now_s: float,
+              cost: int = 1) -> dict[str, Any]:
+        """The conditional ``UpdateItem`` that spends ``cost`` of this window's budget (also usable inside
+        a transaction)."""
+        window = int(now_s // window_s) * window_s
+        return {
+            "TableName": self._table,
+            "Key": {"id": {"S": f"ratelimit#{link_id}#{name}#{window}"}},
+            "UpdateExpression": "ADD hits :cost SET expiration = if_not_exists(expiration, :expires)",
+            "ConditionExpression": "attribute_not_exists(hits) OR hits <= :room",
+            "ExpressionAttributeValues": {":cost": {"N": str(cost)}, ":room": {"N": str(limit - cost)},
+                                          ":expires": {"N": str(window + 2 * window_s)}},
+        }
+
+
+# ------------------------------------------------------------------ one form, one photo
+
+@dataclass(frozen=True)
+class Admission:
+    """Whether the object that arrived on an upload key may become a job, and if not, why not:
+    ``not_issued`` (no form named this key), ``form_used`` (another object already arrived on it),
+    ``over_quota`` (the link's photos for this hour are spent)."""
+
+    admitted: bool
+    reason: str | None = None
+
+
+def link_of_key(key: str) -> str | None:
+    """The link id an upload key was minted for (``inbox/upload/<link id>/<form id>-<name>``), if any."""
+    link_id, _, name = key.removeprefix(UPLOAD_PREFIX).partition("/")
+    minted = key.startswith(UPLOAD_PREFIX) and _LINK_ID.fullmatch(link_id) and name and owns_key(link_id, key)
+    return link_id if minted else None
+
+
+class UploadForms:
+    """The record of every upload form handed out, one item per key in the idempotency table.
+
+    ``issue`` records a key when its form is signed; ``admit`` is ingest's question "may this object on an
+    upload key become a job?". The first object to arrive claims the form and spends one photo of the
+    link's hourly quota in one transaction; the claim names the job (derived from the object's version), so
+    a redelivered event for the same object gets the same answer and spends nothing again, while any
+    other object on that key is refused. Takes its boto3 DynamoDB client so tests pass a moto one.
+    """
+
+    ARRIVALS = "arrivals"
+
+    def __init__(self, client: Any, table: str) -> None:
+        self._client = client
+        self._table = table
+        self._limiter = RateLimiter(client, table)
+
+    def issue(self, key: str, link_id: str, *, now_s: float) -> None:
+        self._client.put_item(
+            TableName=self._table,
+            Item={"id": {"S": FORM_RECORD + key}, "link_id": {"S": link_id},
+                  "issued_at": {"N": str(int(now_s))}, "expiration": {"N": str(int(now_s) + FORM_RECORD_S)}},
+            ConditionExpression="attribute_not_exists(id)",  # keys are random: a clash would be a bug
+        )
+
+    def get(self, key: str) -> dict[str, str] | None:
+        """The form's record: ``link_id``, and once something arrived on it ``job_id`` (and ``refused``)."""
+        item = self._client.get_item(TableName=self._table, Key={"id": {"S": FORM_RECORD + key}},
+                                     ConsistentRead=True).get("Item")
+        return {name: value["S"] for name, value in item.items() if "S" in value} if item else None
+
+    def admit(self, key: str, job_id: str, *, photos_per_hour: int, now_s: float) -> Admission:
+        link_id = link_of_key(key)
+        if link_id is None:
+            return Admission(False, "not_issued")
+        claim = {
+            "TableName": self._table,
+            "Key": {"id": {"S": FORM_RECORD + key}},
+            "UpdateExpression": "SET job_id = :job",
+            "ConditionExpression": "link_id = :link AND attribute_not_exists(job_id)",
+            "ExpressionAttributeValues": {":job": {"S": job_id}, ":link": {"S": link_id}},
+        }
+        spend = self._limiter.spend(link_id, self.ARRIVALS, limit=photos_per_hour, window_s=3600, now_s=now_s)
+        try:
+            self._client.transact_write_items(TransactItems=[{"Update": claim}, {"Update": spend}])
+            return Admission(True)
+        except ClientError as exc:
+            failed = _failed_conditions(exc)
+            if failed is None:
+                raise
+        if failed == [False, True]:
+            # Over quota: the form is spent on this refusal, so a redelivery gets the same answer.
+            refuse = {**claim, "UpdateExpression": "SET job_id = :job, refused = :why",
+                      "ExpressionAttributeValues": {**claim["ExpressionAttributeValues"], ":why": {"S": "over_quota"}}}
+            try:
+                self._client.update_item(**refuse)
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                    raise
+        return self._settled(key, link_id, job_id)
+
+    def _settled(self, key: str, link_id: str, job_id: str) -> Admission:
+        """The answer for ``job_id`` once the form's record has been decided by someone."""
+        form = self.get(key)
+        if form is None or form.get("link_id") != link_id:
+            return Admission(False, "not_issued")
+        if form.get("job_id") != job_id:
+            return Admission(False, "form_used")
+        return Admission(form.get("refused") is None, form.get("refused"))
+
+
+def _failed_conditions(exc: ClientError) -> list[bool] | None:
+    """Which items of a cancelled transaction failed their condition (None: it failed for another reason)."""
+    if exc.response["Error"]["Code"] != "TransactionCanceledException":
+        return None
+    reasons = exc.response.get("CancellationReasons") or []
+    failed = [reason.get("Code") == "ConditionalCheckFailed" for reason in reasons]
+    return failed if any(failed) else None

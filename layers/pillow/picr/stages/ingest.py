@@ -3,6 +3,13 @@
 Safe to run twice for the same object: the job id is derived from the object itself, the job is
 opened with a conditional write, and the follow-up steps (move a refused file, enqueue the next
 stage) are recorded on the job so a redelivery only finishes what a crashed attempt left undone.
+
+An object under ``inbox/upload/`` becomes a job only if the upload page handed out a form for its key and
+it is the first object to arrive on it, within the link's hourly photo quota (``picr.upload.UploadForms``):
+S3 accepts a form posted again, and each post is a new version with its own event.
+
+Each job records its source identity (``source``), and a reshoot only replaces a held job of the same
+source (see ``source_identity``).
 """
 
 from __future__ import annotations
@@ -10,19 +17,30 @@ from __future__ import annotations
 import hashlib
 import posixpath
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from picr import jobs as states
-from picr.inbox import decode_metadata
+from picr.inbox import Origin, decode_metadata
 from picr.jobs import JobStore, NewJob
 from picr.messages import PublishMessage, QueueSender, StageMessage
 from picr.naming import FALLBACK_PRODUCT_NAME, product_name, safe_file_name
 from picr.photo import IntakeLimits, Refused, encode_source, normalise_upload
 from picr.quality import assess_photo_quality
+from picr.stages.drive_sync import LANE as DRIVE_LANE
 from picr.stages.handoff import hand_off
-from picr.storage import ImageBucket, rejected_key, work_key
+from picr.stages.mail_intake import LANE as MAIL_LANE
+from picr.storage import INBOX, ImageBucket, rejected_key, work_key
+from picr.upload import LANE_NAME as UPLOAD_LANE
+from picr.upload import UPLOAD_PREFIX, UploadForms, UploadPolicy
+
+NOT_ADMITTED = "not_admitted"
+"""Outcome of an object on an upload key that no form admits: no job is opened for it."""
+LANE_FOLDERS = {UPLOAD_LANE: "upload/", MAIL_LANE: "mail/", DRIVE_LANE: "drive/"}
+"""Where under ``inbox/`` each lane writes (the email and Drive lanes' ``inbox_name``): a lane's
+metadata counts only on a key in its own folder."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +73,11 @@ class IngestContext:
     cutout_queue: QueueSender
     publish_queue: QueueSender
     limits: IntakeLimits
+    upload_forms: UploadForms | None = None
+    """The upload page's form records; without them no object under ``inbox/upload/`` is admitted."""
+    photos_per_hour: int = UploadPolicy().photos_per_hour
+    drive_folder: str | None = None
+    """The watched Drive folder's id (the Drive lane's source identity)."""
 
 
 def job_id_for(obj: UploadedObject) -> str:
@@ -69,6 +92,9 @@ def ingest(obj: UploadedObject, ctx: IngestContext, *, now: str) -> IngestOutcom
     if existing is not None:
         _finish(job_id, existing, obj, ctx)
         return IngestOutcome(job_id, existing["current_status"], duplicate=True)
+    refusal = _upload_refusal(obj, job_id, ctx, now)
+    if refusal is not None:
+        return IngestOutcome(job_id, NOT_ADMITTED, reason=refusal)
     try:
         stored = ctx.bucket.get(obj.key, obj.version_id)
     except ClientError as exc:
@@ -77,6 +103,7 @@ def ingest(obj: UploadedObject, ctx: IngestContext, *, now: str) -> IngestOutcom
             return IngestOutcome(job_id, "missing", reason="object no longer exists")
         raise
     origin = decode_metadata(stored.metadata)  # lane, sender, reply-to and upload link set by the way in
+    source = source_identity(obj, origin, drive_folder=ctx.drive_folder)
     job = NewJob(
         job_id=job_id,
         source_key=obj.key,
@@ -92,6 +119,7 @@ def ingest(obj: UploadedObject, ctx: IngestContext, *, now: str) -> IngestOutcom
             "reason_code": refusal.code,
             "reasons": [refusal.message],
             "rejected_key": rejected_key(job_id, safe_file_name(obj.file_name)),
+            "source": source,
             **origin.job_attrs(),
         }
         ctx.jobs.open(job, at=now, status=states.REJECTED, attrs=attrs, detail={"reason_code": refusal.code})
@@ -112,9 +140,10 @@ def ingest(obj: UploadedObject, ctx: IngestContext, *, now: str) -> IngestOutcom
         "notes": list(photo.notes),
         "warnings": [w.code for w in warnings],
         "warning_messages": [w.message for w in warnings],
+        "source": source,
         **origin.job_attrs(),
     }
-    reshot = held_jobs_of(job.product, ctx.jobs)
+    reshot = held_jobs_of(job.product, source, ctx.jobs)
     if reshot:
         attrs["supersedes"] = reshot
     ctx.jobs.open(job, at=now, attrs=attrs, detail={"notes": list(photo.notes), "supersedes": reshot or None})
@@ -137,16 +166,53 @@ def _finish(job_id: str, job: dict[str, Any], obj: UploadedObject, ctx: IngestCo
         hand_off(ctx.jobs, job, "cutout_enqueued", ctx.cutout_queue, StageMessage(job_id=job_id))
 
 
-def held_jobs_of(product: str, jobs: JobStore) -> list[str]:
-    """Jobs held for review whose product has this name (case-insensitively), via the status index.
+def _upload_refusal(obj: UploadedObject, job_id: str, ctx: IngestContext, now: str) -> str | None:
+    """Why an object under ``inbox/upload/`` may not become a job (None when its form admits it, or when
+    the object is not an upload-page photo at all)."""
+    if not obj.key.startswith(UPLOAD_PREFIX):
+        return None
+    if ctx.upload_forms is None:
+        return "not_issued"
+    now_s = datetime.fromisoformat(now.replace("Z", "+00:00")).timestamp()
+    admission = ctx.upload_forms.admit(obj.key, job_id, photos_per_hour=ctx.photos_per_hour, now_s=now_s)
+    return None if admission.admitted else admission.reason
 
-    The fallback name is never matched: two unrelated photos without a usable name are not reshoots.
+
+def source_identity(obj: UploadedObject, origin: Origin, *, drive_folder: str | None) -> str:
+    """Who a photo came from, as far as a reshoot is concerned: ``upload:<link id>``, ``email:<sender>``,
+    ``drive:<folder id>``, or ``bucket:<bucket>`` for a plain S3 upload.
+
+    A lane's metadata only counts on a key in that lane's own folder (``LANE_FOLDERS``), which only that
+    lane writes to: the upload page's forms pin their key under ``inbox/upload/<link id>/`` and their
+    metadata, and mail-intake and drive-sync choose their keys themselves. Anything else under ``inbox/``
+    was written by someone holding the bucket's IAM write permission, i.e. the owner or the owner's own
+    tooling: that is one identity, the bucket's.
+    """
+    folder = LANE_FOLDERS.get(origin.lane or "")
+    if folder is not None and obj.key.startswith(f"{INBOX}{folder}"):
+        if origin.lane == UPLOAD_LANE and origin.token_id and obj.key.startswith(f"{UPLOAD_PREFIX}{origin.token_id}/"):
+            return f"upload:{origin.token_id}"
+        if origin.lane == MAIL_LANE and origin.sender:
+            return f"email:{origin.sender.lower()}"
+        if origin.lane == DRIVE_LANE and drive_folder:
+            return f"drive:{drive_folder}"
+    return f"bucket:{obj.bucket}"
+
+
+def held_jobs_of(product: str, source: str, jobs: JobStore) -> list[str]:
+    """Jobs held for review whose product has this name (case-insensitively) and that came from the same
+    source, via the status index.
+
+    The same source only: a name is no credential, so a photo from another upload link, another sender or
+    another way in never closes someone else's held job (the owner closes any of them with Reject). A
+    job without a recorded source is never matched. The fallback name is never matched either: two
+    unrelated photos without a usable name are not reshoots.
     """
     if product == FALLBACK_PRODUCT_NAME:
         return []
     wanted = product.casefold()
     return [held["job_id"] for held in jobs.in_status(states.NEEDS_REVIEW)
-            if (held.get("product") or "").casefold() == wanted]
+            if (held.get("product") or "").casefold() == wanted and held.get("source") == source]
 
 
 def _supersede(job: dict[str, Any], ctx: IngestContext) -> None:

@@ -2,6 +2,10 @@
 
 The email goes through ``deliver``, which the handler makes idempotent per (job, outcome) with
 Powertools, so a redelivered message or a retried function never sends a second one.
+
+Who hears: the owner always; whoever sent the photo in (the job's ``reply_to``) gets the ready and the
+rejected email too, but not the review email, whose buttons decide the job: deciding is the owner's alone
+(an allowed sender is anyone at an allowed domain). The sender gets a plain "held" message instead.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from picr.manifest import ManifestOutput, build_manifest
 from picr.messages import PublishMessage
 from picr.notify import (
     VariantLink,
+    build_held_email,
     build_ready_email,
     build_rejected_email,
     build_review_email,
@@ -53,7 +58,13 @@ def publish(message: PublishMessage, ctx: PublishContext, *, now: str, sent_at: 
     if job["current_status"] != expected[message.outcome]:
         return job["current_status"]  # superseded: the job moved on, this announcement is stale
     email = _compose(message.outcome, job, ctx, sent_at=sent_at)
-    ctx.deliver(message.job_id, _notice(message.outcome, job), email)
+    notice = _notice(message.outcome, job)
+    ctx.deliver(message.job_id, notice, email)
+    told = _sender(job, ctx)
+    if message.outcome == "review" and told:
+        held = build_held_email(sender=ctx.sender, recipients=[told], product=job["product"], job_id=job["job_id"],
+                                reasons=job.get("reasons") or [], sent_at=sent_at)
+        ctx.deliver(message.job_id, f"{notice}-sender", held)
     return job["current_status"]
 
 
@@ -64,13 +75,20 @@ def _notice(outcome: str, job: dict[str, Any]) -> str:
     return f"{outcome}-{review_round}" if review_round else outcome
 
 
-def _recipients(job: dict[str, Any], ctx: PublishContext) -> list[str]:
-    extra = [job["reply_to"]] if job.get("reply_to") else []
-    return list(dict.fromkeys([*ctx.recipients, *extra]))
+def _sender(job: dict[str, Any], ctx: PublishContext) -> str | None:
+    """Who sent the photo in, when that is someone besides the owner."""
+    reply_to = job.get("reply_to")
+    owners = {owner.lower() for owner in ctx.recipients}
+    return reply_to if reply_to and reply_to.lower() not in owners else None
+
+
+def _recipients(outcome: str, job: dict[str, Any], ctx: PublishContext) -> list[str]:
+    sender = _sender(job, ctx) if outcome != "review" else None  # decision links go to the owner only
+    return [*ctx.recipients, *([sender] if sender else [])]
 
 
 def _compose(outcome: str, job: dict[str, Any], ctx: PublishContext, *, sent_at: Any) -> EmailMessage:
-    common = {"sender": ctx.sender, "recipients": _recipients(job, ctx), "job_id": job["job_id"],
+    common = {"sender": ctx.sender, "recipients": _recipients(outcome, job, ctx), "job_id": job["job_id"],
               "sent_at": sent_at}
     if outcome == "ready":
         links = [

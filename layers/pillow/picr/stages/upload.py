@@ -19,11 +19,11 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from picr.jobs import JobStore
 from picr.notify import TEMPLATE_DIR
-from picr.stages.ingest import UploadedObject, job_id_for
 from picr.upload import (
     LinkRefused,
     RateLimiter,
     RequestedFile,
+    UploadForms,
     UploadPolicy,
     check_file,
     owns_key,
@@ -51,10 +51,11 @@ class PageResponse:
 
 @dataclass
 class UploadContext:
-    s3: Any  # boto3 S3 client: signs the forms and the thumbnail links, finds an upload's version
+    s3: Any  # boto3 S3 client: signs the forms and the thumbnail links, sees whether a photo has arrived
     bucket: str
     jobs: JobStore
     limiter: RateLimiter
+    forms: UploadForms
     signing_key: Callable[[], bytes]
     storage_origin: str  # where presigned URLs point (scheme://host[:port]), allowed by the page's CSP
     policy: UploadPolicy = field(default_factory=UploadPolicy)
@@ -101,6 +102,7 @@ def request_uploads(token: str | None, body: str | None, ctx: UploadContext, *, 
         fields, conditions = post_policy(link_id, product, file.content_type, ctx.policy)
         form = ctx.s3.generate_presigned_post(Bucket=ctx.bucket, Key=key, Fields=fields, Conditions=conditions,
                                               ExpiresIn=ctx.policy.post_expiry_s)
+        ctx.forms.issue(key, link_id, now_s=now_s)  # before the form leaves: ingest admits recorded keys only
         slots.append({"key": key, "url": form["url"], "fields": form["fields"]})
     return _json(200, {"uploads": slots})
 
@@ -128,16 +130,18 @@ def _admit(token: str | None, ctx: UploadContext, now_s: float) -> str | PageRes
 
 
 def _photo(link_id: str, key: str, ctx: UploadContext) -> dict[str, Any]:
-    if not owns_key(link_id, key):
+    form = ctx.forms.get(key) if owns_key(link_id, key) else None
+    if form is None or form.get("link_id") != link_id:
         return status_view(link_id, key, None, uploaded=False)
-    response = ctx.s3.list_object_versions(Bucket=ctx.bucket, Prefix=key, MaxKeys=10)
-    versions = [v for v in response.get("Versions", []) if v["Key"] == key]
-    if not versions:
-        return status_view(link_id, key, None, uploaded=False)
-    first = min(versions, key=lambda v: v["LastModified"])  # keys are never reused: one upload, one version
-    job = ctx.jobs.get(job_id_for(UploadedObject(ctx.bucket, key, "", first["VersionId"], first["ETag"].strip('"'))))
+    if form.get("refused"):
+        return status_view(link_id, key, None, uploaded=True, refused=form["refused"])
+    job = ctx.jobs.get(form["job_id"]) if form.get("job_id") else None  # the one object the form admitted
+    if job is None:
+        response = ctx.s3.list_object_versions(Bucket=ctx.bucket, Prefix=key, MaxKeys=10)
+        uploaded = any(v["Key"] == key for v in response.get("Versions", []))
+        return status_view(link_id, key, None, uploaded=uploaded)
     urls = []
-    if job is not None and job.get("token_id") == link_id:
+    if job.get("token_id") == link_id:
         outputs = sorted(job.get("outputs") or [], key=lambda o: _channel_rank(o["channel"]))
         urls = [(o["channel"], ctx.s3.generate_presigned_url(
             "get_object", Params={"Bucket": ctx.bucket, "Key": o["key"]}, ExpiresIn=ctx.policy.view_expiry_s))
