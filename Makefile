@@ -67,7 +67,7 @@ process: setup
 
 # One sample event through one function's handler on the embedded moto stack (no Docker): prints its return
 # value and what it changed in the bucket and the jobs table.
-invoke: setup
+invoke: $(STAMP) $(MODEL)
 	@test -n "$(FN)" -a -n "$(EVENT)" || { echo 'usage: make invoke FN=IngestFunction EVENT=events/ingest.json'; exit 2; }
 	@$(PY) -m tools.invoke $(FN) $(EVENT)
 
