@@ -124,14 +124,15 @@ def _job_waiting_for(stack: LocalStack, function: str) -> str:
     """A job run through every stage before ``function``'s, so its hand-off to ``function`` is due."""
     from picr.jobs import JobStore
 
+    queues = [c.queue_url for c in stack.consumers if c.function.logical_id == function]
+    if not queues:
+        raise SystemExit(f"{function} takes no job from a queue, so make invoke cannot prepare a ${{JobId}} for it")
     key, version = _upload(stack, "inbox/red-mug.jpg", sample_photo())
     _run_until(stack, stop_at=function)
     job_id = _job_of(stack, key, version)
-    job = JobStore(stack.dynamodb, stack.resolver.resolve({"Ref": "JobsTable"})).get(job_id)
-    waiting = [c for c in stack.consumers if c.function.logical_id == function
-               and stack.sqs.get_queue_attributes(QueueUrl=c.queue_url, AttributeNames=["ApproximateNumberOfMessages"])
-               ["Attributes"]["ApproximateNumberOfMessages"] != "0"]
-    if not waiting:
+    waiting = stack.sqs.get_queue_attributes(QueueUrl=queues[0], AttributeNames=["ApproximateNumberOfMessages"])
+    if waiting["Attributes"]["ApproximateNumberOfMessages"] == "0":
+        job = JobStore(stack.dynamodb, stack.resolver.resolve({"Ref": "JobsTable"})).get(job_id)
         raise SystemExit(f"the sample job stopped at {job and job['current_status']}, before reaching {function}")
     return job_id
 
