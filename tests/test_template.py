@@ -916,6 +916,10 @@ def test_the_model_choices_are_the_models_the_engine_runs_and_the_image_can_bake
     choices = source["Parameters"]["CutoutModel"]
     assert set(choices["AllowedValues"]) == PROBABILITY_MODELS & set(MODELS)
     assert choices["Default"] in choices["AllowedValues"]
+    # a plain docker build of the image bakes what the template deploys by default
+    build_arguments = dict(re.findall(r"^ARG (\w+)=(\S+)$", (REPO / "functions/cutout/Dockerfile").read_text(), re.M))
+    assert build_arguments == {"ARCH": source["Parameters"]["CutoutArchitecture"]["Default"],
+                               "MODEL": choices["Default"]}
 
 
 def test_the_readme_chooses_the_model_with_the_parameter_not_a_docker_build_argument() -> None:
