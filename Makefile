@@ -15,7 +15,8 @@ export SAM_CLI_TELEMETRY := 0
 IN ?=
 OUT ?= out
 
-.PHONY: setup venv browser faketime demo test test-shifted process build bench load lint lock clean corpus evaluate-corpus
+.PHONY: setup venv browser faketime demo test test-shifted process invoke env build bench load lint lock clean corpus \
+	evaluate-corpus
 
 setup: $(STAMP) $(MODEL) browser
 
@@ -64,6 +65,18 @@ demo: setup
 process: setup
 	@test -n "$(IN)" || { echo 'usage: make process IN="photos or folders" OUT=dir'; exit 2; }
 	$(PY) -m tools.process --out $(OUT) $(IN)
+
+# One sample event through one function's handler on the embedded moto stack (no Docker): prints its return
+# value and what it changed in the bucket and the jobs table.
+invoke: $(STAMP) $(MODEL)
+	@test -n "$(FN)" -a -n "$(EVENT)" || { echo 'usage: make invoke FN=IngestFunction EVENT=events/ingest.json'; exit 2; }
+	@$(PY) -m tools.invoke $(FN) $(EVENT)
+
+# For `sam local invoke` against a deployed stack: its functions' environment (--env-vars) and the sample
+# events naming its bucket, under .aws-sam/local/ (or ENV_OUT), from the stack's outputs (AWS credentials needed).
+env: venv
+	@test -n "$(STACK)" || { echo 'usage: make env STACK=picr [REGION=eu-west-1]'; exit 2; }
+	@$(PY) -m tools.local_env --stack $(STACK) $(if $(REGION),--region $(REGION)) $(if $(ENV_OUT),--out $(ENV_OUT))
 
 test: setup
 	$(PY) -m ruff check .

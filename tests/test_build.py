@@ -27,6 +27,8 @@ REPO = Path(__file__).resolve().parents[1]
 DOCKERFILE = REPO / "functions" / "cutout" / "Dockerfile"
 LAYER_REQUIREMENTS = locks.DEPLOYED_LOCKS["layer"]
 DEV_MODEL = REPO / "models" / "u2netp.onnx"  # rembg's u2netp release file, fetched by tools/fetch_model.py
+HEADROOM_BYTES = 100 * 2**20
+"""What every zip function with its layers leaves free of Lambda's 250 MiB unzipped limit."""
 ONNXRUNTIME_ARM64_FIX = Version("1.26.0")  # first release with microsoft/onnxruntime#28230 (issue #10038)
 
 
@@ -419,4 +421,13 @@ def test_make_build_produces_an_arm64_layer_with_real_templates(tmp_path: Path) 
     for name, entry in drive_sync.items():  # the function's own dependencies, at the locked versions
         assert list(build_dir.glob(f"DriveSyncFunction/{name.replace('-', '_')}-{entry.version}.dist-info")), name
     assert not (build_dir / "CutoutFunction").exists()
-    print(f"\nlayer {layer_mb:.1f} MB unzipped, build {elapsed:.1f} s")
+    # Every zip function with its layer keeps 100 MiB of Lambda's 250 MiB for the next dependency or fix
+    # (drive-sync was 232 MiB with googleapiclient; it is the largest).
+    plan = build.read_plan(root / "template.yaml")
+    unzipped = {f.logical_id: build.tree_size(build_dir / f.logical_id)
+                + sum(build.tree_size(build_dir / layer) for layer in f.layers) for f in plan.zip_functions}
+    too_big = {name: f"{size / 2**20:.0f} MiB" for name, size in unzipped.items()
+               if size > build.UNZIPPED_LIMIT_BYTES - HEADROOM_BYTES}
+    assert not too_big, f"less than 100 MiB of headroom under Lambda's 250 MiB: {too_big}"
+    print(f"\nlayer {layer_mb:.1f} MB unzipped, drive-sync with its layer "
+          f"{unzipped['DriveSyncFunction'] / 2**20:.1f} MiB, build {elapsed:.1f} s")

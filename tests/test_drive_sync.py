@@ -1,32 +1,39 @@
-"""The Drive lane against the google-api-python-client's own HTTP mock (``HttpMockSequence``) and moto S3.
+"""The Drive lane through its real client (google-auth's authorised session) against a Drive double, and moto S3.
 
-Each test scripts Drive's answers in the order the sync asks, and then checks both sides: what the sync
-asked Drive for (``request_sequence``) and what it left in the bucket.
+``tests/drive_double.py`` answers as Drive v3 and Google's token endpoint do, at the HTTP transport: each test
+scripts Drive's answers in the order the sync asks, and then checks both sides: what the sync asked Drive for
+(``drive.calls``) and what it left in the bucket.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
 import boto3
 import pytest
-from googleapiclient.discovery import build
-from googleapiclient.http import HttpMockSequence
 
-from picr.drive_sync import MAX_REMEMBERED, DriveFile, DriveFolder, SyncState, drive_service, service_account_info
+from picr.drive_sync import (
+    MAX_REMEMBERED,
+    DriveError,
+    DriveFile,
+    DriveFolder,
+    SyncState,
+    drive_session,
+    service_account_info,
+)
 from picr.inbox import Inbox, decode_metadata
 from picr.stages.drive_sync import STATE_KEY, DriveSyncContext, inbox_name, sync
 from picr.storage import ImageBucket
+from tests.drive_double import DriveDouble, service_account_key
 from tools.shared_data import SAMPLES
 
 REPO = Path(__file__).resolve().parent.parent
+
 JPEG = (SAMPLES / "toolbox.jpg").read_bytes()
 HEIC = (SAMPLES / "guitar.heic").read_bytes()
 FOLDER = "1FolderAbC"
 BUCKET = "picr-test-images"
-OK = {"status": "200", "content-type": "application/json"}
 
 
 def drive_file(file_id: str, name: str, md5: str, *, parents: tuple[str, ...] = (FOLDER,), size: int = 1000,
@@ -35,24 +42,24 @@ def drive_file(file_id: str, name: str, md5: str, *, parents: tuple[str, ...] = 
             "modifiedTime": "2026-11-01T10:00:00.000Z", "parents": list(parents), "trashed": False}
 
 
-def answers(*bodies: object) -> HttpMockSequence:
-    """Drive's replies in order: dicts as JSON, bytes as a file's content."""
-    return HttpMockSequence([
-        (OK, json.dumps(body)) if not isinstance(body, bytes) else ({"status": "200"}, body) for body in bodies
-    ])
+@pytest.fixture(scope="module")
+def key() -> tuple[dict, bytes]:
+    return service_account_key()
 
 
-def folder(http: HttpMockSequence) -> DriveFolder:
-    return DriveFolder(build("drive", "v3", http=http, static_discovery=True), FOLDER)
+@pytest.fixture
+def drive(key) -> DriveDouble:
+    info, public = key
+    return DriveDouble(public, info["client_email"])
 
 
-def requests(http: HttpMockSequence) -> list[tuple[str, str, dict]]:
-    """(method, path, query) of every request the sync sent."""
-    seen = []
-    for uri, method, _body, _headers in http.request_sequence:
-        parts = urlsplit(uri)
-        seen.append((method, parts.path, {k: v[0] for k, v in parse_qs(parts.query).items()}))
-    return seen
+def folder(drive: DriveDouble, key: tuple[dict, bytes], folder_id: str = FOLDER) -> DriveFolder:
+    return DriveFolder(drive_session(key[0], adapter=drive), folder_id)
+
+
+def sent(drive: DriveDouble) -> list[tuple[str, str, dict]]:
+    """(method, path, query) of every request the sync sent to Drive."""
+    return [(call.method, call.path, call.query) for call in drive.calls]
 
 
 @pytest.fixture
@@ -63,8 +70,13 @@ def s3(aws):
     return client
 
 
-def context(s3, http: HttpMockSequence) -> DriveSyncContext:
-    return DriveSyncContext(drive=folder(http), inbox=Inbox(s3, BUCKET), bucket=ImageBucket(s3, BUCKET), s3=s3)
+@pytest.fixture
+def context(s3, drive, key):
+    def make(folder_id: str = FOLDER) -> DriveSyncContext:
+        return DriveSyncContext(drive=folder(drive, key, folder_id), inbox=Inbox(s3, BUCKET),
+                                bucket=ImageBucket(s3, BUCKET), s3=s3)
+
+    return make
 
 
 def inbox_versions(s3) -> list[str]:
@@ -85,11 +97,11 @@ def always() -> bool:
     return True
 
 
-def test_two_runs_over_the_same_folder_take_each_photo_once_and_mirror_the_set_back(s3):
+def test_two_runs_over_the_same_folder_take_each_photo_once_and_mirror_the_set_back(s3, drive, context):
     publish_set(s3, "0123456789abcdef0123", "Sea salt candle")
     candle, vase = drive_file("fileA", "candle.jpg", "aaa111"), drive_file("fileB", "vase.HEIC", "bbb222",
                                                                           mime="image/heif")
-    first = answers(
+    drive.script(
         {"startPageToken": "100"},
         {"files": [candle, vase]},
         JPEG, HEIC,
@@ -97,20 +109,29 @@ def test_two_runs_over_the_same_folder_take_each_photo_once_and_mirror_the_set_b
         {"id": "outFolder"},
         {"id": "up1"}, {"id": "up2"},
     )
-    report = sync(context(s3, first), should_continue=always)
+    report = sync(context(), should_continue=always)
     assert (report.taken, report.mirrored, report.complete) == (["candle.jpg", "vase.HEIC"],
                                                                 ["0123456789abcdef0123"], True)
-    assert first._iterable == []  # every scripted answer was asked for
-    sent = requests(first)
-    assert [(method, path.rsplit("/", 1)[-1]) for method, path, _ in sent] == [
-        ("GET", "startPageToken"), ("GET", "files"), ("GET", "fileA"), ("GET", "fileB"), ("GET", "files"),
-        ("POST", "files"), ("POST", "files"), ("POST", "files")]
-    listing = sent[1][2]
+    assert drive.answers == []  # every scripted answer was asked for
+    assert drive.tokens_issued == 1  # one OAuth token for the whole run, sent with every call
+    calls = sent(drive)
+    assert [(method, path) for method, path, _ in calls] == [
+        ("GET", "/drive/v3/changes/startPageToken"), ("GET", "/drive/v3/files"), ("GET", "/drive/v3/files/fileA"),
+        ("GET", "/drive/v3/files/fileB"), ("GET", "/drive/v3/files"), ("POST", "/drive/v3/files"),
+        ("POST", "/upload/drive/v3/files"), ("POST", "/upload/drive/v3/files")]
+    assert all(query["supportsAllDrives"] == "true" for _m, _p, query in calls)
+    listing = calls[1][2]
     assert listing["q"] == f"'{FOLDER}' in parents and trashed = false and mimeType contains 'image/'"
-    assert sent[2][2]["alt"] == "media"
-    uploads = [body for _uri, method, body, _h in first.request_sequence[-2:] if method == "POST"]
-    assert [b'"parents": ["outFolder"]' in body for body in uploads] == [True, True]
-    assert b"Sea-salt-candle-01234567-market.jpg" in uploads[0] and b"market pixels" in uploads[0]
+    assert listing["fields"] == ("nextPageToken, files(id, name, mimeType, md5Checksum, modifiedTime, size, "
+                                 "parents, trashed)")
+    assert calls[2][2]["alt"] == "media"
+    assert json.loads(drive.calls[5].body) == {"name": "picr-out", "mimeType": "application/vnd.google-apps.folder",
+                                               "parents": [FOLDER]}
+    assert [call.query["uploadType"] for call in drive.calls[-2:]] == ["multipart", "multipart"]
+    uploads = [call.multipart for call in drive.calls[-2:]]
+    assert uploads == [
+        ({"name": "Sea-salt-candle-01234567-market.jpg", "parents": ["outFolder"]}, b"market pixels", "image/jpeg"),
+        ({"name": "Sea-salt-candle-01234567-web.png", "parents": ["outFolder"]}, b"web pixels", "image/png")]
 
     candle_key = f"inbox/{inbox_name(as_file(candle))}"
     assert inbox_versions(s3) == sorted([candle_key, f"inbox/{inbox_name(as_file(vase))}"])
@@ -120,76 +141,88 @@ def test_two_runs_over_the_same_folder_take_each_photo_once_and_mirror_the_set_b
 
     renamed = {**candle, "name": "candle-final.jpg"}  # a rename is a change, with the same checksum
     elsewhere = drive_file("fileC", "other.jpg", "ccc333", parents=("anotherFolder",))
-    second = answers({"changes": [{"fileId": "fileA", "file": renamed}, {"fileId": "fileC", "file": elsewhere},
-                                  {"fileId": "fileD", "removed": True}],
-                      "newStartPageToken": "101"})
-    again = sync(context(s3, second), should_continue=always)
+    drive.script({"changes": [{"fileId": "fileA", "file": renamed}, {"fileId": "fileC", "file": elsewhere},
+                              {"fileId": "fileD", "removed": True}],
+                  "newStartPageToken": "101"})
+    again = sync(context(), should_continue=always)
     assert (again.taken, again.mirrored) == ([], [])
-    assert [path.rsplit("/", 1)[-1] for _m, path, _q in requests(second)] == ["changes"]
-    assert requests(second)[0][2]["pageToken"] == "100"
+    assert [path for _m, path, _q in sent(drive)] == ["/drive/v3/changes"]
+    assert sent(drive)[0][2]["pageToken"] == "100"
     assert len(inbox_versions(s3)) == 2  # no second version, so no second job
     state = json.loads(s3.get_object(Bucket=BUCKET, Key=STATE_KEY)["Body"].read())
     assert (state["cursor"], state["out_folder_id"]) == ("101", "outFolder")
 
 
-def as_file(item: dict):
-
+def as_file(item: dict) -> DriveFile:
     return DriveFile.from_api(item)
 
 
-def test_new_content_under_the_same_id_is_a_new_photo_and_oversized_files_are_skipped(s3):
+def test_new_content_under_the_same_id_is_a_new_photo_and_oversized_files_are_skipped(s3, drive, context):
     state = SyncState(cursor="7", taken={"fileA": "aaa111"})
     s3.put_object(Bucket=BUCKET, Key=STATE_KEY, Body=state.to_json())
     edited = drive_file("fileA", "candle.jpg", "aaa999")
     huge = drive_file("fileH", "huge.jpg", "hhh", size=41 * 1024 * 1024)
-    http = answers({"changes": [{"fileId": "fileA", "file": edited}, {"fileId": "fileH", "file": huge}],
-                    "nextPageToken": "8"},
-                   {"changes": [], "newStartPageToken": "9"},
-                   JPEG)
-    report = sync(context(s3, http), should_continue=always)
+    drive.script({"changes": [{"fileId": "fileA", "file": edited}, {"fileId": "fileH", "file": huge}],
+                  "nextPageToken": "8"},
+                 {"changes": [], "newStartPageToken": "9"},
+                 JPEG)
+    report = sync(context(), should_continue=always)
     assert report.taken == ["candle.jpg"]
     assert report.skipped == [f"huge.jpg: {41 * 1024 * 1024} bytes, more than ingest accepts"]
     assert inbox_versions(s3) == ["inbox/drive/fileA-aaa999/candle.jpg"]
-    assert [q.get("pageToken") for _m, _p, q in requests(http)[:2]] == ["7", "8"]
+    assert [q.get("pageToken") for _m, _p, q in sent(drive)[:2]] == ["7", "8"]
     saved = SyncState.from_json(s3.get_object(Bucket=BUCKET, Key=STATE_KEY)["Body"].read())
     assert saved.taken == {"fileA": "aaa999", "fileH": "hhh"} and saved.cursor == "9"
 
 
-def test_a_run_out_of_time_keeps_its_cursor_and_the_next_run_finishes_without_copying_twice(s3):
+def test_a_run_out_of_time_keeps_its_cursor_and_the_next_run_finishes_without_copying_twice(s3, drive, context):
     files = {"files": [drive_file("fileA", "a.jpg", "a1"), drive_file("fileB", "b.jpg", "b1")]}
     budget = iter([True, False])
-    first = answers({"startPageToken": "50"}, files, JPEG)
-    report = sync(context(s3, first), should_continue=lambda: next(budget))
+    drive.script({"startPageToken": "50"}, files, JPEG)
+    report = sync(context(), should_continue=lambda: next(budget))
     assert (report.taken, report.complete) == (["a.jpg"], False)
     assert SyncState.from_json(s3.get_object(Bucket=BUCKET, Key=STATE_KEY)["Body"].read()).cursor is None
-    second = answers({"startPageToken": "51"}, files, JPEG, {"files": []})
-    # (the final {"files": []} is never asked for: there is no published set to mirror)
-    report = sync(context(s3, second), should_continue=always)
-    assert report.taken == ["b.jpg"]
+    drive.script({"startPageToken": "51"}, files, JPEG)  # no published set, so no mirroring call follows
+    report = sync(context(), should_continue=always)
+    assert report.taken == ["b.jpg"] and drive.answers == []
     assert inbox_versions(s3) == ["inbox/drive/fileA-a1/a.jpg", "inbox/drive/fileB-b1/b.jpg"]
 
 
-def test_a_crash_before_the_state_is_saved_copies_nothing_twice(s3):
+def test_a_crash_before_the_state_is_saved_copies_nothing_twice(s3, drive, context):
     files = {"files": [drive_file("fileA", "a.jpg", "a1")]}
-    sync(context(s3, answers({"startPageToken": "1"}, files, JPEG)), should_continue=always)
+    drive.script({"startPageToken": "1"}, files, JPEG)
+    sync(context(), should_continue=always)
     s3.delete_object(Bucket=BUCKET, Key=STATE_KEY)  # as if the run died before its state was written
-    sync(context(s3, answers({"startPageToken": "2"}, files, JPEG)), should_continue=always)
+    drive.script({"startPageToken": "2"}, files, JPEG)
+    sync(context(), should_continue=always)
     assert inbox_versions(s3) == ["inbox/drive/fileA-a1/a.jpg"]
 
 
-def test_an_existing_out_folder_is_reused_and_each_set_is_mirrored_once(s3):
+def test_a_drive_refusal_fails_the_run_with_drives_reason_and_the_next_run_starts_over(s3, drive, context):
+    files = {"files": [drive_file("fileA", "a.jpg", "a1")]}
+    gone = (404, {"error": {"code": 404, "message": "File not found: fileA."}})
+    drive.script({"startPageToken": "1"}, files, gone)
+    with pytest.raises(DriveError, match=r"GET /drive/v3/files/fileA: 404 File not found: fileA\."):
+        sync(context(), should_continue=always)
+    assert SyncState.from_json(s3.get_object(Bucket=BUCKET, Key=STATE_KEY)["Body"].read()).cursor is None
+    assert inbox_versions(s3) == []
+    drive.script({"startPageToken": "2"}, files, JPEG)
+    assert sync(context(), should_continue=always).taken == ["a.jpg"]
+
+
+def test_an_existing_out_folder_is_reused_and_each_set_is_mirrored_once(s3, drive, context):
     publish_set(s3, "aaaaaaaaaaaaaaaaaaaa", "Vase")
     state = SyncState(cursor="5")
     s3.put_object(Bucket=BUCKET, Key=STATE_KEY, Body=state.to_json())
-    http = answers({"changes": [], "newStartPageToken": "6"}, {"files": [{"id": "existingOut"}]},
-                   {"id": "u1"}, {"id": "u2"})
-    assert sync(context(s3, http), should_continue=always).mirrored == ["aaaaaaaaaaaaaaaaaaaa"]
-    folder_query = requests(http)[1][2]["q"]
+    drive.script({"changes": [], "newStartPageToken": "6"}, {"files": [{"id": "existingOut"}]},
+                 {"id": "u1"}, {"id": "u2"})
+    assert sync(context(), should_continue=always).mirrored == ["aaaaaaaaaaaaaaaaaaaa"]
+    folder_query = sent(drive)[1][2]["q"]
     assert "name = 'picr-out'" in folder_query and "application/vnd.google-apps.folder" in folder_query
     publish_set(s3, "bbbbbbbbbbbbbbbbbbbb", "Jug")
-    http = answers({"changes": [], "newStartPageToken": "7"}, {"id": "u3"}, {"id": "u4"})
-    assert sync(context(s3, http), should_continue=always).mirrored == ["bbbbbbbbbbbbbbbbbbbb"]
-    assert all(b'"parents": ["existingOut"]' in body for _u, m, body, _h in http.request_sequence if m == "POST")
+    drive.script({"changes": [], "newStartPageToken": "7"}, {"id": "u3"}, {"id": "u4"})
+    assert sync(context(), should_continue=always).mirrored == ["bbbbbbbbbbbbbbbbbbbb"]
+    assert [call.multipart[0]["parents"] for call in drive.calls if call.method == "POST"] == [["existingOut"]] * 2
 
 
 def test_the_state_stays_small():
@@ -201,28 +234,20 @@ def test_the_state_stays_small():
     assert "f0" not in restored.taken and f"f{MAX_REMEMBERED + 9}" in restored.taken
 
 
-def test_a_folder_id_cannot_break_out_of_the_query(s3):
-    http = answers({"startPageToken": "1"}, {"files": []})
-    drive = DriveFolder(build("drive", "v3", http=http, static_discovery=True), "x' or name contains '")
-    sync(DriveSyncContext(drive=drive, inbox=Inbox(s3, BUCKET), bucket=ImageBucket(s3, BUCKET), s3=s3),
-         should_continue=always)
-    assert requests(http)[1][2]["q"].startswith("'x\\' or name contains \\'' in parents")
+def test_a_folder_id_cannot_break_out_of_the_query(drive, context):
+    drive.script({"startPageToken": "1"}, {"files": []})
+    sync(context("x' or name contains '"), should_continue=always)
+    assert sent(drive)[1][2]["q"].startswith("'x\\' or name contains \\'' in parents")
 
 
-def test_the_placeholder_secret_keeps_the_lane_off_and_a_real_key_builds_a_client():
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
+def test_the_placeholder_secret_keeps_the_lane_off_and_a_real_key_builds_a_session(key):
     assert service_account_info("REPLACE_ME") is None
     assert service_account_info(json.dumps({"type": "authorized_user"})) is None
-    pem = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
-    key = {"type": "service_account", "client_email": "picr@project.iam.gserviceaccount.com",
-           "private_key": pem, "token_uri": "https://oauth2.googleapis.com/token", "project_id": "p"}
-    info = service_account_info(json.dumps(key))
-    assert info == key
-    service = drive_service(info)  # built offline from the bundled discovery document; nothing is sent
-    assert service.files().list(q="x").uri.startswith("https://www.googleapis.com/drive/v3/files")
+    info = service_account_info(json.dumps(key[0]))
+    assert info == key[0]
+    session = drive_session(info)  # offline: the token is fetched on the first call, not here
+    assert session.credentials.service_account_email == info["client_email"]
+    assert session.credentials.scopes == ["https://www.googleapis.com/auth/drive"] and not session.credentials.valid
 
 
 def test_the_scheduled_handler_does_nothing_while_the_secret_is_a_placeholder(aws):

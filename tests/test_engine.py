@@ -7,12 +7,15 @@ import threading
 from email.parser import BytesParser
 from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
 from picr.engine import EngineError, HostedEngine, LocalEngine, read_preprocessing
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def disc_photo(size=(480, 360), colour=(200, 30, 30), background=(235, 235, 230)) -> Image.Image:
@@ -71,6 +74,22 @@ def test_local_engine_model_input_follows_rembg_normalisation(local_engine):
 def test_models_outside_the_u2net_family_are_refused_before_any_download(model):
     with pytest.raises(EngineError, match="not one of"):
         LocalEngine(model)
+
+
+def test_a_model_missing_from_the_image_is_refused_at_start_and_never_downloaded(tmp_path, monkeypatch):
+    """An image baked with u2netp but deployed with PICR_MODEL=u2net (CutoutModel differing between sam build
+    and sam deploy) must fail its cold start with a message, not download 176 MB or crash later."""
+    import pooch
+
+    def no_download(*args, **kwargs):
+        raise AssertionError("rembg tried to download a model")
+
+    (tmp_path / "u2netp.onnx").symlink_to(REPO / "models" / "u2netp.onnx")
+    monkeypatch.setenv("U2NET_HOME", str(tmp_path))
+    monkeypatch.setattr(pooch, "retrieve", no_download)
+    with pytest.raises(EngineError, match=r"u2net model is not installed .*found: u2netp\.onnx.*same CutoutModel"):
+        LocalEngine("u2net")
+    assert LocalEngine("u2netp").name == "u2netp"  # the baked one starts
 
 
 # --------------------------------------------------------------------------------------------------

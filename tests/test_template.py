@@ -28,6 +28,7 @@ from samcli.yamlhelper import yaml_parse
 
 REPO = Path(__file__).resolve().parents[1]
 TEMPLATE = REPO / "template.yaml"
+README = REPO / "README.md"
 REGION = "eu-west-2"
 
 REQUIRED = {"SenderEmail": "shop@example.com", "OwnerEmail": "owner@example.com"}
@@ -236,10 +237,14 @@ def test_only_the_allowed_intrinsic_functions_are_used(source: dict) -> None:
             for item in node:
                 walk(item)
 
-    walk({key: value for key, value in source.items() if key != "Conditions"})
+    walk({key: value for key, value in source.items() if key not in ("Conditions", "Rules")})
     walk(source["Conditions"])
     assert used <= allowed, used - allowed
     assert source["Transform"] == "AWS::Serverless-2016-10-31"
+    # Rules have their own functions, checked by CloudFormation before the stack (and never by the runner).
+    used.clear()
+    walk(source["Rules"])
+    assert used <= {"Ref", "Fn::Equals", "Fn::Not", "Fn::Contains"}, used
 
 
 # ------------------------------------------------------------------ least privilege
@@ -857,31 +862,234 @@ def test_sqs_wiring_is_in_the_shape_the_local_runner_reads(source: dict) -> None
     assert target["Arn"] == {"Fn::GetAtt": ["WorkQueue", "Arn"]}
 
 
-def test_the_cutout_image_is_built_for_the_chosen_architecture() -> None:
-    """sam build reads DockerBuildArgs after resolving parameters, so the base image tag follows the
-    CutoutArchitecture parameter and matches the function's platform."""
-    for architecture in ("arm64", "x86_64"):
-        overrides = {**REQUIRED, "CutoutArchitecture": architecture}
-        stacks, _ = SamLocalStackProvider.get_stacks(str(TEMPLATE), parameter_overrides=overrides)
-        cutout = SamFunctionProvider(stacks).get("CutoutFunction")
-        assert cutout.architectures == [architecture]
-        assert cutout.metadata["DockerBuildArgs"] == {"ARCH": architecture, "MODEL": "u2net"}
-        assert cutout.metadata["Dockerfile"] == "functions/cutout/Dockerfile"
-        assert Path(cutout.metadata["DockerContext"]) == REPO
+class RecordingImageBuilder:
+    """Stands where sam build's Docker client would: records what it is asked to build, builds nothing."""
+
+    def __init__(self) -> None:
+        self.builds: list[dict[str, Any]] = []
+
+    def build_image(self, **arguments: Any) -> list:
+        self.builds.append(arguments)
+        return []
 
 
-def test_the_baked_model_is_the_one_the_function_loads(source: dict) -> None:
-    cutout = source["Resources"]["CutoutFunction"]
-    baked = cutout["Metadata"]["DockerBuildArgs"]["MODEL"]
-    assert baked == cutout["Properties"]["Environment"]["Variables"]["PICR_MODEL"]
+def sam_builds_the_cutout_image(overrides: dict[str, str], build_dir: Path) -> dict[str, Any]:
+    """What ``sam build --parameter-overrides …`` hands Docker for the cutout: samcli's own provider and
+    ApplicationBuilder, with only the Docker client replaced."""
+    from samcli.lib.build.app_builder import ApplicationBuilder
+    from samcli.lib.providers.provider import ResourcesToBuildCollector
+
+    stacks, _ = SamLocalStackProvider.get_stacks(str(TEMPLATE), parameter_overrides={**REQUIRED, **overrides})
+    to_build = ResourcesToBuildCollector()
+    to_build.add_function(SamFunctionProvider(stacks).get("CutoutFunction"))
+    builder = ApplicationBuilder(to_build, build_dir=str(build_dir / "build"), base_dir=str(REPO),
+                                 cache_dir=str(build_dir / "cache"))
+    recorder = RecordingImageBuilder()
+    builder._image_build_client = recorder
+    builder.build()
+    (build,) = recorder.builds
+    return build
+
+
+@pytest.mark.parametrize(("architecture", "model", "platform"), [("arm64", "u2net", "linux/arm64"),
+                                                                 ("x86_64", "u2netp", "linux/amd64")])
+def test_sam_build_bakes_the_chosen_model_into_an_image_for_the_chosen_architecture(
+    tmp_path: Path, architecture: str, model: str, platform: str
+) -> None:
+    build = sam_builds_the_cutout_image({"CutoutArchitecture": architecture, "CutoutModel": model}, tmp_path)
+    assert build["buildargs"] == {"ARCH": architecture, "MODEL": model}
+    assert build["platform"] == platform  # sam build targets the function's Architectures
+    assert build["dockerfile"] == "functions/cutout/Dockerfile" and Path(build["path"]) == REPO
+
+
+@pytest.mark.parametrize("model", ["u2net", "u2netp"])
+def test_one_parameter_picks_the_baked_model_and_the_model_the_function_loads(translated: dict, model: str) -> None:
+    cutout = translated["Resources"]["CutoutFunction"]
+    # the deployed function (what sam deploy creates) and the image (what sam build bakes) read one parameter
+    deployed_cutout = deployed(translated, {**REQUIRED, "CutoutModel": model})
+    variables = deployed_cutout["Resources"]["CutoutFunction"]["Properties"]["Environment"]["Variables"]
+    assert variables["PICR_MODEL"] == {"Ref": "CutoutModel"}
+    assert deployed_cutout["Parameters"]["CutoutModel"] == model
+    assert cutout["Properties"]["Architectures"] == [{"Ref": "CutoutArchitecture"}]
+    stacks, _ = SamLocalStackProvider.get_stacks(str(TEMPLATE), parameter_overrides={**REQUIRED, "CutoutModel": model})
+    function = SamFunctionProvider(stacks).get("CutoutFunction")
+    assert function.metadata["DockerBuildArgs"]["MODEL"] == function.environment["Variables"]["PICR_MODEL"] == model
+
+
+def test_the_model_choices_are_the_models_the_engine_runs_and_the_image_can_bake(source: dict) -> None:
+    from functions.cutout.bake_model import MODELS
+    from picr.engine import PROBABILITY_MODELS
+
+    choices = source["Parameters"]["CutoutModel"]
+    assert set(choices["AllowedValues"]) == PROBABILITY_MODELS & set(MODELS)
+    assert choices["Default"] in choices["AllowedValues"]
+    # a plain docker build of the image bakes what the template deploys by default
+    build_arguments = dict(re.findall(r"^ARG (\w+)=(\S+)$", (REPO / "functions/cutout/Dockerfile").read_text(), re.M))
+    assert build_arguments == {"ARCH": source["Parameters"]["CutoutArchitecture"]["Default"],
+                               "MODEL": choices["Default"]}
+
+
+def test_the_readme_chooses_the_model_with_the_parameter_not_a_docker_build_argument() -> None:
+    readme = README.read_text()
+    assert "--build-arg" not in readme
+    assert "CutoutModel=" in readme
+
+
+def test_the_readme_answers_every_question_sam_deploy_guided_asks_about_public_urls() -> None:
+    """sam deploy --guided stops at each function URL without AWS auth; the README must say to answer y."""
+    from samcli.commands.deploy.auth_utils import auth_per_resource
+
+    stacks, _ = SamLocalStackProvider.get_stacks(str(TEMPLATE), parameter_overrides=REQUIRED)
+    unauthenticated = [resource for resource, authorised in auth_per_resource(stacks) if not authorised]
+    assert sorted(unauthenticated) == ["ReviewFunction Function Url", "UploadFunction Function Url"]
+    readme = README.read_text()
+    for resource in unauthenticated:
+        function = resource.split()[0]
+        assert f"{resource} has no authentication. Is this okay? [y/N]" in readme or f"`{function}`" in readme
+    assert "answer `y` to both" in readme and "signed token" in readme
+
+
+# ------------------------------------------------------------------ what a new account can deploy
+
+NEW_ACCOUNT_MEMORY_MB = 3008
+"""The Lambda memory quota of a new AWS account (a function asking for more fails to deploy)."""
+
+
+def test_the_cutout_memory_default_deploys_on_a_new_account_and_the_readme_prices_it(source: dict,
+                                                                                    lanes_off: dict) -> None:
+    memory = source["Parameters"]["CutoutMemory"]
+    assert memory["MinValue"] <= memory["Default"] <= NEW_ACCOUNT_MEMORY_MB
+    assert lanes_off["Resources"]["CutoutFunction"]["Properties"]["MemorySize"] == {"Ref": "CutoutMemory"}
+    assert f"`CutoutMemory={memory['Default']}`" in README.read_text()  # its seconds and GB-s per photo
+
+
+@mock_aws
+def test_stacks_in_two_regions_of_one_account_each_get_their_own_budget(translated: dict, lanes_off: dict,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from tools.cfn import Resolver
+
+    for key, value in OFFLINE_ENV.items():
+        monkeypatch.setenv(key, value)
+    budgets = boto3.client("budgets", region_name="us-east-1")  # one account-wide service
+    budget = lanes_off["Resources"]["MonthlyBudget"]["Properties"]["Budget"]
+    for region in ("eu-west-1", "us-east-1"):
+        resolver = Resolver(translated, lanes_off["Parameters"], lambda *_: None,
+                            {"AWS::Region": region, "AWS::AccountId": "123456789012"})
+        resolved = resolver.resolve(budget)
+        # each counts its own region's costs
+        assert resolved["FilterExpression"] == {"Dimensions": {"Key": "REGION", "Values": [region]}}
+        budgets.create_budget(AccountId="123456789012", Budget={
+            "BudgetName": resolved["BudgetName"], "BudgetType": "COST", "TimeUnit": "MONTHLY",
+            "BudgetLimit": {"Amount": "10", "Unit": "USD"}})
+    names = [b["BudgetName"] for b in budgets.describe_budgets(AccountId="123456789012")["Budgets"]]
+    assert sorted(names) == ["picr-eu-west-1-monthly", "picr-us-east-1-monthly"]
+
+
+# ------------------------------------------------------------------ scheduled functions cannot fail silently
+
+def schedules(deployment: dict) -> dict[str, str]:
+    """Scheduled function -> the name of the EventBridge rule that invokes it."""
+    return {rule["Properties"]["Targets"][0]["Arn"]["Fn::GetAtt"][0]: render(rule["Properties"]["Name"])
+            for rule in of_type(deployment, "AWS::Events::Rule").values()
+            if "ScheduleExpression" in rule["Properties"]}
+
+
+def metric_of(query: dict) -> tuple[str, str, list]:
+    metric = query["MetricStat"]["Metric"]
+    return metric["Namespace"], metric["MetricName"], metric["Dimensions"]
+
+
+@pytest.mark.parametrize("lane_set", ["defaults", "drive", "every-lane"])
+def test_every_failure_of_a_scheduled_run_raises_an_alarm_to_the_owner(translated: dict, lane_set: str) -> None:
+    deployment = deployed(translated, parameters_for(LANE_SETS[lane_set]))
+    alarms = of_type(deployment, "AWS::CloudWatch::Alarm").values()
+    scheduled = schedules(deployment)
+    assert set(scheduled) == {"SweepFunction"} | ({"DriveSyncFunction"} if "drive" in LANE_SETS[lane_set] else set())
+    for function, rule in scheduled.items():
+        watching = [a["Properties"] for a in alarms
+                    if any(q.get("MetricStat") and {"Name": "FunctionName", "Value": {"Ref": function}}
+                           in metric_of(q)[2] for q in a["Properties"].get("Metrics", []))]
+        assert len(watching) == 1, function
+        (alarm,) = watching
+        queries = {q["Id"]: q for q in alarm["Metrics"]}
+        watched = {metric_of(q)[:2]: metric_of(q)[2] for q in queries.values() if "MetricStat" in q}
+        assert watched == {
+            ("AWS/Lambda", "Errors"): [{"Name": "FunctionName", "Value": {"Ref": function}}],  # erred, timed out
+            ("AWS/Lambda", "AsyncEventsDropped"): [{"Name": "FunctionName", "Value": {"Ref": function}}],
+            ("AWS/Events", "FailedInvocations"): [{"Name": "RuleName", "Value": {"Fn::Sub": rule}}],
+        }
+        assert all(queries[i]["MetricStat"]["Stat"] == "Sum" for i in watched_ids(queries))
+        (result,) = [q for q in queries.values() if q.get("ReturnData", True)]
+        assert set(re.findall(r"FILL\((\w+), 0\)", result["Expression"])) == set(watched_ids(queries))
+        assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanThreshold", 0)
+        assert alarm["TreatMissingData"] == "notBreaching"  # no run in the window is not a failure
+        assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+
+
+def watched_ids(queries: dict[str, dict]) -> list[str]:
+    return [query_id for query_id, query in queries.items() if "MetricStat" in query]
+
+
+# ------------------------------------------------------------------ the region: SES must receive email there
+
+SES_RECEIVING_REGIONS = {"us-east-1", "us-east-2", "us-west-2", "ca-central-1", "eu-west-1", "eu-west-2",
+                         "eu-central-1", "ap-southeast-1", "ap-southeast-2", "ap-southeast-3", "ap-northeast-1"}
+"""AWS's "Email receiving endpoints" table (https://docs.aws.amazon.com/general/latest/gr/ses.html)."""
+
+
+def rule_holds(expression: Any, parameters: dict[str, str]) -> Any:
+    """CloudFormation's rule functions, for the ones the template's Rules use."""
+    if isinstance(expression, list):
+        return [rule_holds(item, parameters) for item in expression]
+    if not isinstance(expression, dict):
+        return expression
+    (function, argument), = expression.items()
+    if function == "Ref":
+        return parameters[argument]
+    if function == "Fn::Equals":
+        left, right = rule_holds(argument, parameters)
+        return left == right
+    if function == "Fn::Not":
+        return not rule_holds(argument[0], parameters)
+    if function == "Fn::Contains":
+        values, value = rule_holds(argument, parameters)
+        return value in values
+    raise AssertionError(f"rule function not handled by this test: {function}")
+
+
+def refused_deploy(translated: dict, overrides: dict[str, str], region: str) -> list[str]:
+    """The AssertDescription of every rule CloudFormation would fail before creating anything."""
+    parameters = {**parameter_values(translated, overrides), "AWS::Region": region}
+    return [assertion["AssertDescription"] for rule in translated.get("Rules", {}).values()
+            if rule_holds(rule.get("RuleCondition", True), parameters)
+            for assertion in rule["Assertions"] if not rule_holds(assertion["Assert"], parameters)]
+
+
+def test_the_email_lane_is_refused_before_anything_is_created_where_ses_cannot_receive(translated: dict) -> None:
+    inbound = parameters_for(frozenset({"inbound"}))
+    for region in sorted(SES_RECEIVING_REGIONS):
+        assert refused_deploy(translated, inbound, region) == [], region
+    for region in ("eu-west-3", "us-west-1", "ap-south-2", "sa-east-1"):
+        (message,) = refused_deploy(translated, inbound, region)
+        assert "does not receive email in this region" in message and "InboundRecipient" in message
+        assert refused_deploy(translated, REQUIRED, region) == []  # without the email lane any region will do
+
+
+def test_the_default_region_receives_email_and_the_readme_cites_aws_list() -> None:
+    config = tomllib.loads((REPO / "samconfig.toml").read_text())
+    region = config["default"]["global"]["parameters"]["region"]
+    assert region in SES_RECEIVING_REGIONS
+    readme = README.read_text()
+    assert "https://docs.aws.amazon.com/general/latest/gr/ses.html" in readme
+    assert f"inbound-smtp.{region}.amazonaws.com" in readme and f"region `{region}`" in readme
 
 
 # ------------------------------------------------------------------ samconfig.toml
 
-def test_samconfig_deploys_to_london_with_guided_defaults() -> None:
+def test_samconfig_names_the_stack_and_the_guided_defaults() -> None:
     config = tomllib.loads((REPO / "samconfig.toml").read_text())
     assert config["version"] == 0.1
-    assert config["default"]["global"]["parameters"] == {"stack_name": "picr", "region": "eu-west-2"}
+    assert config["default"]["global"]["parameters"]["stack_name"] == "picr"
     deploy = config["default"]["deploy"]["parameters"]
     assert deploy["capabilities"] == "CAPABILITY_IAM CAPABILITY_NAMED_IAM"
     assert deploy["resolve_s3"] is True and deploy["resolve_image_repos"] is True

@@ -353,6 +353,10 @@ class LocalStack:
                 return
         raise RuntimeError("queues did not drain")
 
+    def queue_urls(self) -> dict[str, str]:
+        """Every queue of the stack: logical id -> URL."""
+        return {logical_id: self._ids[logical_id][None] for logical_id, _ in self._of_type("AWS::SQS::Queue")}
+
     def dead_letters(self) -> list[dict[str, Any]]:
         found = []
         for logical_id, resource in self._of_type("AWS::SQS::Queue"):

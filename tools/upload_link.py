@@ -1,6 +1,6 @@
 """Mint the upload page link for one person or device (the link id goes onto every job uploaded with it).
 
-    python -m tools.upload_link shop --url https://<id>.lambda-url.eu-west-2.on.aws/ [--secret-id picr/upload-link-key]
+    python -m tools.upload_link shop --url https://<id>.lambda-url.eu-west-1.on.aws/ [--secret-id picr/upload-link-key]
 
 Reads the deploy-generated key from Secrets Manager with your AWS credentials and prints the link. Anyone
 holding the link can upload; putting a new key value (aws secretsmanager put-secret-value) revokes them all.
@@ -17,6 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "layers" / "pill
 
 from picr.signed_tokens import link_url  # after the layer is on the path
 from picr.upload import mint_link_token
+from tools.local_env import default_region
 
 
 def link(base_url: str, key: bytes, link_id: str) -> str:
@@ -28,7 +29,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("link_id", help="who the link is for: lower-case letters, digits, hyphens (1-32)")
     parser.add_argument("--url", required=True, help="the stack's UploadUrl output")
     parser.add_argument("--secret-id", default="picr/upload-link-key", help="the upload-link key secret")
-    parser.add_argument("--region", default="eu-west-2")
+    parser.add_argument("--region", default=default_region(), help="the stack's region (default: samconfig.toml's)")
     args = parser.parse_args(argv)
     import boto3
 

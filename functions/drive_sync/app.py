@@ -12,7 +12,7 @@ from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, event
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from picr.config import load_settings
-from picr.drive_sync import DriveFolder, drive_service, service_account_info
+from picr.drive_sync import DriveFolder, drive_session, service_account_info
 from picr.inbox import Inbox
 from picr.runtime import logger, metrics
 from picr.stages.drive_sync import DriveSyncContext, sync
@@ -38,7 +38,7 @@ def handler(event: EventBridgeEvent, lambda_context: LambdaContext) -> dict:
         metrics.add_metric(name="DriveNotConfigured", unit="Count", value=1)
         return {"status": "not_configured"}
     context = DriveSyncContext(
-        drive=DriveFolder(drive_service(info), settings.drive_folder_id),
+        drive=DriveFolder(drive_session(info), settings.drive_folder_id),
         inbox=Inbox(s3, settings.bucket),
         bucket=ImageBucket(s3, settings.bucket),
         s3=s3,

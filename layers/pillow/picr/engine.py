@@ -17,6 +17,7 @@ import urllib.request
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import cv2
@@ -102,6 +103,28 @@ def read_preprocessing(session_class: type) -> Preprocessing:
 PROBABILITY_MODELS = frozenset({"u2net", "u2netp", "silueta", "u2net_human_seg"})
 
 
+def installed_model(model_name: str) -> str:
+    """The path of ``model_name``'s weights where rembg looks for them, or :class:`EngineError`.
+
+    rembg downloads a missing model on first use. In the cutout image that would fail (the file system is
+    read-only) or cost every cold start, and it would hide the real mistake: an image built with one
+    ``CutoutModel`` deployed with another. So a function whose model is not installed refuses to start.
+    """
+    from rembg.sessions import sessions
+
+    session_class = sessions[model_name]
+    path = session_class.resolve_existing(f"{model_name}.onnx")
+    if path is None:
+        home = session_class.legacy_home()
+        found = sorted(p.name for p in Path(home).glob("*.onnx")) if Path(home).is_dir() else []
+        raise EngineError(
+            f"the {model_name} model is not installed in {home} (found: {', '.join(found) or 'nothing'}). "
+            f"The cutout image bakes the CutoutModel it was built with: run sam build and sam deploy with "
+            f"the same CutoutModel."
+        )
+    return path
+
+
 class LocalEngine:
     """A rembg U²-Net model run through its ONNX session, created once per container.
 
@@ -119,6 +142,7 @@ class LocalEngine:
     def __init__(self, model_name: str = "u2netp") -> None:
         if model_name not in PROBABILITY_MODELS:
             raise EngineError(f"model {model_name!r} is not one of {sorted(PROBABILITY_MODELS)}")
+        installed_model(model_name)
         import onnxruntime
         import rembg  # heavy import, only the cutout container needs it
 
