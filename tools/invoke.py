@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tools.process import ACCOUNT, LOCAL_INBOUND_RECIPIENT, REGION, SES_VERDICT_HEADERS, LocalStack
+from tools.process import ACCOUNT, LOCAL_INBOUND_RECIPIENT, REGION, LocalStack, as_ses_stores
 from tools.sample_events import fill, placeholders
 
 REPO = Path(__file__).resolve().parent.parent
@@ -88,7 +88,7 @@ def sample_email(photo: bytes) -> bytes:
     message["Message-ID"] = f"<{uuid.uuid4().hex}@shop.example>"
     message.set_content("New product, photo attached.")
     message.add_attachment(photo, maintype="image", subtype="jpeg", filename="red-mug.jpg")
-    return SES_VERDICT_HEADERS + message.as_bytes()
+    return as_ses_stores(message.as_bytes())
 
 
 # ------------------------------------------------------------------ putting the data an event names

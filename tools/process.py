@@ -474,9 +474,13 @@ def _is_mail(path: Path) -> bool:
 def deliver_mail(stack: LocalStack, path: Path) -> str:
     """Store a raw email as SES's receipt rule does: under ``mail/`` with a random name, verdicts on top."""
     key = f"mail/{uuid.uuid4().hex}"
-    raw = path.read_bytes()
-    stack.s3.put_object(Bucket=stack.bucket, Key=key, Body=SES_VERDICT_HEADERS + ses_authentication(raw) + raw)
+    stack.s3.put_object(Bucket=stack.bucket, Key=key, Body=as_ses_stores(path.read_bytes()))
     return key
+
+
+def as_ses_stores(raw: bytes) -> bytes:
+    """A raw email as SES's receipt rule stores it: its scan verdicts and authentication results on top."""
+    return SES_VERDICT_HEADERS + ses_authentication(raw) + raw
 
 
 def ses_authentication(raw: bytes) -> bytes:
