@@ -27,17 +27,19 @@ context = IngestContext(
 
 
 def record_handler(record: SQSRecord) -> None:
+    """One upload; an object the event names but S3 does not hold raises, so the record is retried and then
+    dead-lettered (the DLQ alarm mails the owner) rather than dropped."""
     event = S3EventBridgeNotificationEvent(record.json_body)
     detail = event.detail
     upload = UploadedObject(
         bucket=detail.bucket.name,
-        key=detail.object.key,
+        key=detail.object.raw_event["key"],  # as delivered: see picr.stages.ingest.locate for why not .key
         event_time=event_time(event.raw_event.get("time")),
         version_id=detail.object.raw_event.get("version-id"),
         etag=detail.object.etag or None,
     )
     outcome = ingest(upload, context, now=iso(utc_now()))
-    logger.info("ingested", extra={"key": upload.key, **outcome.__dict__})
+    logger.info("ingest skipped" if outcome.skipped else "ingested", extra={"key": upload.key, **outcome.__dict__})
     count(outcome.status)
 
 
