@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 import requests
 
 from picr.storage import ImageBucket, draft_key, manifest_key, original_key, out_key, rejected_key, work_key
+from tests.conftest import PHOTOS
 
 
 def test_key_layout():
@@ -101,3 +103,35 @@ def test_renewing_rewrites_only_what_was_written_before_the_cutoff(stack, clock)
     assert bucket.get("work/j/cutout.png").data == b"png"
     assert not bucket.renew("work/j/missing.png", older_than=clock.at(timedelta(days=1)))
 
+
+@pytest.mark.slow
+def test_what_the_pipeline_writes_is_kept_or_scratch_as_the_buckets_lifecycle_rules_say(stack, clock):
+    """The template's rules, read back through S3's API, applied to every object a real run leaves behind:
+    each job's original, source and cutout are kept (held or done), and only what is regenerable expires."""
+    from picr import jobs as states
+    from tests.held_jobs import job_store, seed_held_job
+    from tests.lifecycle import fate
+
+    photo = (PHOTOS / "samples" / "toolbox.jpg").read_bytes()
+    uploads = {"inbox/toolbox.jpg": photo, "inbox/notes.jpg": b"not a photo at all"}
+    for key, data in uploads.items():
+        stack.s3.put_object(Bucket=stack.bucket, Key=key, Body=data)
+    stack.drain()
+    held = seed_held_job(stack, held_at=clock.at(), kept_original=True)
+    jobs = job_store(stack)
+    done, refused = (next(job for job in jobs.in_status(status)) for status in (states.DONE, states.REJECTED))
+
+    rules = stack.s3.get_bucket_lifecycle_configuration(Bucket=stack.bucket)["Rules"]
+    keys = [obj["Key"] for page in stack.s3.get_paginator("list_objects_v2").paginate(Bucket=stack.bucket)
+            for obj in page.get("Contents", [])]
+    kept = {key for key in keys if fate(rules, key).kept}
+    for job in (done, held):
+        assert {job["original_key"], job["source_work_key"], job["cutout_key"]} <= kept, job["current_status"]
+    assert {output["key"] for output in done["outputs"]} | {done["manifest_key"], refused["rejected_key"]} <= kept
+    assert ImageBucket(stack.s3, stack.bucket).get(done["original_key"]).data == photo
+    assert ImageBucket(stack.s3, stack.bucket).get(refused["rejected_key"]).data == uploads["inbox/notes.jpg"]
+    scratch = sorted(set(keys) - kept)
+    assert scratch == sorted(["inbox/toolbox.jpg", "inbox/glass_jug.jpg",
+                              *(draft["work_key"] for draft in done["variants"])])
+    assert all(key.startswith("drafts/") for key in scratch if not key.startswith("inbox/"))
+    assert {fate(rules, key).expires_after_days for key in scratch} == {30}
