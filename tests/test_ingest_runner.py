@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import io
 import json
-import logging
-from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote_plus
 
@@ -17,6 +15,7 @@ from PIL import Image
 
 from picr.stages.ingest import UploadedObject, job_id_for
 from tests.awkward import build_awkward_corpus
+from tests.function_logs import function_logs
 from tools.process import run
 
 pytestmark = pytest.mark.slow
@@ -109,23 +108,6 @@ def _job_of(stack, job_store, key: str, version: str):
     return job_store.get(job_id_for(UploadedObject(stack.bucket, key, "", version)))
 
 
-@contextmanager
-def _function_logs():
-    """What the functions log (stdout on Lambda), one JSON object per line."""
-    from picr.runtime import logger
-
-    captured = io.StringIO()
-    handler = logging.StreamHandler(captured)
-    handler.setFormatter(logger.registered_formatter)
-    logger.addHandler(handler)
-    lines: list[dict] = []
-    try:
-        yield lines
-    finally:
-        logger.removeHandler(handler)
-        lines.extend(json.loads(line) for line in captured.getvalue().splitlines())
-
-
 AWKWARD_KEYS = ["inbox/c++ mug.jpg", "inbox/100%25 cotton.jpg", "inbox/50% off.jpg", "inbox/a+b c.jpg",
                 "inbox/crème brûlée.jpg", "inbox/花瓶 (2).jpg"]
 
@@ -176,7 +158,7 @@ def test_an_event_for_a_key_the_bucket_does_not_hold_is_dead_lettered_not_droppe
 def test_a_photo_deleted_before_ingest_ran_opens_no_job_and_says_so_once(stack, job_store):
     version = stack.s3.put_object(Bucket=stack.bucket, Key="inbox/vase.jpg", Body=_photo())["VersionId"]
     stack.s3.delete_object(Bucket=stack.bucket, Key="inbox/vase.jpg")  # the owner changed their mind
-    with _function_logs() as logs:
+    with function_logs() as logs:
         _drain_ingest(stack)
     assert _job_of(stack, job_store, "inbox/vase.jpg", version) is None
     (skipped,) = [line for line in logs if line["message"] == "ingest skipped"]
@@ -189,7 +171,7 @@ def test_a_photo_deleted_before_ingest_ran_opens_no_job_and_says_so_once(stack, 
 def test_a_version_replaced_before_ingest_ran_is_skipped_and_the_newer_one_opens_the_job(stack, job_store):
     first = stack.s3.put_object(Bucket=stack.bucket, Key="inbox/vase.jpg", Body=_photo(40))["VersionId"]
     second = stack.s3.put_object(Bucket=stack.bucket, Key="inbox/vase.jpg", Body=_photo(200))["VersionId"]
-    with _function_logs() as logs:
+    with function_logs() as logs:
         _drain_ingest(stack)
     assert _job_of(stack, job_store, "inbox/vase.jpg", first) is None
     newer = _job_of(stack, job_store, "inbox/vase.jpg", second)

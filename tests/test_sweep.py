@@ -203,25 +203,16 @@ def test_a_held_job_whose_images_are_gone_is_skipped_and_the_others_are_still_li
 
 def test_the_scheduled_sweep_logs_and_counts_a_skipped_job_and_lists_the_rest(stack, clock, capsys):
     """Through the handler: the skipped job is logged with its id and the exception, and counted."""
-    import io
-    import logging
-
-    from picr.runtime import logger
     from tests.conftest import REPO
+    from tests.function_logs import function_logs
 
     broken = seed_held_job(stack, held_at=clock.at(-timedelta(days=40)), file_name="old.jpg", product="Old jug")
     fine = seed_held_job(stack, held_at=clock.at(-timedelta(hours=30)), file_name="new.jpg", product="New jug")
     stack.s3.delete_object(Bucket=stack.bucket, Key=broken["cutout_key"])
-    captured = io.StringIO()
-    handler = logging.StreamHandler(captured)
-    handler.setFormatter(logger.registered_formatter)
-    logger.addHandler(handler)
-    try:
+    with function_logs() as logs:
         result = stack.invoke("SweepFunction", json.loads((REPO / "events" / "sweep.json").read_text()))
-    finally:
-        logger.removeHandler(handler)
     assert result == {"reminded": [fine["job_id"]], "redriven": []}
-    (skipped,) = [json.loads(line) for line in captured.getvalue().splitlines() if '"job skipped"' in line]
+    (skipped,) = [line for line in logs if line["message"] == "job skipped"]
     assert (skipped["job_id"], skipped["step"], skipped["level"]) == (broken["job_id"], "digest", "ERROR")
     assert "NoSuchKey" in skipped["exception"]
     emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
