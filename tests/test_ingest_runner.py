@@ -149,8 +149,11 @@ def test_an_event_for_a_key_the_bucket_does_not_hold_is_dead_lettered_not_droppe
     event["detail"]["object"]["key"] = "inbox/c   mug.jpg"  # a key S3 does not hold, under any spelling
     stack.sqs.send_message(QueueUrl=work, MessageBody=json.dumps(event))
     seen = []
-    stack.drain(lambda consumer, message, ok: seen.append((consumer.stage, ok)))
+    with function_logs() as logs:
+        stack.drain(lambda consumer, message, ok: seen.append((consumer.stage, ok)))
     assert seen == [("ingest", False)] * 5  # retried, never taken as done
+    errors = [line for line in logs if line["message"] == "upload not found"]
+    assert [(line["level"], line["key"]) for line in errors] == [("ERROR", "inbox/c   mug.jpg")] * 5
     (dead,) = stack.dead_letters()  # the picr-dlq-not-empty alarm mails the owner
     assert json.loads(dead["Body"])["detail"]["object"]["key"] == "inbox/c   mug.jpg"
 

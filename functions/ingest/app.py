@@ -11,7 +11,7 @@ from picr.jobs import JobStore
 from picr.messages import QueueSender
 from picr.photo import IntakeLimits
 from picr.runtime import count, event_time, iso, logger, sqs_batch_handler, utc_now
-from picr.stages.ingest import IngestContext, UploadedObject, ingest
+from picr.stages.ingest import IngestContext, UploadedObject, UploadNotFound, ingest
 from picr.storage import ImageBucket
 
 settings = load_settings()
@@ -38,7 +38,11 @@ def record_handler(record: SQSRecord) -> None:
         version_id=detail.object.raw_event.get("version-id"),
         etag=detail.object.etag or None,
     )
-    outcome = ingest(upload, context, now=iso(utc_now()))
+    try:
+        outcome = ingest(upload, context, now=iso(utc_now()))
+    except UploadNotFound:
+        logger.exception("upload not found", extra={"key": upload.key, "version_id": upload.version_id})
+        raise
     logger.info("ingest skipped" if outcome.skipped else "ingested", extra={"key": upload.key, **outcome.__dict__})
     count(outcome.status)
 

@@ -90,8 +90,8 @@ _REFUSALS: dict[str, tuple[int, str, str]] = {
     "wrong-action": (403, "This link is for a different action", "Nothing was changed."),
     "cross-site": (403, "Not from the review page", "Decisions are only taken from the review page itself."),
     "images-gone": (410, "The photos for this product are no longer stored",
-                    "{product}: the photo or the attempted cutout was removed from your picr bucket, so there "
-                    "is nothing left to review. Upload the photo again to start over."),
+                    "The photo or the attempted cutout was removed from your picr bucket, so there is nothing "
+                    "left to review. Upload the photo again to start over."),
 }
 
 _NOW_IS = {
@@ -112,7 +112,8 @@ def _refusal_page(refused: _Refused) -> ReviewResponse:
     product = (job or {}).get("product") or UNNAMED_PRODUCT
     if refused.reason == "decided" and job is not None:
         message = f"{product} is no longer waiting for review: {_NOW_IS.get(job['current_status'], 'it moved on')}."
-    message = message.replace("{product}", product)
+    elif refused.reason == "images-gone":
+        message = f"{product}: {message}"
     job_id = job["job_id"] if job else None
     return ReviewResponse(status, render_result_page(title=title, message=message, job_id=job_id),
                           f"refused:{refused.reason}", job_id)
