@@ -49,12 +49,14 @@ def job_store(stack: Any) -> JobStore:
 
 def seed_held_job(stack: Any, *, held_at: datetime, file_name: str = "glass_jug.jpg", product: str = "Glass jug",
                   engine: str = "u2netp", status: str = states.NEEDS_REVIEW, source: str | None = None,
-                  origin: dict[str, str] | None = None) -> dict[str, Any]:
+                  origin: dict[str, str] | None = None, kept_original: bool = False) -> dict[str, Any]:
     """Upload the photo to ``inbox/`` and record its job as held since ``held_at``; returns the job row.
 
     The upload's own EventBridge delivery is dropped: the job is already where the test wants it. The job's
     source identity is a plain S3 upload's (the bucket's) unless ``source`` says otherwise; ``origin`` adds
-    the lane's attributes (``lane``, ``sender``, ``reply_to``, ``token_id``).
+    the lane's attributes (``lane``, ``sender``, ``reply_to``, ``token_id``). ``kept_original`` also copies
+    the original to ``originals/`` as ingest does now (without it, the job looks like one opened before
+    ingest kept originals).
     """
     photo = (GLASS_JUG / "photo.jpg").read_bytes()
     key = f"inbox/{file_name}"
@@ -66,6 +68,11 @@ def seed_held_job(stack: Any, *, held_at: datetime, file_name: str = "glass_jug.
     stack.s3.put_object(Bucket=stack.bucket, Key=cutout_key, Body=cutout_png(), ContentType="image/png")
     with Image.open(io.BytesIO(photo)) as image:
         width, height = image.size
+    kept = {}
+    if kept_original:
+        kept = {"original_key": f"originals/{job_id}/{file_name}", "original_kept": True}
+        stack.s3.copy_object(Bucket=stack.bucket, Key=kept["original_key"],
+                             CopySource={"Bucket": stack.bucket, "Key": key, "VersionId": put["VersionId"]})
     store = job_store(stack)
     at = iso(held_at)
     store.open(
@@ -74,7 +81,8 @@ def seed_held_job(stack: Any, *, held_at: datetime, file_name: str = "glass_jug.
         at=at, status=status,
         attrs={"source_work_key": source_key, "cutout_key": cutout_key, "engine": engine, "confidence": 0.41,
                "reasons": REASONS, "width": width, "height": height, "has_transparency": False, "warnings": [],
-               "publish_review_enqueued": True, "source": source or f"bucket:{stack.bucket}", **(origin or {})},
+               "publish_review_enqueued": True, "source": source or f"bucket:{stack.bucket}", **(origin or {}),
+               **kept},
         detail={"reasons": REASONS},
     )
     return store.get(job_id)

@@ -94,3 +94,19 @@ def test_the_ready_emails_links_download_the_published_images(stack):
     key = stack.secrets.get_secret_value(SecretId=stack.functions[review].environment["PICR_REVIEW_SECRET_ARN"])
     assert key["SecretString"] not in logs
     assert not any(_token(link) in logs for link in links)
+
+
+def test_a_download_redirects_to_the_buckets_regional_virtual_hosted_address(stack, clock):
+    """Not the legacy global host s3.amazonaws.com: the bucket's own regional endpoint, bucket in the host."""
+    key = "out/web/0a1b2c3d4e5f60718293.png"
+    stack.s3.put_object(Bucket=stack.bucket, Key=key, Body=b"published image")
+    review = stack.functions["ReviewFunction"].environment
+    signing_key = stack.secrets.get_secret_value(SecretId=review["PICR_REVIEW_SECRET_ARN"])["SecretString"].encode()
+    links = DownloadLinks("https://review.example/", lambda: signing_key, timedelta(days=7))
+    link = urlsplit(links.url_for(key, now=clock.at()))
+    response = stack.invoke("ReviewFunction", function_url_event("GET", f"{link.path}?{link.query}"))
+    assert response["statusCode"] == 302
+    location = urlsplit(response["headers"]["Location"])
+    assert (location.scheme, location.netloc, location.path) == (
+        "https", f"{stack.bucket}.s3.eu-west-2.amazonaws.com", f"/{key}")
+    assert requests.get(response["headers"]["Location"], timeout=10).content == b"published image"

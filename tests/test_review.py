@@ -574,3 +574,28 @@ def test_the_cutout_handler_builds_the_hosted_engine_once_and_only_when_asked(ho
     assert context.engine.name == "u2netp"  # the local engine stays the default
     engine = context.hosted_engine()
     assert engine.name == "hosted" and context.hosted_engine() is engine
+
+
+# ------------------------------------------------------------------ images that are gone, kept originals
+
+
+@pytest.mark.parametrize("gone", ["source_work_key", "cutout_key"])
+def test_the_page_of_a_held_job_whose_images_are_gone_says_so_instead_of_failing(review_stack, held, gone):
+    review_stack.s3.delete_object(Bucket=review_stack.bucket, Key=held[gone])  # as an expiry would
+    before = _snapshot(review_stack, held["job_id"])
+    response = _get(review_stack, _token(review_stack, held))
+    assert response["statusCode"] == 410
+    page = unescape(_html(response))
+    assert "no longer stored" in page and "Glass jug" in page and "Upload the photo again" in page
+    assert "<form" not in page  # nothing to approve or reject from
+    assert _snapshot(review_stack, held["job_id"]) == before
+
+
+def test_reject_moves_the_kept_original_to_rejected(review_stack, clock):
+    held = seed_held_job(review_stack, held_at=clock.at(-timedelta(hours=25)), kept_original=True)
+    original = (GLASS_JUG / "photo.jpg").read_bytes()
+    assert _post(review_stack, _token(review_stack, held, "reject"), "reject")["statusCode"] == 200
+    job = job_store(review_stack).get(held["job_id"])
+    kept = review_stack.s3.get_object(Bucket=review_stack.bucket, Key=job["rejected_key"])["Body"].read()
+    assert kept == original and job["moved"] is True
+    assert not ImageBucket(review_stack.s3, review_stack.bucket).exists(held["original_key"])

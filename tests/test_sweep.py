@@ -15,7 +15,7 @@ import pytest
 
 from picr import jobs as states
 from picr.review_links import ReviewLinks, read_token
-from picr.stages.sweep import SweepContext, sweep
+from picr.stages.sweep import SweepContext, keep_held_files, redrive_stranded, sweep
 from picr.storage import ImageBucket
 from tests.clock import iso
 from tests.held_jobs import REASONS, job_store, seed_held_job
@@ -178,3 +178,88 @@ def test_a_stranded_job_is_handed_on_and_finishes_and_a_slow_one_is_left_alone(s
     assert jobs.get("f" * 20)["current_status"] == states.INGESTED  # untouched
     stack.drain()
     assert jobs.get(stranded["job_id"])["current_status"] == states.DONE
+
+
+# ------------------------------------------------------------------ one job never stops the others
+
+
+def _skipped(caplog) -> list[tuple[str, str, str]]:
+    """What the stage reported as skipped (the fallback report logs to the ``picr`` logger)."""
+    return [(record.job_id, record.step, type(record.exc_info[1]).__name__)
+            for record in caplog.records if record.getMessage() == "job skipped"]
+
+
+def test_a_held_job_whose_images_are_gone_is_skipped_and_the_others_are_still_listed(stack, context, sent,
+                                                                                     caplog):
+    broken = seed_held_job(stack, held_at=SWEEP_AT - timedelta(days=40), file_name="old.jpg", product="Old jug")
+    fine = seed_held_job(stack, held_at=SWEEP_AT - timedelta(hours=30), file_name="new.jpg", product="New jug")
+    stack.s3.delete_object(Bucket=stack.bucket, Key=broken["source_work_key"])  # as a 30-day expiry did
+    assert sweep(context, now=SWEEP_AT, iso=iso) == [fine["job_id"]]
+    ((notice, message),) = sent
+    assert notice["jobs"] == fine["job_id"] and message["Subject"] == "1 product waiting for review"
+    assert _skipped(caplog) == [(broken["job_id"], "digest", "NoSuchKey")]
+    assert "reminded_on" not in job_store(stack).get(broken["job_id"])  # tried again tomorrow
+
+
+def test_the_scheduled_sweep_logs_and_counts_a_skipped_job_and_lists_the_rest(stack, clock, capsys):
+    """Through the handler: the skipped job is logged with its id and the exception, and counted."""
+    from tests.conftest import REPO
+    from tests.function_logs import function_logs
+
+    broken = seed_held_job(stack, held_at=clock.at(-timedelta(days=40)), file_name="old.jpg", product="Old jug")
+    fine = seed_held_job(stack, held_at=clock.at(-timedelta(hours=30)), file_name="new.jpg", product="New jug")
+    stack.s3.delete_object(Bucket=stack.bucket, Key=broken["cutout_key"])
+    with function_logs() as logs:
+        result = stack.invoke("SweepFunction", json.loads((REPO / "events" / "sweep.json").read_text()))
+    assert result == {"reminded": [fine["job_id"]], "redriven": []}
+    (skipped,) = [line for line in logs if line["message"] == "job skipped"]
+    assert (skipped["job_id"], skipped["step"], skipped["level"]) == (broken["job_id"], "digest", "ERROR")
+    assert "NoSuchKey" in skipped["exception"]
+    emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert [metrics["JobsSkipped"] for metrics in emitted if "JobsSkipped" in metrics] == [[1.0]]
+
+
+def test_one_job_that_cannot_be_handed_on_does_not_strand_the_others(stack, clock, caplog):
+    from picr.jobs import NewJob
+    from picr.messages import QueueSender
+
+    jobs = job_store(stack)
+    later = clock.at(timedelta(hours=7))
+    for job_id, status in (("a" * 20, states.INGESTED), ("b" * 20, states.VARIED), ("c" * 20, states.VARIED)):
+        jobs.open(NewJob(job_id=job_id, source_key=f"inbox/{job_id}.jpg", source_file=f"{job_id}.jpg",
+                         product="Lamp", event_time=clock.iso()), at=clock.iso(), status=status)
+    publish = stack.resolver.resolve({"Ref": "PublishQueue"})
+    context = SweepContext(
+        bucket=ImageBucket(stack.s3, stack.bucket), jobs=jobs, deliver=lambda *_: "unused",
+        sender="picr@example.com", recipients=["owner@example.com"], review_after=timedelta(hours=24),
+        next_stages={states.INGESTED: QueueSender(stack.sqs, publish.replace("picr-publish", "picr-gone")),
+                     states.VARIED: QueueSender(stack.sqs, publish)},
+    )
+    assert redrive_stranded(context, now=later, iso=iso) == ["b" * 20, "c" * 20]
+    assert _skipped(caplog) == [("a" * 20, "redrive-ingested", "QueueDoesNotExist")]
+    assert jobs.get("b" * 20)["redriven_at"] and "redriven_at" not in jobs.get("a" * 20)
+
+
+# ------------------------------------------------------------------ held jobs' images and a retention period
+
+
+def test_with_a_retention_period_only_held_jobs_images_are_renewed_before_it(stack, clock):
+    held = seed_held_job(stack, held_at=clock.at(), kept_original=True)
+    done = seed_held_job(stack, held_at=clock.at(), file_name="candle.jpg", product="Candle", status=states.DONE,
+                         kept_original=True)
+    context = SweepContext(
+        bucket=ImageBucket(stack.s3, stack.bucket), jobs=job_store(stack), deliver=lambda *_: "unused",
+        sender="picr@example.com", recipients=["owner@example.com"], review_after=timedelta(hours=24),
+        retention=timedelta(days=365),
+    )
+    kept = [held["original_key"], held["source_work_key"], held["cutout_key"]]
+    assert keep_held_files(context, now=clock.at(timedelta(days=300))) == []  # not near the period yet
+    assert keep_held_files(context, now=clock.at(timedelta(days=340))) == kept
+    for key in kept:  # a new current version, written now; the old one is left to the noncurrent-version rule
+        old, renewed = sorted(stack.s3.list_object_versions(Bucket=stack.bucket, Prefix=key)["Versions"],
+                              key=lambda version: version["IsLatest"])
+        assert renewed["IsLatest"] and renewed["LastModified"] >= old["LastModified"]
+    for key in (done["original_key"], done["source_work_key"], done["cutout_key"]):
+        assert len(stack.s3.list_object_versions(Bucket=stack.bucket, Prefix=key)["Versions"]) == 1
+    forever = SweepContext(**{**context.__dict__, "retention": None})
+    assert keep_held_files(forever, now=clock.at(timedelta(days=3650))) == []

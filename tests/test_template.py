@@ -26,6 +26,9 @@ from samcli.lib.providers.sam_stack_provider import SamLocalStackProvider
 from samcli.lib.translate.sam_template_validator import SamTemplateValidator
 from samcli.yamlhelper import yaml_parse
 
+from tests.lifecycle import fate
+from tools.cfn import s3_lifecycle_rule
+
 REPO = Path(__file__).resolve().parents[1]
 TEMPLATE = REPO / "template.yaml"
 README = REPO / "README.md"
@@ -38,6 +41,7 @@ LANES = {  # each optional lane and the parameters that switch it on
     "inbound": {"InboundRecipient": "photos@in.example.com", "AllowedSenders": "a@example.com,b@example.com"},
     "drive": {"DriveFolderId": "1AbCdEfGh"},
     "retry": {"HostedRetry": "true"},  # a hosted engine for review-lane retries, behind the local default
+    "retention": {"RetentionDays": "365"},  # the owner chose to delete kept images after a year
 }
 # Every lane off (the defaults), each one alone, all together.
 LANE_SETS = {
@@ -284,7 +288,7 @@ def expected_grants(lanes: frozenset[str]) -> dict[str, set[tuple[str, str]]]:
     expected = {
         "IngestFunction": baseline("IngestLogGroup")
         | grant(("s3:GetObject", "s3:GetObjectVersion", "s3:DeleteObject"), *objects("inbox/*"))
-        | grant("s3:PutObject", *objects("work/*", "rejected/*"))
+        | grant("s3:PutObject", *objects("work/*", "originals/*", "rejected/*"))
         | grant("s3:ListBucket", BUCKET)
         | grant(CONSUME, "${WorkQueue.Arn}")
         | grant("sqs:SendMessage", "${CutoutQueue.Arn}", "${PublishQueue.Arn}")
@@ -297,13 +301,13 @@ def expected_grants(lanes: frozenset[str]) -> dict[str, set[tuple[str, str]]]:
         | (grant("secretsmanager:GetSecretValue", "${HostedModelSecret}") if hosted_key else set()),
         "VariantsFunction": baseline("VariantsLogGroup")
         | grant("s3:GetObject", *objects("work/*", "config/*"))
-        | grant("s3:PutObject", *objects("work/*"))
+        | grant("s3:PutObject", *objects("drafts/*"))
         | grant("s3:ListBucket", BUCKET)
         | grant(CONSUME, "${VariantsQueue.Arn}")
         | grant("sqs:SendMessage", "${PublishQueue.Arn}")
         | grant(JOB_ACTIONS, *JOB_TABLE),
         "PublishFunction": baseline("PublishLogGroup")
-        | grant("s3:GetObject", *objects("work/*", "out/*", "inbox/*"))
+        | grant("s3:GetObject", *objects("work/*", "drafts/*", "out/*", "inbox/*"))
         | grant("s3:PutObject", *objects("out/*"))
         | grant(CONSUME, "${PublishQueue.Arn}")
         | grant(JOB_ACTIONS, *JOB_TABLE)
@@ -311,6 +315,9 @@ def expected_grants(lanes: frozenset[str]) -> dict[str, set[tuple[str, str]]]:
         "SweepFunction": baseline("SweepLogGroup")
         | grant(("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"), *JOB_TABLE)
         | grant("s3:GetObject", *objects("work/*"))
+        # with a retention period, held jobs' images are rewritten onto themselves before it deletes them
+        | (grant(("s3:GetObject", "s3:PutObject"), *objects("work/*", "originals/*"))
+           if "retention" in lanes else set())
         | grant("sqs:SendMessage", "${CutoutQueue.Arn}", "${VariantsQueue.Arn}", "${PublishQueue.Arn}")
         | send_mail | sns | review_key,
         # The review lane: no idempotency table (it sends no mail), no status index (it reads one job).
@@ -319,7 +326,7 @@ def expected_grants(lanes: frozenset[str]) -> dict[str, set[tuple[str, str]]]:
         | grant(("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"),
                 "${JobsTable.Arn}")
         | grant("s3:GetObject", *objects("work/*", "out/*"))
-        | grant(("s3:GetObject", "s3:GetObjectVersion", "s3:DeleteObject"), *objects("inbox/*"))
+        | grant(("s3:GetObject", "s3:GetObjectVersion", "s3:DeleteObject"), *objects("originals/*", "inbox/*"))
         | grant("s3:PutObject", *objects("rejected/*"))
         | grant("s3:ListBucket", BUCKET)
         | grant("sqs:SendMessage", "${VariantsQueue.Arn}", "${CutoutQueue.Arn}"),
@@ -465,6 +472,7 @@ LANE_RESOURCES = {
     "inbound": {"MailIntakeFunction", "MailIntakeRole", "MailIntakeLogGroup", "MailQueue", "MailQueuePolicy",
                 "MailArrivedRule", "InboundRuleSet", "InboundToMailPrefixRule"},
     "drive": {"DriveSecret", "DriveSyncFunction", "DriveSyncRole", "DriveSyncLogGroup"},
+    "retention": set(),
 }
 
 
@@ -593,8 +601,8 @@ FUNCTION_ENVIRONMENT = {
     "PublishFunction": {"PICR_SENDER", "PICR_OWNER_EMAIL", "PICR_NOTIFY_CHANNEL", "PICR_SNS_TOPIC_ARN",
                         *REVIEW_LINKS_ENVIRONMENT},
     "SweepFunction": {"PICR_SENDER", "PICR_OWNER_EMAIL", "PICR_NOTIFY_CHANNEL", "PICR_SNS_TOPIC_ARN",
-                      "PICR_REVIEW_AFTER_HOURS", "PICR_CUTOUT_QUEUE_URL", "PICR_VARIANTS_QUEUE_URL",
-                      "PICR_PUBLISH_QUEUE_URL", *REVIEW_LINKS_ENVIRONMENT},
+                      "PICR_REVIEW_AFTER_HOURS", "PICR_RETENTION_DAYS", "PICR_CUTOUT_QUEUE_URL",
+                      "PICR_VARIANTS_QUEUE_URL", "PICR_PUBLISH_QUEUE_URL", *REVIEW_LINKS_ENVIRONMENT},
     "ReviewFunction": {"PICR_VARIANTS_QUEUE_URL", "PICR_CUTOUT_QUEUE_URL", "PICR_REVIEW_SECRET_ARN",
                        "PICR_HOSTED_RETRY"},
     "DriveSyncFunction": {"PICR_DRIVE_FOLDER_ID", "PICR_DRIVE_SECRET_ARN"},
@@ -798,16 +806,55 @@ def test_the_bucket_name_defaults_to_app_account_and_region(translated: dict) ->
     assert with_name["Resources"]["ImagesBucket"]["Properties"]["BucketName"] == {"Ref": "BucketName"}
 
 
-def test_throwaway_prefixes_expire_after_30_days_and_out_is_kept(deployment: dict) -> None:
+KEPT = ("originals/", "work/", "rejected/")  # the original, each job's source and cutout, refused originals
+SCRATCH = ("inbox/", "drafts/", "mail/")  # the drop zone (copied to KEPT by ingest), rendered drafts, raw mail
+PUBLISHED = ("out/", "config/")
+
+
+def lifecycle_rules(deployment: dict) -> list[dict]:
+    """The bucket's rules as CloudFormation sends them to S3, with RetentionDays resolved."""
     rules = deployment["Resources"]["ImagesBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
-    expiring = {rule["Prefix"]: rule for rule in rules if "ExpirationInDays" in rule}
-    assert {"inbox/", "work/"} <= set(expiring)
-    assert not any(prefix.startswith(("out", "rejected", "config")) for prefix in expiring)
-    for rule in expiring.values():
-        assert rule["Status"] == "Enabled"
-        assert rule["ExpirationInDays"] == 30
-        assert rule["NoncurrentVersionExpiration"] == {"NoncurrentDays": 30}
+    retention = {"Ref": "RetentionDays"}
+    return [s3_lifecycle_rule({**rule, **({"ExpirationInDays": deployment["Parameters"]["RetentionDays"]}
+                                          if rule.get("ExpirationInDays") == retention else {})})
+            for rule in rules]
+
+
+def retention_days(deployment: dict) -> int | None:
+    return int(deployment["Parameters"].get("RetentionDays", 0)) or None
+
+
+def test_originals_and_job_images_are_kept_and_only_scratch_expires(deployment: dict) -> None:
+    rules = lifecycle_rules(deployment)
+    retention = retention_days(deployment)
+    for prefix in KEPT:
+        kept = fate(rules, f"{prefix}0123456789abcdef0123/vase.jpg")
+        assert kept.expires_after_days == retention, prefix  # never, unless the owner chose a retention period
+        assert kept.transitions == ((30, "GLACIER_IR"),), prefix  # cheaper, still read in milliseconds
+        assert kept.noncurrent_expires_after_days == 30, prefix  # a version moved to rejected/ or replaced
+    for prefix in SCRATCH:
+        scratch = fate(rules, f"{prefix}0123456789abcdef0123/vase.jpg")
+        assert (scratch.expires_after_days, scratch.noncurrent_expires_after_days) == (30, 30), prefix
+    for prefix in PUBLISHED:
+        assert fate(rules, f"{prefix}web/0123456789abcdef0123.png") == fate([], ""), prefix  # no rule at all
+    assert all(rule["Status"] == "Enabled" for rule in rules)
     assert any(rule.get("AbortIncompleteMultipartUpload") for rule in rules)
+
+
+def test_scratch_outlives_every_message_that_could_still_need_it(deployment: dict) -> None:
+    """A draft or an inbox upload is only needed while a message about it may still be delivered."""
+    longest_message_life = max(body["Properties"].get("MessageRetentionPeriod", 345600)
+                               for body in of_type(deployment, "AWS::SQS::Queue").values())
+    for prefix in SCRATCH:
+        expires = fate(lifecycle_rules(deployment), prefix).expires_after_days
+        assert expires is not None and expires * 86400 > longest_message_life, prefix
+
+
+def test_the_retention_period_is_a_choice_of_whole_years_or_forever(source: dict) -> None:
+    parameter = source["Parameters"]["RetentionDays"]
+    assert parameter["Default"] == 0
+    # each choice outlives the 30 days before Glacier Instant Retrieval by more than its 90-day minimum
+    assert all(days == 0 or days >= 30 + 90 for days in parameter["AllowedValues"])
 
 
 def test_the_jobs_table_has_the_history_key_and_a_sparse_status_index(deployment: dict) -> None:

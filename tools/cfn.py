@@ -122,3 +122,22 @@ class Resolver:
             return str(self._ref(name))
 
         return re.sub(r"\$\{([^}!]+)\}", replace, text)
+
+
+def s3_lifecycle_rule(rule: Mapping[str, Any]) -> dict[str, Any]:
+    """One resolved ``AWS::S3::Bucket`` lifecycle rule in the shape of S3's PutBucketLifecycleConfiguration
+    (what CloudFormation sends): ``Prefix`` becomes a filter, ``ExpirationInDays`` an ``Expiration``."""
+    converted: dict[str, Any] = {"ID": rule["Id"], "Status": rule["Status"],
+                                 "Filter": {"Prefix": rule.get("Prefix", "")}}
+    if "ExpirationInDays" in rule:
+        converted["Expiration"] = {"Days": int(rule["ExpirationInDays"])}
+    if "Transitions" in rule:
+        converted["Transitions"] = [{"Days": int(t["TransitionInDays"]), "StorageClass": t["StorageClass"]}
+                                    for t in rule["Transitions"]]
+    if "NoncurrentVersionExpiration" in rule:
+        converted["NoncurrentVersionExpiration"] = {
+            "NoncurrentDays": int(rule["NoncurrentVersionExpiration"]["NoncurrentDays"])}
+    if "AbortIncompleteMultipartUpload" in rule:
+        converted["AbortIncompleteMultipartUpload"] = {
+            "DaysAfterInitiation": int(rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"])}
+    return converted

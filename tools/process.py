@@ -185,6 +185,8 @@ class LocalStack:
 
     # -- resources -----------------------------------------------------------------------------
     def _create_resources(self) -> None:
+        from tools.cfn import s3_lifecycle_rule
+
         for logical_id, resource in self._of_type("AWS::S3::Bucket"):
             props = self.props(resource)
             name = props["BucketName"]
@@ -194,6 +196,9 @@ class LocalStack:
             if props.get("NotificationConfiguration", {}).get("EventBridgeConfiguration"):
                 self.s3.put_bucket_notification_configuration(
                     Bucket=name, NotificationConfiguration={"EventBridgeConfiguration": {}})
+            if props.get("LifecycleConfiguration"):  # stored, not run, by moto: tests read it back
+                self.s3.put_bucket_lifecycle_configuration(Bucket=name, LifecycleConfiguration={
+                    "Rules": [s3_lifecycle_rule(rule) for rule in props["LifecycleConfiguration"]["Rules"]]})
             self._ids[logical_id] = {None: name, "Arn": f"arn:aws:s3:::{name}"}
         self.bucket = next(ids[None] for lid, ids in self._ids.items()
                            if self.resources[lid]["Type"] == "AWS::S3::Bucket")

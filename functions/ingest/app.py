@@ -11,7 +11,7 @@ from picr.jobs import JobStore
 from picr.messages import QueueSender
 from picr.photo import IntakeLimits
 from picr.runtime import count, event_time, iso, logger, sqs_batch_handler, utc_now
-from picr.stages.ingest import NOT_ADMITTED, IngestContext, UploadedObject, ingest
+from picr.stages.ingest import NOT_ADMITTED, IngestContext, UploadedObject, UploadNotFound, ingest
 from picr.storage import ImageBucket
 from picr.upload import UploadForms
 
@@ -32,20 +32,26 @@ context = IngestContext(
 
 
 def record_handler(record: SQSRecord) -> None:
+    """One upload; an object the event names but S3 does not hold raises, so the record is retried and then
+    dead-lettered (the DLQ alarm mails the owner) rather than dropped."""
     event = S3EventBridgeNotificationEvent(record.json_body)
     detail = event.detail
     upload = UploadedObject(
         bucket=detail.bucket.name,
-        key=detail.object.key,
+        key=detail.object.raw_event["key"],  # as delivered: see picr.stages.ingest.locate for why not .key
         event_time=event_time(event.raw_event.get("time")),
         version_id=detail.object.raw_event.get("version-id"),
         etag=detail.object.etag or None,
     )
-    outcome = ingest(upload, context, now=iso(utc_now()))
+    try:
+        outcome = ingest(upload, context, now=iso(utc_now()))
+    except UploadNotFound:
+        logger.exception("upload not found", extra={"key": upload.key, "version_id": upload.version_id})
+        raise
     if outcome.status == NOT_ADMITTED:  # a form posted twice, a key no form named, a photo over quota
         logger.warning("upload not admitted", extra={"key": upload.key, **outcome.__dict__})
     else:
-        logger.info("ingested", extra={"key": upload.key, **outcome.__dict__})
+        logger.info("ingest skipped" if outcome.skipped else "ingested", extra={"key": upload.key, **outcome.__dict__})
     count(outcome.status)
 
 

@@ -19,7 +19,7 @@ from picr.review_page import PAGE_HEADERS, render_result_page
 from picr.runtime import iso, logger, metrics, utc_now
 from picr.signed_tokens import TOKEN_PARAMETER, LinkRefused
 from picr.stages.review import Requester, ReviewContext, ReviewResponse, decide, show
-from picr.storage import ImageBucket
+from picr.storage import PRESIGNING, ImageBucket
 
 MAX_FORM_BYTES = 4096
 """The page's form posts a token and an action name (a few hundred bytes); anything larger is not ours."""
@@ -28,7 +28,7 @@ settings = load_settings()
 settings.require("variants_queue_url", "cutout_queue_url", "review_secret_arn")
 sqs = boto3.client("sqs")
 context = ReviewContext(
-    bucket=ImageBucket(boto3.client("s3"), settings.bucket),
+    bucket=ImageBucket(boto3.client("s3", config=PRESIGNING), settings.bucket),  # download links: regional host
     jobs=JobStore(boto3.client("dynamodb"), settings.jobs_table),
     variants_queue=QueueSender(sqs, settings.variants_queue_url),
     cutout_queue=QueueSender(sqs, settings.cutout_queue_url),

@@ -1,5 +1,5 @@
-"""picr-sweep: the daily schedule → one digest of jobs held for review longer than the delay, and stranded
-jobs handed to their next stage again."""
+"""picr-sweep: the daily schedule → one digest of jobs held for review longer than the delay, stranded
+jobs handed to their next stage again, and (with a retention period) held jobs' images renewed."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from picr.delivery import idempotent_delivery
 from picr.jobs import JobStore
 from picr.messages import QueueSender
 from picr.review_links import review_links_from
-from picr.runtime import iso, logger, metrics, utc_now
-from picr.stages.sweep import SweepContext, redrive_stranded, sweep
+from picr.runtime import iso, job_failed, logger, metrics, utc_now
+from picr.stages.sweep import SweepContext, keep_held_files, redrive_stranded, sweep
 from picr.storage import ImageBucket
 
 settings = load_settings()
@@ -39,6 +39,8 @@ context = SweepContext(
         states.CUT: QueueSender(sqs, settings.variants_queue_url),
         states.VARIED: QueueSender(sqs, settings.publish_queue_url),
     },
+    retention=settings.retention,
+    on_job_failure=job_failed,
 )
 
 
@@ -48,9 +50,11 @@ context = SweepContext(
 def handler(event: EventBridgeEvent, lambda_context: LambdaContext) -> dict:
     idempotency.register_lambda_context(lambda_context)
     now = utc_now()
-    listed = sweep(context, now=now, iso=iso)
     redriven = redrive_stranded(context, now=now, iso=iso)
-    logger.info("sweep", extra={"scheduled_at": event.time, "held_listed": listed, "redriven": redriven})
+    renewed = keep_held_files(context, now=now)
+    listed = sweep(context, now=now, iso=iso)  # last: a mail outage fails the run only after the rest is done
+    logger.info("sweep", extra={"scheduled_at": event.time, "held_listed": listed, "redriven": redriven,
+                                "renewed": renewed})
     metrics.add_metric(name="HeldJobsReminded", unit="Count", value=len(listed))
     metrics.add_metric(name="StrandedJobsRedriven", unit="Count", value=len(redriven))
     return {"reminded": listed, "redriven": redriven}

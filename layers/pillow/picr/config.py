@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -41,6 +42,8 @@ class Settings(BaseModel):
     notify_channel: Literal["ses", "sns"] = "ses"
     sns_topic_arn: str | None = None
     review_after_hours: float = Field(default=24, gt=0)
+    retention_days: int = Field(default=0, ge=0)
+    """How long the bucket keeps originals and job images (``RetentionDays``); 0 keeps them forever."""
     link_expiry_days: int = Field(default=7, ge=1, le=7)
     # -- the review lane (issue 7)
     review_url: str | None = None
@@ -74,6 +77,10 @@ class Settings(BaseModel):
         missing = [f"{ENV_PREFIX}{name.upper()}" for name in fields if getattr(self, name) in (None, "")]
         if missing:
             raise ConfigError(f"missing environment: {', '.join(missing)}")
+
+    @property
+    def retention(self) -> timedelta | None:
+        return timedelta(days=self.retention_days) if self.retention_days else None
 
     @property
     def recipients(self) -> list[str]:

@@ -7,7 +7,8 @@ image, so this module absorbs what phones and editors get wrong: EXIF rotation, 
 The format is decided by the file's first bytes, never by its name. Refusals are cheapest-first and
 happen before any pixel is decoded wherever the header is enough:
 
-1. ``empty`` / ``too_large``: from the byte count alone.
+1. ``empty`` / ``too_large``: from the byte count alone (``check_size``; ingest asks it with the size S3
+   reports before it downloads anything, so an oversized upload is refused without being read).
 2. ``not_an_image``: the first bytes are not a raster image we recognise (PDF, text, video ...).
 3. ``unsupported_format``: a real image format we do not accept. BMP, TIFF, AVIF and JPEG XL are
    refused from the magic bytes, so no decoder for them ever runs on an upload; a GIF is opened only
@@ -168,7 +169,7 @@ def normalise_upload(data: bytes, limits: IntakeLimits = IntakeLimits()) -> Norm
 
     Raises Refused (see the module docstring for the order of checks).
     """
-    _check_byte_count(data, limits)
+    check_size(len(data), limits)
     image_format = sniff_format(data)
     if image_format is None:
         raise Refused("not_an_image", f"This file is not a photo. Please send a {ACCEPTED_FOR_OWNER} photo.")
@@ -188,15 +189,16 @@ def normalise_upload(data: bytes, limits: IntakeLimits = IntakeLimits()) -> Norm
         return _decode_and_normalise(image, image_format, limits)
 
 
-def _check_byte_count(data: bytes, limits: IntakeLimits) -> None:
-    if not data:
+def check_size(size: int, limits: IntakeLimits) -> None:
+    """Refuse an upload from its byte count alone (``empty``, ``too_large``)."""
+    if not size:
         raise Refused(
             "empty", "The file arrived empty (0 bytes), so the upload probably failed. Please send it again."
         )
-    if len(data) > limits.max_bytes:
+    if size > limits.max_bytes:
         raise Refused(
             "too_large",
-            f"This file is {len(data) / 2**20:.1f} MB, more than the {limits.max_bytes / 2**20:.0f} MB "
+            f"This file is {size / 2**20:.1f} MB, more than the {limits.max_bytes / 2**20:.0f} MB "
             "we accept. Please send a smaller copy of the photo.",
         )
 

@@ -39,6 +39,13 @@ def event_time(value: object) -> str:
     return str(value)
 
 
+def job_failed(job_id: str, step: str) -> None:
+    """One job of a loop over many failed: logged with its id and the exception, counted, and skipped
+    (``picr.stages.isolation``). Call it inside the ``except`` block."""
+    logger.exception("job skipped", extra={"job_id": job_id, "step": step})
+    metrics.add_metric(name="JobsSkipped", unit=MetricUnit.Count, value=1)
+
+
 def count(status: str) -> None:
     """One metric per job outcome, so a dashboard shows how many were held, done or refused."""
     metrics.add_metric(name=f"Jobs_{status}", unit=MetricUnit.Count, value=1)

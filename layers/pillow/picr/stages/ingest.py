@@ -1,8 +1,14 @@
 """Ingest: turn one object under ``inbox/`` into an opened job with a clean source, or a refusal.
 
 Safe to run twice for the same object: the job id is derived from the object itself, the job is
-opened with a conditional write, and the follow-up steps (move a refused file, enqueue the next
-stage) are recorded on the job so a redelivery only finishes what a crashed attempt left undone.
+opened with a conditional write, and the follow-up steps (keep the original, move a refused file,
+enqueue the next stage) are recorded on the job so a redelivery only finishes what a crashed attempt
+left undone.
+
+S3 is asked about the object (HeadObject) before anything is read: an object the event names but S3
+does not hold is an error (the message is retried, then dead-lettered, and the alarm mails the owner);
+a photo deleted or replaced before ingest ran opens no job; a file over the size limit is refused
+from its size alone, without being downloaded.
 
 An object under ``inbox/upload/`` becomes a job only if the upload page handed out a form for its key and
 it is the first object to arrive on it, within the link's hourly photo quota (``picr.upload.UploadForms``):
@@ -16,23 +22,22 @@ from __future__ import annotations
 
 import hashlib
 import posixpath
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
-
-from botocore.exceptions import ClientError
+from urllib.parse import unquote_plus
 
 from picr import jobs as states
 from picr.inbox import Origin, decode_metadata
 from picr.jobs import JobStore, NewJob
 from picr.messages import PublishMessage, QueueSender, StageMessage
 from picr.naming import FALLBACK_PRODUCT_NAME, product_name, safe_file_name
-from picr.photo import IntakeLimits, Refused, encode_source, normalise_upload
+from picr.photo import IntakeLimits, Refused, check_size, encode_source, normalise_upload
 from picr.quality import assess_photo_quality
 from picr.stages.drive_sync import LANE as DRIVE_LANE
 from picr.stages.handoff import hand_off
 from picr.stages.mail_intake import LANE as MAIL_LANE
-from picr.storage import INBOX, ImageBucket, rejected_key, work_key
+from picr.storage import INBOX, ImageBucket, ObjectInfo, original_key, rejected_key, work_key
 from picr.upload import LANE_NAME as UPLOAD_LANE
 from picr.upload import UPLOAD_PREFIX, UploadForms, UploadPolicy
 
@@ -41,6 +46,22 @@ NOT_ADMITTED = "not_admitted"
 LANE_FOLDERS = {UPLOAD_LANE: "upload/", MAIL_LANE: "mail/", DRIVE_LANE: "drive/"}
 """Where under ``inbox/`` each lane writes (the email and Drive lanes' ``inbox_name``): a lane's
 metadata counts only on a key in its own folder."""
+
+DELETED = "deleted"
+"""Skipped: the photo was deleted (its current version is a delete marker) before ingest ran."""
+REPLACED = "replaced"
+"""Skipped: a newer upload under the same key replaced this version before ingest ran. Decision: the
+newest version wins, and its own ``Object Created`` event opens its job; opening one for the version it
+replaced too would process a photo the owner has already swapped out."""
+_SKIP_REASONS = {
+    DELETED: "the photo was deleted before it was processed; no job was opened",
+    REPLACED: "a newer upload under the same name replaced this one before it was processed; the newer "
+              "one gets its own job",
+}
+
+
+class UploadNotFound(LookupError):
+    """The event names an object version S3 does not hold: never a silent skip, the record must fail."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +86,11 @@ class IngestOutcome:
     duplicate: bool = False
     reason: str | None = None
 
+    @property
+    def skipped(self) -> bool:
+        """No job was opened, by decision (deleted or replaced before ingest ran)."""
+        return self.status in _SKIP_REASONS
+
 
 @dataclass
 class IngestContext:
@@ -86,23 +112,50 @@ def job_id_for(obj: UploadedObject) -> str:
     return hashlib.sha256(f"{obj.bucket}\n{obj.key}\n{identity}".encode()).hexdigest()[:20]
 
 
+def locate(obj: UploadedObject, bucket: ImageBucket) -> tuple[UploadedObject, ObjectInfo]:
+    """The upload as S3 holds it: the event's key and version, confirmed by HeadObject (no bytes read).
+
+    The key is taken as the event carries it. Amazon S3's EventBridge event format
+    (https://docs.aws.amazon.com/AmazonS3/latest/userguide/ev-events.html, "Event message detail field")
+    gives ``detail.object.key`` as the object's key and, unlike the notification format sent to SQS, SNS
+    and Lambda (https://docs.aws.amazon.com/AmazonS3/latest/userguide/notification-content-structure.html:
+    "The object key name value is URL encoded. For example, 'red flower.jpg' becomes 'red+flower.jpg'"),
+    documents no URL encoding: its examples show a plain key. Form-decoding it anyway (as Powertools'
+    ``S3EventBridgeNotificationObject.key`` does) turns ``c++ mug.jpg`` into ``c   mug.jpg``. Should a
+    delivery still arrive in the notification format's form encoding, the decoded key is accepted only
+    if S3 holds the event's own version under it, so a key is never guessed.
+    """
+    for key in dict.fromkeys((obj.key, unquote_plus(obj.key))):
+        info = bucket.head(key, obj.version_id)
+        if info is not None:
+            return replace(obj, key=key), info
+    raise UploadNotFound(f"s3://{obj.bucket}/{obj.key} (version {obj.version_id}) is not in the bucket")
+
+
+def _replaced_or_deleted(obj: UploadedObject, bucket: ImageBucket) -> str | None:
+    """``deleted`` or ``replaced`` when the event's version is no longer the key's current one."""
+    if not obj.version_id:
+        return None
+    current = bucket.current_version(obj.key)
+    if current == obj.version_id:
+        return None
+    return DELETED if current is None else REPLACED
+
+
 def ingest(obj: UploadedObject, ctx: IngestContext, *, now: str) -> IngestOutcome:
+    obj, info = locate(obj, ctx.bucket)
     job_id = job_id_for(obj)
     existing = ctx.jobs.get(job_id)
     if existing is not None:
-        _finish(job_id, existing, obj, ctx)
+        _finish(job_id, existing, ctx)
         return IngestOutcome(job_id, existing["current_status"], duplicate=True)
+    gone = _replaced_or_deleted(obj, ctx.bucket)
+    if gone:
+        return IngestOutcome(job_id, gone, reason=_SKIP_REASONS[gone])
     refusal = _upload_refusal(obj, job_id, ctx, now)
     if refusal is not None:
         return IngestOutcome(job_id, NOT_ADMITTED, reason=refusal)
-    try:
-        stored = ctx.bucket.get(obj.key, obj.version_id)
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] in ("NoSuchKey", "NoSuchVersion", "404"):
-            # Gone before we saw it (deleted by the owner): there is nothing to open a job for.
-            return IngestOutcome(job_id, "missing", reason="object no longer exists")
-        raise
-    origin = decode_metadata(stored.metadata)  # lane, sender, reply-to and upload link set by the way in
+    origin = decode_metadata(info.metadata)  # lane, sender, reply-to and upload link set by the way in
     source = source_identity(obj, origin, drive_folder=ctx.drive_folder)
     job = NewJob(
         job_id=job_id,
@@ -113,7 +166,8 @@ def ingest(obj: UploadedObject, ctx: IngestContext, *, now: str) -> IngestOutcom
         source_version=obj.version_id,
     )
     try:
-        photo = normalise_upload(stored.data, ctx.limits)
+        check_size(info.size, ctx.limits)  # from HeadObject: an oversized file is never downloaded
+        photo = normalise_upload(ctx.bucket.get(obj.key, obj.version_id).data, ctx.limits)
     except Refused as refusal:
         attrs = {
             "reason_code": refusal.code,
@@ -123,7 +177,7 @@ def ingest(obj: UploadedObject, ctx: IngestContext, *, now: str) -> IngestOutcom
             **origin.job_attrs(),
         }
         ctx.jobs.open(job, at=now, status=states.REJECTED, attrs=attrs, detail={"reason_code": refusal.code})
-        _finish(job_id, ctx.jobs.get(job_id) or {}, obj, ctx)
+        _finish(job_id, ctx.jobs.get(job_id) or {}, ctx)
         return IngestOutcome(job_id, states.REJECTED, reason=refusal.code)
 
     data, ext, content_type = encode_source(photo)
@@ -132,6 +186,7 @@ def ingest(obj: UploadedObject, ctx: IngestContext, *, now: str) -> IngestOutcom
     warnings = assess_photo_quality(photo.image)
     attrs = {
         "source_work_key": source_key,
+        "original_key": original_key(job_id, safe_file_name(obj.file_name)),
         "width": photo.image.width,
         "height": photo.image.height,
         "original_size": list(photo.original_size),
@@ -147,21 +202,24 @@ def ingest(obj: UploadedObject, ctx: IngestContext, *, now: str) -> IngestOutcom
     if reshot:
         attrs["supersedes"] = reshot
     ctx.jobs.open(job, at=now, attrs=attrs, detail={"notes": list(photo.notes), "supersedes": reshot or None})
-    _finish(job_id, ctx.jobs.get(job_id) or {}, obj, ctx)
+    _finish(job_id, ctx.jobs.get(job_id) or {}, ctx)
     return IngestOutcome(job_id, states.INGESTED)
 
 
-def _finish(job_id: str, job: dict[str, Any], obj: UploadedObject, ctx: IngestContext) -> None:
+def _finish(job_id: str, job: dict[str, Any], ctx: IngestContext) -> None:
     """Do whatever follow-up the job's flags say is still missing; each step is recorded once done."""
     status = job.get("current_status")
     if status == states.REJECTED:
         if not job.get("moved"):
-            if ctx.bucket.exists(obj.key):
-                ctx.bucket.move(obj.key, job["rejected_key"], obj.version_id)
+            ctx.bucket.move(job["source_key"], job["rejected_key"], job.get("source_version"))
             ctx.jobs.update(job_id, {"moved": True})
         hand_off(ctx.jobs, job, "publish_rejected_enqueued", ctx.publish_queue,
                  PublishMessage(job_id=job_id, outcome="rejected"))
     elif status == states.INGESTED:
+        if job.get("original_key") and not job.get("original_kept"):
+            # inbox/ is a drop zone that expires; the original is kept with its job (see storage)
+            ctx.bucket.copy(job["source_key"], job["original_key"], job.get("source_version"))
+            ctx.jobs.update(job_id, {"original_kept": True})
         _supersede(job, ctx)
         hand_off(ctx.jobs, job, "cutout_enqueued", ctx.cutout_queue, StageMessage(job_id=job_id))
 

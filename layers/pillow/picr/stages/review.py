@@ -29,7 +29,7 @@ from picr.notify import UNNAMED_PRODUCT
 from picr.review_links import LABELS, LinkRefused, ReviewToken, mint_token, offered_actions, read_token
 from picr.review_page import PageButton, render_result_page, render_review_page
 from picr.stages.handoff import hand_off
-from picr.storage import ImageBucket, rejected_key
+from picr.storage import ImageBucket, not_found, rejected_key
 
 MAX_USER_AGENT_CHARS = 256
 """Enough to name the browser and device in the audit trail; a longer header is cut, never stored whole."""
@@ -89,6 +89,9 @@ _REFUSALS: dict[str, tuple[int, str, str]] = {
     "not-offered": (403, "Not available", "This action is not available for this product."),
     "wrong-action": (403, "This link is for a different action", "Nothing was changed."),
     "cross-site": (403, "Not from the review page", "Decisions are only taken from the review page itself."),
+    "images-gone": (410, "The photos for this product are no longer stored",
+                    "The photo or the attempted cutout was removed from your picr bucket, so there is nothing "
+                    "left to review. Upload the photo again to start over."),
 }
 
 _NOW_IS = {
@@ -106,9 +109,11 @@ _NOW_IS = {
 def _refusal_page(refused: _Refused) -> ReviewResponse:
     status, title, message = _REFUSALS[refused.reason]
     job = refused.job
+    product = (job or {}).get("product") or UNNAMED_PRODUCT
     if refused.reason == "decided" and job is not None:
-        product = job.get("product") or UNNAMED_PRODUCT
         message = f"{product} is no longer waiting for review: {_NOW_IS.get(job['current_status'], 'it moved on')}."
+    elif refused.reason == "images-gone":
+        message = f"{product}: {message}"
     job_id = job["job_id"] if job else None
     return ReviewResponse(status, render_result_page(title=title, message=message, job_id=job_id),
                           f"refused:{refused.reason}", job_id)
@@ -146,6 +151,7 @@ def show(token_text: str | None, ctx: ReviewContext, *, now: datetime) -> Review
         token = _verified(token_text, ctx, now)
         job = _job(token, ctx)
         _check_held(token, job, ctx)
+        original, cutout = _held_images(job, ctx)
     except _Refused as refused:
         return _refusal_page(refused)
     key = ctx.signing_key()
@@ -164,11 +170,20 @@ def show(token_text: str | None, ctx: ReviewContext, *, now: datetime) -> Review
         product=job.get("product") or UNNAMED_PRODUCT,
         reasons=list(job.get("reasons") or []),
         held_since=f"{held_since:%d %b %Y, %H:%M} UTC",
-        original=ctx.bucket.get(job["source_work_key"]).data,
-        cutout=ctx.bucket.get(job["cutout_key"]).data if job.get("cutout_key") else None,
+        original=original,
+        cutout=cutout,
         buttons=buttons,
     )
     return ReviewResponse(200, html, "shown", token.job_id)
+
+
+def _held_images(job: dict[str, Any], ctx: ReviewContext) -> tuple[bytes, bytes | None]:
+    """The photo and the attempted cutout the page shows; refused (a clear page) when either is gone."""
+    original = ctx.bucket.get_optional(job["source_work_key"])
+    cutout = ctx.bucket.get_optional(job["cutout_key"]) if job.get("cutout_key") else None
+    if original is None or (job.get("cutout_key") and cutout is None):
+        raise _Refused("images-gone", job)
+    return original, cutout
 
 
 def _same_origin(requester: Requester) -> bool:
@@ -274,11 +289,14 @@ def _finish(job: dict[str, Any], ctx: ReviewContext) -> None:
     elif status == states.INGESTED:
         hand_off(ctx.jobs, job, "cutout_enqueued", ctx.cutout_queue, message)
     elif status == states.REJECTED and job.get("moved") is False:
+        # The kept original (jobs opened before originals/ existed still have theirs in inbox/ only).
+        source_key, version = ((job["original_key"], None) if job.get("original_kept")
+                               else (job["source_key"], job.get("source_version")))
         try:
-            ctx.bucket.move(job["source_key"], job["rejected_key"], job.get("source_version"))
+            ctx.bucket.move(source_key, job["rejected_key"], version)
         except ClientError as exc:
-            # Already gone from inbox/ (deleted by the owner, or expired): the job stays rejected.
-            if exc.response["Error"]["Code"] not in ("NoSuchKey", "NoSuchVersion", "404"):
+            # Already gone (an inbox/ original the owner deleted, or that expired): the job stays rejected.
+            if not not_found(exc):
                 raise
         ctx.jobs.update(job["job_id"], {"moved": True})
 

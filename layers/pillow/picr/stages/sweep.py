@@ -6,6 +6,11 @@
   stage takes — its hand-off message lost after a decision, or dead-lettered after a transient outage that
   has since passed — is handed to its next stage again. Every stage is idempotent, so a job that was only
   slow loses nothing by it.
+* Held jobs' files: when the owner set a retention period (``RetentionDays``), the bucket deletes kept
+  images that old; a held job's are renewed before they reach it, so nothing is deleted while it is held.
+
+Every loop isolates its jobs (``picr.stages.isolation``): one job that fails is reported and skipped, and
+the others are still listed, handed on or renewed.
 """
 
 from __future__ import annotations
@@ -20,9 +25,14 @@ from picr.jobs import JobStore
 from picr.messages import PublishMessage, QueueSender, StageMessage
 from picr.notify import HeldJob, build_digest_email
 from picr.review_links import ReviewLinks
+from picr.stages.isolation import JobFailure, each_job, log_job_failure
 from picr.storage import ImageBucket
 
 DigestDeliver = Callable[[dict[str, str], EmailMessage], str]
+RENEWAL_MARGIN = timedelta(days=30)
+"""Held jobs' files are renewed this long before the retention period would delete them, so a sweep
+that fails for weeks still renews them in time."""
+HELD_FILES = ("original_key", "source_work_key", "cutout_key")
 
 
 @dataclass
@@ -41,6 +51,9 @@ class SweepContext:
     stranded_after: timedelta = timedelta(hours=6)
     """Far beyond a stage's worst case (5 attempts × a 12-minute visibility timeout ≈ 1 hour for the cutout),
     so only a job nothing will ever move again is handed on."""
+    retention: timedelta | None = None
+    """How long the bucket keeps images (``RetentionDays``); None keeps them forever."""
+    on_job_failure: JobFailure = log_job_failure
 
 
 def _parse(moment: str) -> datetime:
@@ -54,25 +67,27 @@ def sweep(ctx: SweepContext, *, now: datetime, iso: Callable[[datetime], str]) -
         job for job in ctx.jobs.in_status(states.NEEDS_REVIEW, updated_before=iso(now - ctx.review_after))
         if job.get("reminded_on") != day
     ]
-    if not waiting:
+    held = each_job(sorted(waiting, key=lambda job: job["updated_at"]), "digest",
+                    lambda job: _held(job, ctx, now), ctx.on_job_failure)
+    if not held:
         return []
-    held = [
-        HeldJob(
-            job_id=job["job_id"],
-            product=job.get("product") or "",
-            reasons=list(job.get("reasons") or []),
-            waited_hours=(now - _parse(job["updated_at"])).total_seconds() / 3600,
-            original=ctx.bucket.get(job["source_work_key"]).data,
-            cutout=ctx.bucket.get(job["cutout_key"]).data if job.get("cutout_key") else None,
-            actions=ctx.review_links.for_job(job, kind="digest", now=now) if ctx.review_links else (),
-        )
-        for job in sorted(waiting, key=lambda job: job["updated_at"])
-    ]
     message = build_digest_email(sender=ctx.sender, recipients=ctx.recipients, held=held, day=day, sent_at=now)
     ctx.deliver({"digest": day, "jobs": ",".join(job.job_id for job in held)}, message)
-    for job in held:
-        ctx.jobs.update(job.job_id, {"reminded_on": day})
+    each_job([{"job_id": job.job_id} for job in held], "digest-reminded",
+             lambda job: ctx.jobs.update(job["job_id"], {"reminded_on": day}), ctx.on_job_failure)
     return [job.job_id for job in held]
+
+
+def _held(job: dict, ctx: SweepContext, now: datetime) -> HeldJob:
+    return HeldJob(
+        job_id=job["job_id"],
+        product=job.get("product") or "",
+        reasons=list(job.get("reasons") or []),
+        waited_hours=(now - _parse(job["updated_at"])).total_seconds() / 3600,
+        original=ctx.bucket.get(job["source_work_key"]).data,
+        cutout=ctx.bucket.get(job["cutout_key"]).data if job.get("cutout_key") else None,
+        actions=ctx.review_links.for_job(job, kind="digest", now=now) if ctx.review_links else (),
+    )
 
 
 def _next_message(status: str, job_id: str) -> StageMessage:
@@ -87,8 +102,25 @@ def redrive_stranded(ctx: SweepContext, *, now: datetime, iso: Callable[[datetim
         return []
     redriven = []
     for status, queue in ctx.next_stages.items():
-        for job in ctx.jobs.in_status(status, updated_before=iso(now - ctx.stranded_after)):
+        def redrive(job: dict, status: str = status, queue: QueueSender = queue) -> str:
             queue.send(_next_message(status, job["job_id"]))
             ctx.jobs.update(job["job_id"], {"redriven_at": iso(now)})
-            redriven.append(job["job_id"])
+            return job["job_id"]
+
+        stranded = ctx.jobs.in_status(status, updated_before=iso(now - ctx.stranded_after))
+        redriven += each_job(stranded, f"redrive-{status}", redrive, ctx.on_job_failure)
     return redriven
+
+
+def keep_held_files(ctx: SweepContext, *, now: datetime) -> list[str]:
+    """With a retention period set, renew every held job's images that are near it; returns the keys renewed."""
+    if ctx.retention is None:
+        return []
+    older_than = now - (ctx.retention - RENEWAL_MARGIN)
+
+    def renew(job: dict) -> list[str]:
+        keys = [job[name] for name in HELD_FILES if job.get(name)]
+        return [key for key in keys if ctx.bucket.renew(key, older_than=older_than)]
+
+    return [key for keys in each_job(ctx.jobs.in_status(states.NEEDS_REVIEW), "keep-held-files", renew,
+                                     ctx.on_job_failure) for key in keys]

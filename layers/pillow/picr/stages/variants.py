@@ -1,7 +1,7 @@
 """Variants: render every configured channel from a passed cutout and check each encoded file.
 
-Drafts go to ``work/<job_id>/variants/``; only publish copies them to ``out/``, so nothing under
-``out/`` ever comes from a variant that failed its own check.
+Drafts go to ``drafts/<job_id>/`` (scratch: they expire); only publish copies them to ``out/``, so
+nothing under ``out/`` ever comes from a variant that failed its own check.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from picr.jobs import JobStore
 from picr.messages import PublishMessage, QueueSender
 from picr.render import render_variants
 from picr.stages.handoff import hand_off
-from picr.storage import CHANNELS_CONFIG_KEY, LOGO_KEY, ImageBucket, work_key
+from picr.storage import CHANNELS_CONFIG_KEY, LOGO_KEY, ImageBucket, draft_key
 from picr.verify import check_variant
 
 
@@ -63,7 +63,7 @@ def _render_all(job_id: str, cutout_key: str, ctx: VariantsContext, *, now: str)
     drafts, failures = [], []
     for spec, variant in zip(config.channels, render_variants(cutout, config, logo), strict=True):
         check = check_variant(variant, spec, config.watermark, logo)
-        key = work_key(job_id, f"variants/{spec.name}.{variant.ext}")
+        key = draft_key(job_id, spec.name, variant.ext)
         ctx.bucket.put(key, variant.data, variant.content_type)
         failures.extend(f"{spec.name}: {failure}" for failure in check.failures)
         drafts.append({
