@@ -61,7 +61,7 @@ def written(report: dict) -> list[str]:
 def check_ingest(report: dict) -> None:
     (job,) = {row["job_id"] for row in report["jobs"]["rows_added"]}
     assert report["result"] == {"batchItemFailures": []} and statuses(report) == ["ingested"]
-    assert written(report) == [f"work/{job}/source.jpg"]
+    assert written(report) == [f"originals/{job}/red-mug.jpg", f"work/{job}/source.jpg"]  # kept, normalised
     assert report["queued"] == {"CutoutQueue": [{"job_id": job}]}
 
 
@@ -101,7 +101,7 @@ def check_page(report: dict) -> None:
 EXPECTED = {
     "ingest": check_ingest,
     "cutout": check_stage("cut", "VariantsQueue", "work/{job}/"),
-    "variants": check_stage("varied", "PublishQueue", "work/{job}/"),
+    "variants": check_stage("varied", "PublishQueue", "drafts/{job}/"),
     "publish": check_publish,
     "mail_intake": check_mail_intake,
     "review": check_page,  # opening a review link shows the page and changes nothing

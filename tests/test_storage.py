@@ -6,7 +6,7 @@ import pytest
 import requests
 
 from picr.storage import ImageBucket, draft_key, manifest_key, original_key, out_key, rejected_key, work_key
-from tests.conftest import PHOTOS
+from tools.shared_data import PHOTOS
 
 
 def test_key_layout():
