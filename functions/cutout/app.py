@@ -1,7 +1,10 @@
-"""picr-cutout: the container function — SQS → cutout stage, one job per invocation.
+"""picr-cutout: the container function — SQS → cutout stage, one job per invocation; and the owner's fixes.
 
 The engine (and so the ONNX session) is created here at module scope: once per container, not per
 photo. The hosted engine fetches its key from Secrets Manager at call time, cached briefly.
+
+The review page's tap and brush previews run here too, because the model and OpenCV do: the review
+function invokes this function synchronously with ``{"fix": {...}}`` (``picr.fix``); SQS never sends that.
 """
 
 from __future__ import annotations
@@ -15,10 +18,11 @@ from aws_lambda_powertools.utilities.parameters import get_secret
 
 from picr.config import Settings, load_settings
 from picr.engine import HostedEngine, LocalEngine, SegmentationEngine
+from picr.fix import FixContext, handle
 from picr.gate import GateThresholds
 from picr.jobs import JobStore
 from picr.messages import QueueSender, StageMessage
-from picr.runtime import count, iso, logger, sqs_batch_handler, utc_now
+from picr.runtime import count, iso, logger, metrics, sqs_batch_handler, utc_now
 from picr.stages.cutout import CutoutContext, cut
 from picr.storage import ImageBucket
 
@@ -59,4 +63,20 @@ def record_handler(record: SQSRecord) -> None:
     count(status)
 
 
-handler = sqs_batch_handler(record_handler)
+fix_context = FixContext(bucket=context.bucket, engine=context.engine, thresholds=context.thresholds)
+batch_handler = sqs_batch_handler(record_handler)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def fix_handler(event: dict, lambda_context: object) -> dict:
+    """One preview or published fix for the review function (a synchronous Invoke)."""
+    answer = handle(event, fix_context)
+    logger.info("fix", extra={"job_id": answer.get("job_id"), "refused": answer.get("refused"),
+                              "publish": "cutout_key" in answer, "edits": answer.get("edits")})
+    metrics.add_metric(name="FixRefused" if "refused" in answer else "Fixes", unit="Count", value=1)
+    return answer
+
+
+def handler(event: dict, lambda_context: object) -> dict:
+    return fix_handler(event, lambda_context) if "fix" in event else batch_handler(event, lambda_context)

@@ -55,6 +55,8 @@ class Settings(BaseModel):
     only has to outlive a weekend away from the inbox; a short life limits what a forwarded mail can do."""
     hosted_retry: bool = False
     """A hosted engine is configured, so held jobs cut by the local engine may be retried with it."""
+    fix_function: str | None = None
+    """The cutout function's name: the review page's tap and brush tools run there (synchronous Invoke)."""
     # The ways in (issue 6): the email lane, the Drive lane and the upload page.
     inbound_recipient: str | None = None
     allowed_senders: str | None = None

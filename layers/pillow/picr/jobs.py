@@ -148,6 +148,33 @@ class JobStore:
         }
         return self._transact([update, self._history_put(job_id, to_status, at, detail)])
 
+    def note(self, job_id: str, event: str, *, at: str, status: str, unchanged_since: str, counter: str,
+             seen: int, limit: int, detail: Mapping[str, Any]) -> bool:
+        """Append a history row ``event`` without a state change, only while the job is still ``status``
+        and unchanged since ``unchanged_since`` (the hold a review link was minted for).
+
+        ``counter`` on the current item counts these rows: the write expects it at ``seen`` and sets it to
+        ``seen + 1`` (never past ``limit``), so two concurrent notes cannot both win and every row gets its
+        own sort key (``<at>#<event>#<n>``). False when any condition failed. ``updated_at`` is not touched:
+        the hold, and the links minted for it, stay as they were.
+        """
+        if seen >= limit:
+            return False
+        names = {"#s": "current_status", "#u": "updated_at", "#n": counter}
+        values = {":s": status, ":since": unchanged_since, ":seen": seen, ":next": seen + 1}
+        counted = "attribute_not_exists(#n)" if seen == 0 else "#n = :seen"
+        update = {"Update": {
+            "TableName": self._table,
+            "Key": _item({"job_id": job_id, "ts": CURRENT}),
+            "UpdateExpression": "SET #n = :next",
+            "ConditionExpression": f"#s = :s AND #u = :since AND {counted}",
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": _item({k: v for k, v in values.items() if k != ":seen" or seen})}}
+        row = {"job_id": job_id, "ts": f"{at}#{event}#{seen + 1:04d}", "status": status, "event": event, "at": at,
+               **detail}
+        put = {"Put": {"TableName": self._table, "Item": _item(row), "ConditionExpression": "attribute_not_exists(ts)"}}
+        return self._transact([update, put])
+
     def update(self, job_id: str, attrs: Mapping[str, Any]) -> None:
         """Record attributes on the current item without a state change (e.g. a flag set after a send)."""
         names = {f"#a{i}": key for i, key in enumerate(sorted(attrs))}

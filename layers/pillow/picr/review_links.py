@@ -30,9 +30,10 @@ from picr.messages import JOB_ID_PATTERN
 from picr.notify import Link
 from picr.signed_tokens import LinkRefused, link_url, sign, verify
 
-Action = Literal["approve", "reject", "retry"]
-ACTIONS: tuple[Action, ...] = ("approve", "reject", "retry")
-LABELS: dict[str, str] = {"approve": "Approve cutout", "reject": "Reject", "retry": "Retry with the hosted engine"}
+Action = Literal["approve", "reject", "retry", "fix"]
+ACTIONS: tuple[Action, ...] = ("approve", "reject", "retry", "fix")
+LABELS: dict[str, str] = {"approve": "Approve cutout", "reject": "Reject", "retry": "Retry with the hosted engine",
+                          "fix": "Fix the cutout yourself"}
 LINK_KINDS = ("email", "digest")
 """Where a link was sent: the review email (publish) or the daily digest (sweep); kept in the audit trail."""
 
@@ -86,11 +87,13 @@ def review_url(base_url: str, token: str) -> str:
     return link_url(base_url, token)
 
 
-def offered_actions(job: Mapping[str, Any], *, hosted_retry: bool) -> list[Action]:
+def offered_actions(job: Mapping[str, Any], *, hosted_retry: bool, owner_fix: bool = False) -> list[Action]:
     """The actions that make sense for a held job, in button order.
 
     Approve needs a cutout to build from; Retry only when a hosted engine is configured and the held
     cutout was not already the hosted engine's (asking it the same question again would not help).
+    Fix (the review page's tap and brush tools) needs the photo and the cutout, and a deployment that
+    wires the review function to the cutout container (``owner_fix``).
     """
     actions: list[Action] = []
     if job.get("cutout_key"):
@@ -98,6 +101,8 @@ def offered_actions(job: Mapping[str, Any], *, hosted_retry: bool) -> list[Actio
     actions.append("reject")
     if hosted_retry and job.get("engine") != "hosted" and job.get("source_work_key"):
         actions.append("retry")
+    if owner_fix and job.get("cutout_key") and job.get("source_work_key") and job.get("width") and job.get("height"):
+        actions.append("fix")
     return actions
 
 

@@ -112,6 +112,17 @@ def _compose(outcome: str, job: dict[str, Any], ctx: PublishContext, *, sent_at:
                                 kept_at=job["rejected_key"], **common)
 
 
+def owner_fix_summary(job: dict[str, Any]) -> dict[str, Any] | None:
+    """What the manifest says about a cutout the owner fixed on the review page (None for any other)."""
+    fix = job.get("owner_fix")
+    if not job.get("owner_approved") or not fix:
+        return None
+    edits = fix.get("edits") or []
+    return {"taps": sum("tap" in edit for edit in edits), "strokes": sum("tap" not in edit for edit in edits),
+            "gate_passed": bool(fix.get("passed")), "confidence": float(fix.get("confidence") or 0.0),
+            "held_cutout_key": fix.get("held_cutout_key")}
+
+
 def _publish_outputs(job: dict[str, Any], ctx: PublishContext, *, now: str) -> None:
     outputs: list[ManifestOutput] = []
     for draft in job["variants"]:
@@ -126,6 +137,7 @@ def _publish_outputs(job: dict[str, Any], ctx: PublishContext, *, now: str) -> N
         job_id=job["job_id"], source_file=job["source_file"], source_key=job["source_key"],
         product=job["product"], confidence=float(job.get("confidence") or 0.0),
         event_time=job["event_time"], engine=job.get("engine") or "", outputs=outputs,
+        owner_fix=owner_fix_summary(job),
     )
     key = manifest_key(job["job_id"])
     ctx.bucket.put(key, manifest, "application/json")

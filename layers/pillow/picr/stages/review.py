@@ -28,9 +28,12 @@ from picr.naming import safe_file_name
 from picr.notify import UNNAMED_PRODUCT
 from picr.review_links import LABELS, LinkRefused, ReviewToken, mint_token, offered_actions, read_token
 from picr.review_page import PageButton, render_result_page, render_review_page
+from picr.signed_tokens import link_url
 from picr.stages.handoff import hand_off
 from picr.storage import ImageBucket, not_found, rejected_key
 
+FIX_PATH = "fix"
+"""The fix page's path on the review function's URL (``picr.stages.review_fix``)."""
 MAX_USER_AGENT_CHARS = 256
 """Enough to name the browser and device in the audit trail; a longer header is cut, never stored whole."""
 
@@ -43,6 +46,13 @@ class ReviewContext:
     cutout_queue: QueueSender
     signing_key: Callable[[], bytes]
     hosted_retry: bool = False
+    fixer: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    """Runs the owner's tap and brush edits in the cutout container (``picr.stages.review_fix``); None when
+    the deployment does not wire the review function to it, and then the page offers no fix."""
+
+    def offered(self, job: dict[str, Any]) -> list[str]:
+        """The actions this deployment offers for ``job`` (the page's buttons, the links it accepts)."""
+        return offered_actions(job, hosted_retry=self.hosted_retry, owner_fix=self.fixer is not None)
 
 
 @dataclass(frozen=True)
@@ -141,7 +151,7 @@ def _check_held(token: ReviewToken, job: dict[str, Any], ctx: ReviewContext) -> 
         raise _Refused("used", job)
     if job["current_status"] != states.NEEDS_REVIEW or job["updated_at"] != token.held_at:
         raise _Refused("decided", job)
-    if token.action not in offered_actions(job, hosted_retry=ctx.hosted_retry):
+    if token.action not in ctx.offered(job):
         raise _Refused("not-offered", job)
 
 
@@ -158,11 +168,15 @@ def show(token_text: str | None, ctx: ReviewContext, *, now: datetime) -> Review
     buttons = []
     # The link's own action first (the primary button), then the others, minted for the same hold and
     # expiry: whoever holds one of this email's links could click any of its buttons anyway.
-    actions = offered_actions(job, hosted_retry=ctx.hosted_retry)
+    actions = ctx.offered(job)
+    fix_url = None
     for action in sorted(actions, key=lambda a: a != token.action):
         page_token = token_text if action == token.action else mint_token(
             key, job_id=token.job_id, action=action, kind=token.kind, held_at=token.held_at,
             expires_at=token.expires_at)
+        if action == "fix":  # a link to the fix page (which also only shows), not a decision form
+            fix_url = link_url("", page_token, FIX_PATH)
+            continue
         buttons.append(PageButton(action, LABELS[action], page_token))
     held_since = datetime.fromisoformat(job["updated_at"])
     html = render_review_page(
@@ -173,6 +187,7 @@ def show(token_text: str | None, ctx: ReviewContext, *, now: datetime) -> Review
         original=original,
         cutout=cutout,
         buttons=buttons,
+        fix_url=fix_url,
     )
     return ReviewResponse(200, html, "shown", token.job_id)
 
@@ -213,7 +228,7 @@ def decide(token_text: str | None, action: str | None, ctx: ReviewContext, *, no
         if not _same_origin(requester):
             raise _Refused("cross-site")
         token = _verified(token_text, ctx, now)
-        if action != token.action:
+        if action != token.action or token.action not in _ACTIONS:
             raise _Refused("wrong-action")
         job = _job(token, ctx)
         if token.nonce in (job.get(SPENT_TOKENS) or ()):

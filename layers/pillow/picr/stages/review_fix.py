@@ -1,0 +1,217 @@
+"""The fix page of a held job: tap the product, brush what is wrong, preview, publish this cutout.
+
+Same credential as the rest of the review lane: a signed link naming the job, the action (``fix``) and the
+hold, with an expiry (``picr.review_links``). ``GET /fix`` only renders the page. Each preview is a POST
+from that page (same-origin checks as a decision) carrying the link and the full list of edits; the
+edits are validated here (``picr.edits``) before anything runs, the cutout container replays them
+(``picr.fix``), and the preview is appended to the job's history with its edits and the gate's verdict,
+in one conditional write that also requires the job to still be in the hold the link names. Previews do
+not spend the link; "Publish this cutout" does, in the same conditional transition that moves the job
+to ``cut`` with the fixed cutout, so a used, forged, expired or superseded link changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from picr import jobs as states
+from picr.edits import DEFAULT_LIMITS, EditRefused, edits_to_json, parse_edits
+from picr.fix_client import FixFailed
+from picr.fix_page import render_fix_page
+from picr.jobs import SPENT_TOKENS
+from picr.notify import UNNAMED_PRODUCT
+from picr.review_links import ReviewToken
+from picr.stages.review import (
+    _REFUSALS,
+    Requester,
+    ReviewContext,
+    ReviewResponse,
+    _audit,
+    _check_held,
+    _finish,
+    _held_images,
+    _job,
+    _next_round,
+    _refusal_page,
+    _Refused,
+    _same_origin,
+    _verified,
+)
+
+MAX_PREVIEWS = 200
+"""Previews per hold. Each one runs the model in the cutout container; a fix takes a handful, and a
+page left running (or a script with a stolen link) must not run up the bill."""
+MAX_BODY_BYTES = 64 * 1024
+"""A request with every edit at its limits is about 40 KB of JSON; anything larger is not from the page."""
+PREVIEW_COUNTER = "fix_previews"
+
+_FIX_REFUSALS: dict[str, tuple[int, str, str]] = {
+    "bad-edits": (422, "These edits cannot be used", "Nothing was changed. Undo the last edit and try again."),
+    "too-many-previews": (429, "Too many previews", "This product has had as many previews as one review allows. "
+                          "Publish the cutout you have, or approve or reject it from the email."),
+    "fix-failed": (502, "The preview could not be made", "Nothing was changed. Try again in a moment."),
+}
+
+
+@dataclass(frozen=True)
+class FixResponse:
+    """A JSON answer to the page's script."""
+
+    status: int
+    body: dict[str, Any]
+    outcome: str
+    """For logs and metrics: ``fix_preview``, ``fix_publish`` or ``refused:<reason>``."""
+    job_id: str | None = None
+
+    def text(self) -> str:
+        return json.dumps(self.body, separators=(",", ":"))
+
+
+def _refused_json(reason: str, job: dict[str, Any] | None, detail: str | None = None) -> FixResponse:
+    status, title, message = _FIX_REFUSALS.get(reason) or _REFUSALS[reason]
+    body = {"refused": reason, "title": title, "message": message}
+    if detail:
+        body["detail"] = detail
+    return FixResponse(status, body, f"refused:{reason}", (job or {}).get("job_id"))
+
+
+def _fix_link(token_text: str | None, ctx: ReviewContext, now: datetime) -> tuple[ReviewToken, dict[str, Any]]:
+    token = _verified(token_text, ctx, now)
+    if token.action != "fix":
+        raise _Refused("wrong-action")
+    job = _job(token, ctx)
+    _check_held(token, job, ctx)
+    return token, job
+
+
+def show_fix(token_text: str | None, ctx: ReviewContext, *, now: datetime) -> ReviewResponse:
+    """GET: the page with the photo, the held cutout over it and the tools; changes nothing."""
+    try:
+        token, job = _fix_link(token_text, ctx, now)
+        original, cutout = _held_images(job, ctx)
+    except _Refused as refused:
+        return _refusal_page(refused)
+    html = render_fix_page(job_id=token.job_id, product=job.get("product") or UNNAMED_PRODUCT,
+                           reasons=list(job.get("reasons") or []), original=original, cutout=cutout,
+                           size=(int(job["width"]), int(job["height"])), token=token_text or "",
+                           limits=DEFAULT_LIMITS)
+    return ReviewResponse(200, html, "fix_shown", token.job_id)
+
+
+def _request(job: dict[str, Any], edits: list[dict[str, Any]], *, publish: bool = False,
+             nonce: str | None = None) -> dict[str, Any]:
+    """The cutout container's request: the held images, the edits, and for a publish the link's nonce."""
+    request = {"job_id": job["job_id"], "source_key": job["source_work_key"], "cutout_key": job["cutout_key"],
+               "edits": edits, "warnings": list(job.get("warnings") or []), "publish": publish}
+    if nonce:
+        request["nonce"] = nonce
+    return {"fix": request}
+
+
+def _run(ctx: ReviewContext, request: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:
+    if ctx.fixer is None:
+        raise _Refused("not-offered", job)
+    answer = ctx.fixer(request)
+    if "refused" in answer:  # the container's own validation; ours should have caught it first
+        raise EditRefused(answer["refused"])
+    return answer
+
+
+def _verdict(answer: dict[str, Any]) -> dict[str, Any]:
+    return {key: answer[key] for key in ("passed", "confidence", "reasons", "coverage") if key in answer}
+
+
+def _checked(token_text: str | None, raw_edits: Any, ctx: ReviewContext, now: datetime,
+             requester: Requester) -> tuple[ReviewToken, dict[str, Any], list[dict[str, Any]]]:
+    """Everything a preview and a publish must pass before the container is asked anything."""
+    if not _same_origin(requester):
+        raise _Refused("cross-site")
+    token, job = _fix_link(token_text, ctx, now)
+    edits = edits_to_json(parse_edits(raw_edits, (int(job["width"]), int(job["height"]))))
+    return token, job, edits
+
+
+def _record_preview(token: ReviewToken, seen: int, ctx: ReviewContext, at: str, detail: dict[str, Any]) -> None:
+    """Append the preview to the history while the hold lasts; a preview recorded concurrently (another tab)
+    moves the counter on, so the write is tried once more with the count read again."""
+    for _attempt in range(2):
+        if ctx.jobs.note(token.job_id, "fix_preview", at=at, status=states.NEEDS_REVIEW,
+                         unchanged_since=token.held_at, counter=PREVIEW_COUNTER, seen=seen, limit=MAX_PREVIEWS,
+                         detail=detail):
+            return
+        job = ctx.jobs.get(token.job_id)
+        if job is None:
+            raise _Refused("unknown-job")
+        _check_held(token, job, ctx)   # the job moved on while the preview ran: used / decided
+        seen = int(job.get(PREVIEW_COUNTER) or 0)
+        if seen >= MAX_PREVIEWS:
+            raise _Refused("too-many-previews", job)
+    raise _Refused("fix-failed", job)
+
+
+def preview(token_text: str | None, raw_edits: Any, ctx: ReviewContext, *, now: datetime,
+            iso: Callable[[datetime], str], requester: Requester) -> FixResponse:
+    """POST /fix/preview: the edited cutout at page size and the gate's sentences; recorded in the history."""
+    job = None
+    try:
+        token, job, edits = _checked(token_text, raw_edits, ctx, now, requester)
+        seen = int(job.get(PREVIEW_COUNTER) or 0)
+        if seen >= MAX_PREVIEWS:
+            raise _Refused("too-many-previews", job)
+        answer = _run(ctx, _request(job, edits), job)
+        detail = {**_audit(token, requester, iso), "action": "fix_preview", "edits": edits, **_verdict(answer)}
+        _record_preview(token, seen, ctx, iso(now), detail)
+    except _Refused as refused:
+        return _refused_json(refused.reason, refused.job or job)
+    except EditRefused as refused:
+        return _refused_json("bad-edits", job, str(refused))
+    except FixFailed as failed:
+        return _refused_json("fix-failed", job, str(failed))
+    body = {"mask": answer["mask"], "edits": len(edits), **_verdict(answer)}
+    return FixResponse(200, body, "fix_preview", token.job_id)
+
+
+def publish(token_text: str | None, raw_edits: Any, ctx: ReviewContext, *, now: datetime,
+            iso: Callable[[datetime], str], requester: Requester) -> FixResponse:
+    """POST /fix/publish: the edited cutout replaces the held one, marked owner-approved, and goes on to
+    variants and publish exactly as an approval does; the link is spent."""
+    job = None
+    try:
+        if not _same_origin(requester):
+            raise _Refused("cross-site")
+        token = _verified(token_text, ctx, now)
+        job = _job(token, ctx) if token.action == "fix" else None
+        if job is not None and token.nonce in (job.get(SPENT_TOKENS) or ()):
+            _finish(job, ctx)  # a repeat of a publish a crash cut short: only complete its follow-up
+        token, job, edits = _checked(token_text, raw_edits, ctx, now, requester)
+        if not edits:
+            raise EditRefused("no edits: use Approve to publish the cutout as it is")
+        answer = _run(ctx, _request(job, edits, publish=True, nonce=token.nonce), job)
+        audit = {**_audit(token, requester, iso), "action": "fix"}
+        owner_fix = {"edits": edits, "held_cutout_key": job["cutout_key"], **_verdict(answer)}
+        attrs = {"review_round": _next_round(job), "review_decision": audit, "variants_enqueued": False,
+                 "publish_review_enqueued": False, "cutout_key": answer["cutout_key"], "owner_approved": True,
+                 "owner_fix": owner_fix, "confidence": answer["confidence"], "coverage": answer["coverage"],
+                 "scores": answer["scores"], "reasons": answer["reasons"]}
+        moved = ctx.jobs.transition(token.job_id, states.CUT, allowed_from={states.NEEDS_REVIEW}, at=iso(now),
+                                    attrs=attrs, detail={**audit, "edits": edits, **_verdict(answer)},
+                                    unchanged_since=token.held_at, spend_token=token.nonce)
+        if not moved:
+            raise _Refused("decided", ctx.jobs.get(token.job_id))
+    except _Refused as refused:
+        return _refused_json(refused.reason, refused.job or job)
+    except EditRefused as refused:
+        return _refused_json("bad-edits", job, str(refused))
+    except FixFailed as failed:
+        return _refused_json("fix-failed", job, str(failed))
+    job = ctx.jobs.get(token.job_id) or job
+    _finish(job, ctx)
+    product = job.get("product") or UNNAMED_PRODUCT
+    body = {"published": True, "title": "Publishing your cutout",
+            "message": f"The images for {product} are being made from your cutout now. The usual “images ready” "
+                       "email follows in a minute or two."}
+    return FixResponse(200, body, "fix_publish", token.job_id)
