@@ -28,9 +28,10 @@ from picr.upload import (
     owns_key,
     read_link_token,
 )
+from tools.shared_data import SAMPLES
 
 REPO = Path(__file__).resolve().parent.parent
-PHOTO = (REPO.parent / "shared" / "photos" / "samples" / "toolbox.jpg").read_bytes()
+PHOTO = (SAMPLES / "toolbox.jpg").read_bytes()
 KEY = b"k" * 64
 NOW = 1_795_253_400.0
 
