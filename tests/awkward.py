@@ -5,7 +5,7 @@ name (as an owner might upload it) to its bytes and its ``Expected`` outcome. Ev
 from a crop of a real dev photo (case 02, binoculars on a jetty: textured and asymmetric, so a wrong
 rotation or flip is obvious) or from hand-written bytes; nothing is read from the network.
 
-The builders are independent of picr.photo on purpose: EXIF orientations are laid out with numpy from
+The builders are independent of picr.image.photo on purpose: EXIF orientations are laid out with numpy from
 the EXIF specification's definitions, the Adobe-RGB-like ICC profile is written byte by byte, and the
 30000 x 30000 PNG is written row by row with zlib, so no test checks picr against itself.
 """

@@ -39,7 +39,7 @@ def stack(aws):
 
 @pytest.fixture
 def job_store(stack):
-    from picr.jobs import JobStore
+    from picr.aws.jobs import JobStore
 
     return JobStore(stack.dynamodb, stack.resolver.resolve({"Ref": "JobsTable"}))
 

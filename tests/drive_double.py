@@ -1,6 +1,6 @@
 """Google Drive v3 and Google's OAuth token endpoint, as a ``requests`` transport adapter, for the Drive lane.
 
-The real client (``picr.drive_sync.drive_session``: google-auth's ``AuthorizedSession``) runs unchanged; only
+The real client (``picr.intake.drive.drive_session``: google-auth's ``AuthorizedSession``) runs unchanged; only
 the last hop, the HTTP exchange, is answered here instead of by Google:
 
 * the token endpoint verifies the service account's signed JWT (issuer, audience, scope, signature against

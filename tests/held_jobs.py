@@ -14,8 +14,8 @@ from typing import Any
 
 from PIL import Image
 
-from picr import jobs as states
-from picr.jobs import JobStore, NewJob
+from picr.aws import jobs as states
+from picr.aws.jobs import JobStore, NewJob
 from picr.stages.ingest import UploadedObject, job_id_for
 from tests.clock import iso
 from tools.shared_data import PHOTOS

@@ -102,15 +102,21 @@ def test_every_copied_path_exists_in_the_build_context(dockerfile) -> None:
             assert (REPO / source).exists(), source
 
 
-def test_the_package_is_copied_with_real_templates_not_the_symlink(dockerfile) -> None:
-    assert (REPO / "layers/pillow/picr/templates").is_symlink()  # why the Dockerfile has to replace it
+def test_the_package_is_copied_whole_with_its_templates_as_real_files(dockerfile) -> None:
+    templates = REPO / "layers/pillow/picr/templates"
+    assert templates.is_dir() and not templates.is_symlink()
+    assert all(path.is_file() and not path.is_symlink() for path in templates.iterdir())
     steps = [(keyword, args) for keyword, args in dockerfile if "picr" in args]
-    assert steps[:3] == [
-        ("COPY", "layers/pillow/picr ${LAMBDA_TASK_ROOT}/picr"),
-        ("RUN", "rm -rf ${LAMBDA_TASK_ROOT}/picr/templates"),
-        ("COPY", "notifications/templates ${LAMBDA_TASK_ROOT}/picr/templates"),
-    ]
+    assert steps[0] == ("COPY", "layers/pillow/picr ${LAMBDA_TASK_ROOT}/picr")
+    # Nothing removes or re-copies a part of the package afterwards.
+    assert not [step for step in steps[1:] if step[0] == "COPY" or "rm " in step[1]], steps
     assert ("COPY", "functions/cutout/app.py ${LAMBDA_TASK_ROOT}/") in dockerfile
+
+
+def test_notifications_templates_is_a_relative_link_to_the_packages_templates() -> None:
+    link = REPO / "notifications" / "templates"
+    assert link.is_symlink() and not Path(os.readlink(link)).is_absolute()
+    assert link.resolve() == (REPO / "layers/pillow/picr/templates").resolve()
 
 
 # ------------------------------------------------------------------ the locks
@@ -304,14 +310,11 @@ def fake_layer(root: Path, package: Path, shared_object: Path) -> Path:
 
 @pytest.fixture
 def package(tmp_path: Path) -> Path:
-    """A minimal picr source package whose templates/ is a symlink, like the real one."""
-    templates = tmp_path / "notifications" / "templates"
-    templates.mkdir(parents=True)
-    (templates / "ready.html").write_text("<p>{{ product }} is ready</p>")
+    """A minimal picr source package with its templates inside it, like the real one."""
     source = tmp_path / "src" / "picr"
-    source.mkdir(parents=True)
+    (source / "templates").mkdir(parents=True)
     (source / "__init__.py").write_text("")
-    (source / "templates").symlink_to(os.path.relpath(templates, source))
+    (source / "templates" / "ready.html").write_text("<p>{{ product }} is ready</p>")
     return source
 
 
@@ -334,6 +337,9 @@ def test_verify_layer_flags_host_binaries_and_symlinked_templates(tmp_path: Path
     if os.uname().machine == "aarch64":
         pytest.skip("the host's own binaries are aarch64 here")
     layer = fake_layer(tmp_path / "layer", package, host_shared_object())
+    templates = layer / "python" / "picr" / "templates"
+    shutil.rmtree(templates)
+    templates.symlink_to(package / "templates")  # a layer that kept a link instead of the files
     problems = build.verify_layer(layer, package)
     assert any("PIL/_imaging.so is not aarch64" in p for p in problems)
     assert any("templates" in p for p in problems)
@@ -342,7 +348,7 @@ def test_verify_layer_flags_host_binaries_and_symlinked_templates(tmp_path: Path
 def test_verify_layer_accepts_real_templates_and_catches_a_missing_or_stale_file(tmp_path: Path,
                                                                                 package: Path) -> None:
     layer = tmp_path / "layer"
-    shutil.copytree(package, layer / "python" / "picr")  # follows the symlink: real files
+    shutil.copytree(package, layer / "python" / "picr")
     (layer / "python" / "PIL").mkdir()
     aarch64_header = b"\x7fELF" + bytes(14) + build.ELF_MACHINE_AARCH64.to_bytes(2, "little")
     (layer / "python" / "PIL" / "_imaging.so").write_bytes(aarch64_header)

@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 from pydantic import ValidationError
 
-from picr.channels import (
+from picr.image.channels import (
     DEFAULT_CHANNEL_CONFIG,
     JPEG_QUALITY_RANGE,
     ChannelConfig,

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from picr.engine import LocalEngine
+from picr.segmentation.engine import LocalEngine
 from tools.closer_look_study import STANDARD, Design, FreeSizeEngine, with_pixels
 
 

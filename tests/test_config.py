@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from picr.config import ConfigError, load_settings
+from picr.settings import ConfigError, load_settings
 
 BASE = {"PICR_BUCKET": "picr-images", "PICR_JOBS_TABLE": "picr-jobs"}
 

@@ -76,11 +76,8 @@ def _task_root(target: Path) -> Path:
     """What the Dockerfile's COPY lines produce under ${LAMBDA_TASK_ROOT}."""
     dockerfile = (CUTOUT / "Dockerfile").read_text()
     assert "COPY layers/pillow/picr ${LAMBDA_TASK_ROOT}/picr" in dockerfile
-    assert "COPY notifications/templates ${LAMBDA_TASK_ROOT}/picr/templates" in dockerfile
     assert "COPY functions/cutout/app.py ${LAMBDA_TASK_ROOT}/" in dockerfile
-    shutil.copytree(REPO / "layers" / "pillow" / "picr", target / "picr",
-                    ignore=shutil.ignore_patterns("templates", "__pycache__"))
-    shutil.copytree(REPO / "notifications" / "templates", target / "picr" / "templates")
+    shutil.copytree(REPO / "layers" / "pillow" / "picr", target / "picr", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(CUTOUT / "app.py", target / "app.py")
     return target
 
@@ -94,7 +91,7 @@ def test_the_container_requirements_hold_nothing_but_what_the_image_needs(contai
 
 
 def test_the_handler_cuts_a_photo_from_the_containers_layout(container_python, moto_server, tmp_path):
-    from picr.jobs import JobStore
+    from picr.aws.jobs import JobStore
     from tools.process import LocalStack
 
     stack = LocalStack(REPO / "template.yaml", model="u2netp", models_dir=REPO / "models")

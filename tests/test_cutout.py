@@ -7,13 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from picr.cutout import (
-    CutoutSettings,
-    closer_look_box,
-    make_cutout,
-    supplied_alpha,
-    view_agreement,
-)
+from picr.segmentation.cutout import CutoutSettings, closer_look_box, make_cutout, supplied_alpha, view_agreement
 from tools.shared_data import CASES
 
 PAPER = (236, 232, 224)
@@ -190,7 +184,7 @@ def case_photo(name: str) -> tuple[Image.Image, np.ndarray]:
 
 @pytest.fixture(scope="module")
 def u2netp():
-    from picr.engine import LocalEngine
+    from picr.segmentation.engine import LocalEngine
 
     return LocalEngine("u2netp")
 

@@ -7,8 +7,8 @@ from email.message import EmailMessage
 
 from moto.ses.models import ses_backends
 
-from picr.config import load_settings
-from picr.delivery import idempotent_delivery
+from picr.notify.delivery import idempotent_delivery
+from picr.settings import load_settings
 
 
 def _message() -> EmailMessage:

@@ -17,8 +17,8 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from picr.download_links import DownloadLinks, read_download
-from picr.signed_tokens import LinkRefused, sign
+from picr.links.download import DownloadLinks, read_download
+from picr.links.tokens import LinkRefused, sign
 from tests.function_url import function_url_event
 from tools.shared_data import SAMPLES
 

@@ -13,7 +13,8 @@ from pathlib import Path
 import boto3
 import pytest
 
-from picr.drive_sync import (
+from picr.aws.bucket import ImageBucket
+from picr.intake.drive import (
     MAX_REMEMBERED,
     DriveError,
     DriveFile,
@@ -22,9 +23,8 @@ from picr.drive_sync import (
     drive_session,
     service_account_info,
 )
-from picr.inbox import Inbox, decode_metadata
+from picr.intake.inbox import Inbox, decode_metadata
 from picr.stages.drive_sync import STATE_KEY, DriveSyncContext, inbox_name, sync
-from picr.storage import ImageBucket
 from tests.drive_double import DriveDouble, service_account_key
 from tools.shared_data import SAMPLES
 

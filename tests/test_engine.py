@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from picr.engine import EngineError, HostedEngine, LocalEngine, read_preprocessing
+from picr.segmentation.engine import EngineError, HostedEngine, LocalEngine, read_preprocessing
 
 REPO = Path(__file__).resolve().parents[1]
 

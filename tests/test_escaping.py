@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 
 from PIL import Image
 
-from picr.notify import HeldJob, build_digest_email
-from picr.review_page import PageButton, render_result_page, render_review_page
+from picr.notify.emails import HeldJob, build_digest_email
+from picr.pages.review import PageButton, render_result_page, render_review_page
 
 HOSTILE = 'Vase <script>alert("x")</script><img src=x onerror=alert(1)>\r\nBcc: victim@example.com'
 NOW = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from picr.gate import GateThresholds, assess_cutout
+from picr.segmentation.gate import GateThresholds, assess_cutout
 
 H, W = 1200, 1600
 

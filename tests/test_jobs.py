@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from picr import jobs as states
-from picr.jobs import NewJob
+from picr.aws import jobs as states
+from picr.aws.jobs import NewJob
 
 JOB = NewJob(job_id="a" * 20, source_key="inbox/candle.jpg", source_file="candle.jpg", product="Candle",
              event_time="2026-11-21T10:00:00Z", source_version="v1")

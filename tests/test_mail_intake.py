@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from picr.inbox import decode_metadata
-from picr.mail_intake import MailLimits, build_intake_notice, is_allowed, read_mail
+from picr.intake.inbox import decode_metadata
+from picr.intake.mail import MailLimits, is_allowed, read_mail
+from picr.notify.emails import build_intake_notice
 from tools.shared_data import SAMPLES
 
 REPO = Path(__file__).resolve().parent.parent

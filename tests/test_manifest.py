@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from picr.manifest import MANIFEST_VERSION, ManifestOutput, build_manifest, parse_manifest
+from picr.image.manifest import MANIFEST_VERSION, ManifestOutput, build_manifest, parse_manifest
 
 
 def _png(size, colour) -> bytes:

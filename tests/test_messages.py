@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from picr.messages import PublishMessage, QueueSender, StageMessage
+from picr.aws.queues import PublishMessage, QueueSender, StageMessage
 
 
 def test_messages_carry_a_job_id_and_nothing_else():

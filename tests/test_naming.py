@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from picr.naming import (
+from picr.intake.naming import (
     FALLBACK_FILE_NAME,
     FALLBACK_PRODUCT_NAME,
     MAX_FILE_NAME,

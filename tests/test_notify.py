@@ -16,20 +16,17 @@ from moto.ses.models import ses_backends
 from moto.sns.models import sns_backends
 from PIL import Image
 
-from picr.notify import (
+from picr.image.thumbnail import CHECKER_SQUARE_PX, make_thumbnail
+from picr.notify.emails import (
     ATTACHMENT_MAX_EDGE,
-    CHECKER_SQUARE_PX,
-    SES_MAX_MESSAGE_BYTES,
-    Link,
     VariantLink,
     build_held_email,
     build_ready_email,
     build_rejected_email,
     build_review_email,
-    make_thumbnail,
-    publish_via_sns,
-    send_via_ses,
 )
+from picr.notify.message import Link
+from picr.notify.send import SES_MAX_MESSAGE_BYTES, publish_via_sns, send_via_ses
 from tools.shared_data import CASES
 
 REGION = "eu-west-2"

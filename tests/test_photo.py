@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms, ImageFile, ImageOps
 
-from picr.photo import (
-    ACCEPTED_FORMATS,
+from picr.image.formats import ACCEPTED_FORMATS, sniff_format
+from picr.image.photo import (
     REFUSAL_CODES,
     IntakeLimits,
     NormalisedPhoto,
@@ -21,7 +21,6 @@ from picr.photo import (
     capped_size,
     encode_source,
     normalise_upload,
-    sniff_format,
 )
 from tests.awkward import (
     BASE_SIZE,

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFilter
 
-from picr.photo import normalise_upload
-from picr.quality import (
+from picr.image.photo import normalise_upload
+from picr.image.quality import (
     QualityThresholds,
     QualityWarning,
     assess_photo_quality,

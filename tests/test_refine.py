@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from picr.refine import (
+from picr.segmentation.refine import (
     block_mean,
     block_upsample,
     decontaminate,

@@ -7,8 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from picr.channels import DEFAULT_CHANNEL_CONFIG, ChannelSpec, WatermarkSpec, default_logo
-from picr.render import (
+from picr.image.channels import DEFAULT_CHANNEL_CONFIG, ChannelSpec, WatermarkSpec, default_logo
+from picr.image.render import (
     ALPHA_NOISE_MAX,
     compose_variant,
     fit_size,
@@ -18,7 +18,7 @@ from picr.render import (
     render_variants,
     trim_to_alpha,
 )
-from picr.watermark import watermark_box
+from picr.image.watermark import watermark_box
 from tools.shared_data import CASES
 
 WATERMARK = DEFAULT_CHANNEL_CONFIG.watermark

@@ -21,23 +21,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from picr import jobs as states
-from picr.gate import GateThresholds
-from picr.inbox import Origin
-from picr.jobs import SPENT_TOKENS
-from picr.messages import QueueSender
-from picr.photo import IntakeLimits
-from picr.review_links import (
-    LinkRefused,
-    ReviewLinks,
-    mint_token,
-    offered_actions,
-    read_token,
-    review_url,
-)
+from picr.aws import jobs as states
+from picr.aws.bucket import ImageBucket
+from picr.aws.jobs import SPENT_TOKENS
+from picr.aws.queues import QueueSender
+from picr.image.photo import IntakeLimits
+from picr.intake.inbox import Origin
+from picr.links.review import LinkRefused, ReviewLinks, mint_token, offered_actions, read_token, review_url
+from picr.segmentation.gate import GateThresholds
 from picr.stages.cutout import CutoutContext, cut
 from picr.stages.ingest import IngestContext, UploadedObject, ingest, source_identity
-from picr.storage import ImageBucket
 from tests.clock import iso, now
 from tests.function_url import function_url_event, response_body
 from tests.held_jobs import GLASS_JUG, REASONS, job_store, seed_held_job

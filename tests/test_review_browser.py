@@ -14,7 +14,7 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from picr import jobs as states
+from picr.aws import jobs as states
 from tests.browser import chromium
 from tests.clock import now
 from tests.function_url import serve_function_url

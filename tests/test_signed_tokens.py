@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from picr.signed_tokens import LinkRefused, link_url, sign, verify
+from picr.links.tokens import LinkRefused, link_url, sign, verify
 
 KEY = b"s" * 32
 NOW = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from picr.storage import ImageBucket, draft_key, manifest_key, original_key, out_key, rejected_key, work_key
+from picr.aws.bucket import ImageBucket, draft_key, manifest_key, original_key, out_key, rejected_key, work_key
 from tools.shared_data import PHOTOS
 
 
@@ -108,7 +108,7 @@ def test_renewing_rewrites_only_what_was_written_before_the_cutoff(stack, clock)
 def test_what_the_pipeline_writes_is_kept_or_scratch_as_the_buckets_lifecycle_rules_say(stack, clock):
     """The template's rules, read back through S3's API, applied to every object a real run leaves behind:
     each job's original, source and cutout are kept (held or done), and only what is regenerable expires."""
-    from picr import jobs as states
+    from picr.aws import jobs as states
     from tests.held_jobs import job_store, seed_held_job
     from tests.lifecycle import fate
 

@@ -13,10 +13,10 @@ from urllib.parse import parse_qs, urlsplit
 import boto3
 import pytest
 
-from picr import jobs as states
-from picr.review_links import ReviewLinks, read_token
+from picr.aws import jobs as states
+from picr.aws.bucket import ImageBucket
+from picr.links.review import ReviewLinks, read_token
 from picr.stages.sweep import SweepContext, keep_held_files, redrive_stranded, sweep
-from picr.storage import ImageBucket
 from tests.clock import iso
 from tests.held_jobs import REASONS, job_store, seed_held_job
 from tools.shared_data import SAMPLES
@@ -151,8 +151,8 @@ def test_the_scheduled_handler_queries_the_index_and_mails_one_digest(stack, clo
 
 def test_a_stranded_job_is_handed_on_and_finishes_and_a_slow_one_is_left_alone(stack):
     """A job whose hand-off was lost sits in a working state; the sweep re-sends it to its next stage."""
-    from picr.jobs import NewJob
-    from picr.messages import QueueSender
+    from picr.aws.jobs import NewJob
+    from picr.aws.queues import QueueSender
     from picr.stages.sweep import redrive_stranded
 
     photo = (SAMPLES / "toolbox.jpg").read_bytes()
@@ -220,8 +220,8 @@ def test_the_scheduled_sweep_logs_and_counts_a_skipped_job_and_lists_the_rest(st
 
 
 def test_one_job_that_cannot_be_handed_on_does_not_strand_the_others(stack, clock, caplog):
-    from picr.jobs import NewJob
-    from picr.messages import QueueSender
+    from picr.aws.jobs import NewJob
+    from picr.aws.queues import QueueSender
 
     jobs = job_store(stack)
     later = clock.at(timedelta(hours=7))

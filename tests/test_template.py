@@ -965,7 +965,7 @@ def test_one_parameter_picks_the_baked_model_and_the_model_the_function_loads(tr
 
 def test_the_model_choices_are_the_models_the_engine_runs_and_the_image_can_bake(source: dict) -> None:
     from functions.cutout.bake_model import MODELS
-    from picr.engine import PROBABILITY_MODELS
+    from picr.segmentation.engine import PROBABILITY_MODELS
 
     choices = source["Parameters"]["CutoutModel"]
     assert set(choices["AllowedValues"]) == PROBABILITY_MODELS & set(MODELS)

@@ -14,20 +14,15 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from picr import jobs as states
-from picr.inbox import decode_metadata
-from picr.jobs import JobStore, NewJob
+from picr.aws import jobs as states
+from picr.aws.jobs import JobStore, NewJob
+from picr.aws.upload_forms import RateLimiter, UploadForms
+from picr.intake.inbox import decode_metadata
+from picr.intake.upload import UploadPolicy, owns_key
+from picr.links.tokens import LinkRefused
+from picr.links.upload import mint_link_token, read_link_token
 from picr.stages.ingest import UploadedObject, job_id_for
 from picr.stages.upload import UploadContext, photo_status, request_uploads
-from picr.upload import (
-    LinkRefused,
-    RateLimiter,
-    UploadForms,
-    UploadPolicy,
-    mint_link_token,
-    owns_key,
-    read_link_token,
-)
 from tools.shared_data import SAMPLES
 
 REPO = Path(__file__).resolve().parent.parent
@@ -257,10 +252,10 @@ def test_a_form_posted_five_times_and_a_key_never_handed_out_make_one_job(stack,
 
 
 def test_the_hourly_photo_quota_is_spent_where_photos_arrive_once_per_photo(stack, context, clock):
-    from picr.messages import QueueSender
-    from picr.photo import IntakeLimits
+    from picr.aws.bucket import ImageBucket
+    from picr.aws.queues import QueueSender
+    from picr.image.photo import IntakeLimits
     from picr.stages.ingest import NOT_ADMITTED, IngestContext, ingest
-    from picr.storage import ImageBucket
 
     ingest_context = IngestContext(
         bucket=ImageBucket(stack.s3, stack.bucket), jobs=context.jobs,

@@ -21,7 +21,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
 
-from picr.upload import mint_link_token
+from picr.links.upload import mint_link_token
 from tools.shared_data import SAMPLES
 
 REPO = Path(__file__).resolve().parent.parent

@@ -13,9 +13,9 @@ import json
 import pytest
 from PIL import Image
 
-from picr import jobs as states
-from picr.channels import DEFAULT_CHANNEL_CONFIG
-from picr.messages import StageMessage
+from picr.aws import jobs as states
+from picr.aws.queues import StageMessage
+from picr.image.channels import DEFAULT_CHANNEL_CONFIG
 from tools.shared_data import SAMPLES
 
 pytestmark = pytest.mark.slow

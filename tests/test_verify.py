@@ -7,9 +7,9 @@ import pytest
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
-from picr.channels import DEFAULT_CHANNEL_CONFIG, ChannelSpec, WatermarkSpec, default_logo
-from picr.render import compose_variant, encode_variant, render_variant, render_variants
-from picr.verify import WATERMARK_MIN_CONTRAST, check_variant
+from picr.image.channels import DEFAULT_CHANNEL_CONFIG, ChannelSpec, WatermarkSpec, default_logo
+from picr.image.render import compose_variant, encode_variant, render_variant, render_variants
+from picr.image.verify import WATERMARK_MIN_CONTRAST, check_variant
 from tools.shared_data import CASES
 
 WATERMARK = DEFAULT_CHANNEL_CONFIG.watermark

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from picr.channels import WatermarkSpec, default_logo
-from picr.watermark import apply_watermark, logo_size_on_frame, watermark_box, watermark_layer
+from picr.image.channels import WatermarkSpec, default_logo
+from picr.image.watermark import apply_watermark, logo_size_on_frame, watermark_box, watermark_layer
 
 
 def solid_logo(size=(40, 20), colour=(10, 20, 30), alpha=255):

@@ -122,7 +122,7 @@ def _run_until(stack: LocalStack, stop_at: str | None) -> None:
 
 def _job_waiting_for(stack: LocalStack, function: str) -> str:
     """A job run through every stage before ``function``'s, so its hand-off to ``function`` is due."""
-    from picr.jobs import JobStore
+    from picr.aws.jobs import JobStore
 
     queues = [c.queue_url for c in stack.consumers if c.function.logical_id == function]
     if not queues:

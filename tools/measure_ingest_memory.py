@@ -29,7 +29,7 @@ for _path in (REPO, REPO / "layers" / "pillow"):
 
 from PIL import Image  # noqa: E402
 
-from picr.photo import Refused, encode_source, normalise_upload  # noqa: E402
+from picr.image.photo import Refused, encode_source, normalise_upload  # noqa: E402
 from tools.shared_data import PHOTOS  # noqa: E402
 
 BENCH_CASE = "02_binoculars_wooden_jetty"

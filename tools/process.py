@@ -56,7 +56,7 @@ SES_VERDICT_HEADERS = b"X-SES-Spam-Verdict: PASS\r\nX-SES-Virus-Verdict: PASS\r\
 SES_AUTHENTICATION = ("Authentication-Results: amazonses.com; spf=pass (spfCheck: domain of {domain} designates "
                       "192.0.2.1 as permitted sender) client-ip=192.0.2.1; envelope-from={address}; "
                       "helo=mail.{domain}; dkim=pass header.i=@{domain}; dmarc=pass header.from={domain};\r\n")
-"""What SES's SPF, DKIM and DMARC checks prepend (``picr.mail_auth``). The runner cannot check them either:
+"""What SES's SPF, DKIM and DMARC checks prepend (``picr.intake.mail_auth``). The runner cannot check them either:
 it vouches for the domain of the From address it reads, as SES would for a mail its domain really sent."""
 STAGE_OF_QUEUE = {"WorkQueue": "ingest", "CutoutQueue": "cutout", "VariantsQueue": "variants",
                   "PublishQueue": "publish", "MailQueue": "mail"}
@@ -417,7 +417,7 @@ def run(inputs: Sequence[Path], out: Path, *, model: str = "u2netp", models_dir:
     sys.path.insert(0, str(REPO / "layers" / "pillow"))
     from moto import mock_aws
 
-    from picr.jobs import JobStore
+    from picr.aws.jobs import JobStore
     from picr.stages.ingest import UploadedObject, job_id_for
 
     def say(text: str) -> None:
@@ -501,8 +501,8 @@ def ses_authentication(raw: bytes) -> bytes:
 def _mail_results(stack: LocalStack, mails: list[tuple[Path, str]]) -> tuple[list[tuple[Path, str, str]],
                                                                              list[dict[str, Any]]]:
     """Per email: an upload for each photo it brought into inbox/, or a ``refused`` entry saying why not."""
-    from picr.config import load_settings
-    from picr.mail_intake import read_mail
+    from picr.intake.mail import read_mail
+    from picr.settings import load_settings
     from picr.stages.ingest import UploadedObject, job_id_for
     from picr.stages.mail_intake import inbox_name
 

@@ -13,14 +13,14 @@ import boto3
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.parameters import get_secret
 
-from picr.config import Settings, load_settings
-from picr.engine import HostedEngine, LocalEngine, SegmentationEngine
-from picr.gate import GateThresholds
-from picr.jobs import JobStore
-from picr.messages import QueueSender, StageMessage
+from picr.aws.bucket import ImageBucket
+from picr.aws.jobs import JobStore
+from picr.aws.queues import QueueSender, StageMessage
 from picr.runtime import count, iso, logger, sqs_batch_handler, utc_now
+from picr.segmentation.engine import HostedEngine, LocalEngine, SegmentationEngine
+from picr.segmentation.gate import GateThresholds
+from picr.settings import Settings, load_settings
 from picr.stages.cutout import CutoutContext, cut
-from picr.storage import ImageBucket
 
 
 def make_engine(settings: Settings) -> SegmentationEngine:

@@ -11,12 +11,12 @@ import boto3
 from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from picr.config import load_settings
-from picr.drive_sync import DriveFolder, drive_session, service_account_info
-from picr.inbox import Inbox
+from picr.aws.bucket import ImageBucket
+from picr.intake.drive import DriveFolder, drive_session, service_account_info
+from picr.intake.inbox import Inbox
 from picr.runtime import logger, metrics
+from picr.settings import load_settings
 from picr.stages.drive_sync import DriveSyncContext, sync
-from picr.storage import ImageBucket
 
 SAFETY_MARGIN_MS = 20_000
 """Stop taking new work with 20 s left: one more photo (download up to 40 MB, one S3 write) and the

@@ -10,13 +10,13 @@ import boto3
 from aws_lambda_powertools.utilities.data_classes import S3EventBridgeNotificationEvent
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from picr.config import load_settings
-from picr.delivery import idempotent_delivery
-from picr.inbox import Inbox
-from picr.mail_intake import MailLimits
+from picr.aws.bucket import ImageBucket
+from picr.intake.inbox import Inbox
+from picr.intake.mail import MailLimits
+from picr.notify.delivery import idempotent_delivery
 from picr.runtime import logger, metrics, sqs_batch_handler, utc_now
+from picr.settings import load_settings
 from picr.stages.mail_intake import MailIntakeContext, take_in_mail
-from picr.storage import ImageBucket
 
 settings = load_settings()
 settings.require("sender", "owner_email", "idempotency_table")

@@ -11,15 +11,15 @@ from datetime import timedelta
 import boto3
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from picr.config import load_settings
-from picr.delivery import idempotent_delivery
-from picr.download_links import DownloadLinks
-from picr.jobs import JobStore
-from picr.messages import PublishMessage
-from picr.review_links import review_links_from, secret_signing_key
+from picr.aws.bucket import ImageBucket
+from picr.aws.jobs import JobStore
+from picr.aws.queues import PublishMessage
+from picr.links.download import DownloadLinks
+from picr.links.review import review_links_from, secret_signing_key
+from picr.notify.delivery import idempotent_delivery
 from picr.runtime import count, iso, logger, sqs_batch_handler, utc_now
+from picr.settings import load_settings
 from picr.stages.publish import PublishContext, publish
-from picr.storage import ImageBucket
 
 settings = load_settings()
 settings.require("sender", "owner_email")

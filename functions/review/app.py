@@ -10,16 +10,16 @@ import boto3
 from aws_lambda_powertools.event_handler import LambdaFunctionUrlResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from picr.config import load_settings
-from picr.download_links import DOWNLOAD_PATH, REDIRECT_EXPIRY_S, read_download
-from picr.jobs import JobStore
-from picr.messages import QueueSender
-from picr.review_links import secret_signing_key
-from picr.review_page import PAGE_HEADERS, render_result_page
+from picr.aws.bucket import PRESIGNING, ImageBucket
+from picr.aws.jobs import JobStore
+from picr.aws.queues import QueueSender
+from picr.links.download import DOWNLOAD_PATH, REDIRECT_EXPIRY_S, read_download
+from picr.links.review import secret_signing_key
+from picr.links.tokens import TOKEN_PARAMETER, LinkRefused
+from picr.pages.review import PAGE_HEADERS, render_result_page
 from picr.runtime import iso, logger, metrics, utc_now
-from picr.signed_tokens import TOKEN_PARAMETER, LinkRefused
+from picr.settings import load_settings
 from picr.stages.review import Requester, ReviewContext, ReviewResponse, decide, show
-from picr.storage import PRESIGNING, ImageBucket
 
 MAX_FORM_BYTES = 4096
 """The page's form posts a token and an action name (a few hundred bytes); anything larger is not ours."""

@@ -9,15 +9,15 @@ import boto3
 from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from picr import jobs as states
-from picr.config import load_settings
-from picr.delivery import idempotent_delivery
-from picr.jobs import JobStore
-from picr.messages import QueueSender
-from picr.review_links import review_links_from
+from picr.aws import jobs as states
+from picr.aws.bucket import ImageBucket
+from picr.aws.jobs import JobStore
+from picr.aws.queues import QueueSender
+from picr.links.review import review_links_from
+from picr.notify.delivery import idempotent_delivery
 from picr.runtime import iso, job_failed, logger, metrics, utc_now
+from picr.settings import load_settings
 from picr.stages.sweep import SweepContext, keep_held_files, redrive_stranded, sweep
-from picr.storage import ImageBucket
 
 settings = load_settings()
 settings.require("sender", "owner_email", "cutout_queue_url", "variants_queue_url", "publish_queue_url")

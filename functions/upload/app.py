@@ -15,12 +15,14 @@ from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 
-from picr.config import load_settings
-from picr.jobs import JobStore
+from picr.aws.jobs import JobStore
+from picr.aws.upload_forms import RateLimiter, UploadForms
+from picr.intake.upload import UploadPolicy
+from picr.links.tokens import TOKEN_PARAMETER
+from picr.pages.upload import PageResponse, origin_of
 from picr.runtime import logger, metrics
-from picr.signed_tokens import TOKEN_PARAMETER
-from picr.stages.upload import PageResponse, UploadContext, origin_of, page, photo_status, request_uploads
-from picr.upload import RateLimiter, UploadForms, UploadPolicy
+from picr.settings import load_settings
+from picr.stages.upload import UploadContext, page, photo_status, request_uploads
 
 SECRET_MAX_AGE_S = 300
 """The link key is cached for 5 minutes: a rotated key takes effect soon, and a polling page does not

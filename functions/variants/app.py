@@ -5,12 +5,12 @@ from __future__ import annotations
 import boto3
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from picr.config import load_settings
-from picr.jobs import JobStore
-from picr.messages import QueueSender, StageMessage
+from picr.aws.bucket import ImageBucket
+from picr.aws.jobs import JobStore
+from picr.aws.queues import QueueSender, StageMessage
 from picr.runtime import count, iso, logger, sqs_batch_handler, utc_now
+from picr.settings import load_settings
 from picr.stages.variants import VariantsContext, build_variants
-from picr.storage import ImageBucket
 
 settings = load_settings()
 settings.require("publish_queue_url")

@@ -41,7 +41,7 @@ def event_time(value: object) -> str:
 
 def job_failed(job_id: str, step: str) -> None:
     """One job of a loop over many failed: logged with its id and the exception, counted, and skipped
-    (``picr.stages.isolation``). Call it inside the ``except`` block."""
+    (``picr.pipeline.each_job``). Call it inside the ``except`` block."""
     logger.exception("job skipped", extra={"job_id": job_id, "step": step})
     metrics.add_metric(name="JobsSkipped", unit=MetricUnit.Count, value=1)
 

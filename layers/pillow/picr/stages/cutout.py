@@ -12,14 +12,14 @@ from typing import Any
 
 from PIL import Image
 
-from picr import jobs as states
-from picr.cutout import make_cutout
-from picr.engine import SegmentationEngine
-from picr.gate import GateThresholds
-from picr.jobs import JobStore
-from picr.messages import PublishMessage, QueueSender, StageMessage
-from picr.stages.handoff import hand_off
-from picr.storage import ImageBucket, work_key
+from picr.aws import jobs as states
+from picr.aws.bucket import ImageBucket, work_key
+from picr.aws.jobs import JobStore
+from picr.aws.queues import PublishMessage, QueueSender, StageMessage
+from picr.pipeline import hand_off
+from picr.segmentation.cutout import make_cutout
+from picr.segmentation.engine import SegmentationEngine
+from picr.segmentation.gate import GateThresholds
 
 
 @dataclass

@@ -11,7 +11,7 @@ a photo deleted or replaced before ingest ran opens no job; a file over the size
 from its size alone, without being downloaded.
 
 An object under ``inbox/upload/`` becomes a job only if the upload page handed out a form for its key and
-it is the first object to arrive on it, within the link's hourly photo quota (``picr.upload.UploadForms``):
+it is the first object to arrive on it, within the link's hourly photo quota (``picr.aws.upload_forms.UploadForms``):
 S3 accepts a form posted again, and each post is a new version with its own event.
 
 Each job records its source identity (``source``), and a reshoot only replaces a held job of the same
@@ -27,19 +27,20 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import unquote_plus
 
-from picr import jobs as states
-from picr.inbox import Origin, decode_metadata
-from picr.jobs import JobStore, NewJob
-from picr.messages import PublishMessage, QueueSender, StageMessage
-from picr.naming import FALLBACK_PRODUCT_NAME, product_name, safe_file_name
-from picr.photo import IntakeLimits, Refused, check_size, encode_source, normalise_upload
-from picr.quality import assess_photo_quality
+from picr.aws import jobs as states
+from picr.aws.bucket import INBOX, ImageBucket, ObjectInfo, original_key, rejected_key, work_key
+from picr.aws.jobs import JobStore, NewJob
+from picr.aws.queues import PublishMessage, QueueSender, StageMessage
+from picr.aws.upload_forms import UploadForms
+from picr.image.photo import IntakeLimits, Refused, check_size, encode_source, normalise_upload
+from picr.image.quality import assess_photo_quality
+from picr.intake.inbox import Origin, decode_metadata
+from picr.intake.naming import FALLBACK_PRODUCT_NAME, product_name, safe_file_name
+from picr.intake.upload import LANE_NAME as UPLOAD_LANE
+from picr.intake.upload import UPLOAD_PREFIX, UploadPolicy
+from picr.pipeline import hand_off
 from picr.stages.drive_sync import LANE as DRIVE_LANE
-from picr.stages.handoff import hand_off
 from picr.stages.mail_intake import LANE as MAIL_LANE
-from picr.storage import INBOX, ImageBucket, ObjectInfo, original_key, rejected_key, work_key
-from picr.upload import LANE_NAME as UPLOAD_LANE
-from picr.upload import UPLOAD_PREFIX, UploadForms, UploadPolicy
 
 NOT_ADMITTED = "not_admitted"
 """Outcome of an object on an upload key that no form admits: no job is opened for it."""

@@ -15,21 +15,21 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Any
 
-from picr import jobs as states
-from picr.download_links import DownloadLinks
-from picr.jobs import JobStore
-from picr.manifest import ManifestOutput, build_manifest
-from picr.messages import PublishMessage
-from picr.notify import (
+from picr.aws import jobs as states
+from picr.aws.bucket import ImageBucket, manifest_key, out_key
+from picr.aws.jobs import JobStore
+from picr.aws.queues import PublishMessage
+from picr.image.manifest import ManifestOutput, build_manifest
+from picr.image.thumbnail import make_thumbnail
+from picr.links.download import DownloadLinks
+from picr.links.review import ReviewLinks
+from picr.notify.emails import (
     VariantLink,
     build_held_email,
     build_ready_email,
     build_rejected_email,
     build_review_email,
-    make_thumbnail,
 )
-from picr.review_links import ReviewLinks
-from picr.storage import ImageBucket, manifest_key, out_key
 
 Deliver = Callable[[str, str, EmailMessage], str]
 

@@ -2,7 +2,7 @@
 
 ``show`` (GET) only ever renders the page; ``decide`` (POST from that page) acts. A mail client or a
 link scanner fetching the URL therefore changes nothing. Every action is one conditional transition
-out of ``needs_review`` that also spends the token (see :mod:`picr.review_links`), with the link, the
+out of ``needs_review`` that also spends the token (see :mod:`picr.links.review`), with the link, the
 token id and the requester recorded in the history row, so the history answers "who decided this, from
 which link, and when" long after the fact.
 
@@ -21,15 +21,15 @@ from urllib.parse import urlsplit
 
 from botocore.exceptions import ClientError
 
-from picr import jobs as states
-from picr.jobs import SPENT_TOKENS, JobStore
-from picr.messages import QueueSender, StageMessage
-from picr.naming import safe_file_name
-from picr.notify import UNNAMED_PRODUCT
-from picr.review_links import LABELS, LinkRefused, ReviewToken, mint_token, offered_actions, read_token
-from picr.review_page import PageButton, render_result_page, render_review_page
-from picr.stages.handoff import hand_off
-from picr.storage import ImageBucket, not_found, rejected_key
+from picr.aws import jobs as states
+from picr.aws.bucket import ImageBucket, not_found, rejected_key
+from picr.aws.jobs import SPENT_TOKENS, JobStore
+from picr.aws.queues import QueueSender, StageMessage
+from picr.intake.naming import safe_file_name
+from picr.links.review import LABELS, LinkRefused, ReviewToken, mint_token, offered_actions, read_token
+from picr.notify.emails import UNNAMED_PRODUCT
+from picr.pages.review import PageButton, render_result_page, render_review_page
+from picr.pipeline import hand_off
 
 MAX_USER_AGENT_CHARS = 256
 """Enough to name the browser and device in the audit trail; a longer header is cut, never stored whole."""

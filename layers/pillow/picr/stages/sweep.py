@@ -9,7 +9,7 @@
 * Held jobs' files: when the owner set a retention period (``RetentionDays``), the bucket deletes kept
   images that old; a held job's are renewed before they reach it, so nothing is deleted while it is held.
 
-Every loop isolates its jobs (``picr.stages.isolation``): one job that fails is reported and skipped, and
+Every loop isolates its jobs (``picr.pipeline``): one job that fails is reported and skipped, and
 the others are still listed, handed on or renewed.
 """
 
@@ -20,13 +20,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 
-from picr import jobs as states
-from picr.jobs import JobStore
-from picr.messages import PublishMessage, QueueSender, StageMessage
-from picr.notify import HeldJob, build_digest_email
-from picr.review_links import ReviewLinks
-from picr.stages.isolation import JobFailure, each_job, log_job_failure
-from picr.storage import ImageBucket
+from picr.aws import jobs as states
+from picr.aws.bucket import ImageBucket
+from picr.aws.jobs import JobStore
+from picr.aws.queues import PublishMessage, QueueSender, StageMessage
+from picr.links.review import ReviewLinks
+from picr.notify.emails import HeldJob, build_digest_email
+from picr.pipeline import JobFailure, each_job, log_job_failure
 
 DigestDeliver = Callable[[dict[str, str], EmailMessage], str]
 RENEWAL_MARGIN = timedelta(days=30)

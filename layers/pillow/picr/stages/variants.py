@@ -11,14 +11,14 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-from picr import jobs as states
-from picr.channels import ChannelConfigError, default_logo, load_channel_config
-from picr.jobs import JobStore
-from picr.messages import PublishMessage, QueueSender
-from picr.render import render_variants
-from picr.stages.handoff import hand_off
-from picr.storage import CHANNELS_CONFIG_KEY, LOGO_KEY, ImageBucket, draft_key
-from picr.verify import check_variant
+from picr.aws import jobs as states
+from picr.aws.bucket import CHANNELS_CONFIG_KEY, LOGO_KEY, ImageBucket, draft_key
+from picr.aws.jobs import JobStore
+from picr.aws.queues import PublishMessage, QueueSender
+from picr.image.channels import ChannelConfigError, default_logo, load_channel_config
+from picr.image.render import render_variants
+from picr.image.verify import check_variant
+from picr.pipeline import hand_off
 
 
 @dataclass

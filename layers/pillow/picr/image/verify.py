@@ -15,9 +15,9 @@ from io import BytesIO
 import numpy as np
 from PIL import Image, ImageChops
 
-from picr.channels import BORDER_RING_PX, MARKETPLACE_MIN_LONG_SIDE, ChannelSpec, WatermarkSpec
-from picr.render import ALPHA_NOISE_MAX, RenderedVariant, over_white
-from picr.watermark import watermark_box, watermark_layer
+from picr.image.channels import BORDER_RING_PX, MARKETPLACE_MIN_LONG_SIDE, ChannelSpec, WatermarkSpec
+from picr.image.render import ALPHA_NOISE_MAX, RenderedVariant, over_white
+from picr.image.watermark import watermark_box, watermark_layer
 
 # The measured fill may differ from the spec by this much (absolute, as a fraction of the frame): rounding to
 # whole pixels, Lanczos and JPEG edges moved it by under 0.5 % on the dev photos, so 2 % means a real error.

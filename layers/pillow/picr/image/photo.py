@@ -32,14 +32,13 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass, field
 
-import numpy as np
 import pillow_heif
-from PIL import Image, ImageChops, ImageCms
+from PIL import Image
+
+from picr.image.formats import ACCEPTED_FOR_OWNER, ACCEPTED_FORMATS, sniff_format
+from picr.image.normalise import EXIF_TRANSPOSE, exif_orientation, plain_cmyk, settle_alpha, to_8_bit, to_srgb
 
 pillow_heif.register_heif_opener()
-
-ACCEPTED_FORMATS = ("JPEG", "PNG", "HEIF", "WEBP")
-ACCEPTED_FOR_OWNER = "JPEG, PNG, HEIC or WebP"
 
 REFUSAL_CODES = (
     "empty",
@@ -51,27 +50,6 @@ REFUSAL_CODES = (
     "animated",
     "too_small",
 )
-
-# ISO-BMFF ("ftyp") brands. Video containers (mp4, mov, 3gp) use the same box, so the brand decides.
-_HEIC_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs"})
-_AVIF_BRANDS = frozenset({b"avif", b"avis"})
-_GENERIC_HEIF_BRANDS = frozenset({b"mif1", b"msf1", b"mif2"})
-# "BM" alone would also match text; the DIB header sizes that follow it in a real BMP make it specific.
-_BMP_HEADER_SIZES = frozenset({12, 40, 52, 56, 64, 108, 124})
-
-# The transpose that turns stored pixels upright, per EXIF orientation (1 = already upright).
-_EXIF_TRANSPOSE = {
-    2: Image.Transpose.FLIP_LEFT_RIGHT,
-    3: Image.Transpose.ROTATE_180,
-    4: Image.Transpose.FLIP_TOP_BOTTOM,
-    5: Image.Transpose.TRANSPOSE,
-    6: Image.Transpose.ROTATE_270,
-    7: Image.Transpose.TRANSVERSE,
-    8: Image.Transpose.ROTATE_90,
-}
-_EXIF_ORIENTATION_TAG = 0x0112
-
-_SRGB_PROFILE = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 
 
 class Refused(Exception):
@@ -123,45 +101,6 @@ class NormalisedPhoto:
     original_size: tuple[int, int]  # upright size before the cap
     has_transparency: bool
     notes: list[str] = field(default_factory=list)
-
-
-def sniff_format(data: bytes) -> str | None:
-    """Name the image format from the first bytes, or None when it is not a raster image we recognise.
-
-    Returns one of ACCEPTED_FORMATS, or the name of a known but refused format ("GIF", "BMP", "TIFF",
-    "AVIF", "JPEG XL").
-    """
-    if data.startswith(b"\xff\xd8\xff"):
-        return "JPEG"
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "PNG"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "WEBP"
-    if data[4:8] == b"ftyp":
-        return _iso_bmff_image_format(data)
-    if data[:6] in (b"GIF87a", b"GIF89a"):
-        return "GIF"
-    if data[:2] == b"BM" and int.from_bytes(data[14:18], "little") in _BMP_HEADER_SIZES:
-        return "BMP"
-    if data[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
-        return "TIFF"
-    if data.startswith(b"\xff\x0a") or data.startswith(b"\x00\x00\x00\x0cJXL \r\n\x87\n"):
-        return "JPEG XL"
-    return None
-
-
-def _iso_bmff_image_format(data: bytes) -> str | None:
-    """HEIF, AVIF, or None for the video files (mp4, mov, 3gp) that share the ISO-BMFF container."""
-    box_size = int.from_bytes(data[0:4], "big")
-    end = min(len(data), box_size if box_size >= 16 else 16, 1024)
-    brands = {data[8:12]} | {data[i : i + 4] for i in range(16, end - 3, 4)}
-    if brands & _HEIC_BRANDS:
-        return "HEIF"
-    if brands & _AVIF_BRANDS:
-        return "AVIF"
-    if brands & _GENERIC_HEIF_BRANDS:
-        return "HEIF"
-    return None
 
 
 def normalise_upload(data: bytes, limits: IntakeLimits = IntakeLimits()) -> NormalisedPhoto:
@@ -285,19 +224,19 @@ def _decode_and_normalise(image: Image.Image, image_format: str, limits: IntakeL
     stored_size = image.size
     target = capped_size(stored_size, limits.max_edge)
     _decode(image, image_format, target, notes)
-    orientation = _exif_orientation(image, notes)
+    orientation = exif_orientation(image, notes)
     icc_profile = image.info.get("icc_profile")
 
-    working = _to_8_bit(_plain_cmyk(image, notes), notes)
+    working = to_8_bit(plain_cmyk(image, notes), notes)
     if working.size != target:
         working = working.resize(target, Image.Resampling.LANCZOS)
     if target != stored_size:
         notes.append(f"downscaled from {max(stored_size)} px")
-    working = _to_srgb(working, icc_profile, notes)
-    if orientation in _EXIF_TRANSPOSE:
-        working = working.transpose(_EXIF_TRANSPOSE[orientation])
+    working = to_srgb(working, icc_profile, notes)
+    if orientation in EXIF_TRANSPOSE:
+        working = working.transpose(EXIF_TRANSPOSE[orientation])
         notes.append(f"rotated (EXIF {orientation})")
-    working, has_transparency = _settle_alpha(working, notes)
+    working, has_transparency = settle_alpha(working, notes)
 
     upright = (stored_size[1], stored_size[0]) if orientation in (5, 6, 7, 8) else stored_size
     return NormalisedPhoto(
@@ -327,102 +266,6 @@ def _decode(image: Image.Image, image_format: str, target: tuple[int, int], note
     if image_format == "HEIF" and image.info.get("original_orientation") not in (None, 1):
         # libheif applies the HEIF rotation while decoding and pillow-heif resets the EXIF tag to 1.
         notes.append(f"upright per HEIF transform (EXIF {image.info['original_orientation']})")
-
-
-def _exif_orientation(image: Image.Image, notes: list[str]) -> int:
-    """EXIF orientation 1-8; a missing, odd or unreadable EXIF block means "as stored" (never a refusal)."""
-    try:
-        value = image.getexif().get(_EXIF_ORIENTATION_TAG, 1)
-    except Exception:  # a mangled EXIF block is common after some editors; the pixels are still fine
-        notes.append("EXIF unreadable, orientation left as stored")
-        return 1
-    if value not in range(1, 9):
-        notes.append(f"ignored invalid EXIF orientation {value!r}")
-        return 1
-    return int(value)
-
-
-def _plain_cmyk(image: Image.Image, notes: list[str]) -> Image.Image:
-    """Undo Pillow's Adobe inversion for a CMYK JPEG that does not follow the Adobe convention.
-
-    Photoshop stores CMYK JPEGs inverted and marks them with an Adobe APP14 segment; Pillow assumes
-    that convention for every CMYK JPEG. Without the marker the values are plain CMYK, and Pillow's
-    reading would turn red into black.
-    """
-    if image.mode != "CMYK" or image.format not in ("JPEG", "MPO") or "adobe" in image.info:
-        return image
-    notes.append("CMYK without Adobe marker, read as plain CMYK")
-    return ImageChops.invert(image)
-
-
-def _to_8_bit(image: Image.Image, notes: list[str]) -> Image.Image:
-    """Bring any decoded mode to L, RGB, RGBA or CMYK (CMYK kept so its own profile can convert it)."""
-    mode = image.mode
-    if mode in ("L", "RGB", "RGBA", "CMYK"):
-        return image
-    if mode.startswith("I"):  # PNG's 16-bit greyscale: "I;16" (or "I")
-        notes.append(f"scaled 16-bit ({mode}) to 8-bit")
-        return _scale_16_bit_to_l(image)
-    if mode == "P":
-        notes.append("converted from palette")
-        return image.convert("RGBA" if image.has_transparency_data else "RGB")
-    if mode in ("LA", "PA", "La", "RGBa"):
-        notes.append(f"converted from {mode}")
-        return image.convert("RGBA")
-    notes.append(f"converted from {mode}")
-    return image.convert("RGB")
-
-
-def _scale_16_bit_to_l(image: Image.Image) -> Image.Image:
-    """Scale 0..65535 to 0..255 with rounding; Pillow's own conversion clips, turning mid-grey white."""
-    values = np.asarray(image, dtype=np.float64)
-    scaled = np.clip(np.rint(values * (255.0 / 65535.0)), 0, 255).astype(np.uint8)
-    return Image.fromarray(scaled, mode="L")
-
-
-def _to_srgb(image: Image.Image, icc_profile: bytes | None, notes: list[str]) -> Image.Image:
-    """Convert through the embedded ICC profile when there is a usable one, else by Pillow's formulas.
-
-    Perceptual intent: for the matrix profiles phones embed (Display P3, Adobe RGB) lcms treats it as
-    relative colorimetric; for printing (CMYK) profiles it is the photographic choice.
-    """
-    output_mode = "RGBA" if image.mode == "RGBA" else "RGB"
-    if icc_profile:
-        try:
-            source = ImageCms.ImageCmsProfile(io.BytesIO(icc_profile))
-            converted = ImageCms.profileToProfile(image, source, _SRGB_PROFILE, outputMode=output_mode)
-        except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
-            notes.append("embedded colour profile unusable, ignored")
-        else:
-            assert converted is not None
-            notes.append(f"converted to sRGB from embedded profile {_profile_name(source)!r}")
-            return converted
-    if image.mode == "CMYK":
-        notes.append("converted from CMYK")
-    elif image.mode == "L":
-        notes.append("converted from greyscale")
-    return image if image.mode == output_mode else image.convert(output_mode)
-
-
-def _profile_name(profile: ImageCms.ImageCmsProfile) -> str:
-    """The profile's own description, printable and short: it is untrusted text going into notes."""
-    try:
-        description = ImageCms.getProfileDescription(profile)
-    except ImageCms.PyCMSError:
-        return "unnamed"
-    return "".join(ch for ch in description if ch.isprintable()).strip()[:60] or "unnamed"
-
-
-def _settle_alpha(image: Image.Image, notes: list[str]) -> tuple[Image.Image, bool]:
-    """Keep real transparency (an uploaded cut-out); drop an alpha channel that hides nothing."""
-    if image.mode != "RGBA":
-        return image, False
-    lowest_alpha, _ = image.getchannel("A").getextrema()
-    if lowest_alpha == 255:
-        notes.append("dropped fully opaque alpha channel")
-        return image.convert("RGB"), False
-    notes.append("kept transparency (upload is already a cut-out)")
-    return image, True
 
 
 def pixels_only(image: Image.Image) -> Image.Image:

@@ -15,7 +15,7 @@ from urllib.parse import quote, unquote
 
 from botocore.exceptions import ClientError
 
-from picr.storage import INBOX
+from picr.aws.bucket import INBOX
 
 PRODUCT = "product"
 SENDER = "sender"

@@ -44,6 +44,14 @@ def _cap_at_word(text: str, limit: int) -> str:
     return head.rstrip(" -_.,;:")
 
 
+def one_line(text: str) -> str:
+    """Collapse every line break, control or formatting character (bidi overrides included) and whitespace
+    run into one space: a name or a subject goes into a mail header, a log line and a page, and must not
+    start a new header there (or a fake line in a body)."""
+    cleaned = "".join(" " if unicodedata.category(ch).startswith("C") else ch for ch in text)
+    return " ".join(cleaned.split())
+
+
 def product_name(file_name: str, metadata_name: str | None = None) -> str:
     """The product's display name: the metadata name when it has any visible text, else from the file name.
 

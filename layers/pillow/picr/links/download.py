@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from picr.signed_tokens import LinkRefused, link_url, sign, verify
+from picr.links.tokens import LinkRefused, link_url, sign, verify
 
 DOWNLOAD_PATH = "download"
 REDIRECT_EXPIRY_S = 300

@@ -25,10 +25,10 @@ from typing import Any, Literal
 
 from aws_lambda_powertools.utilities.parameters import get_secret
 
-from picr.config import Settings
-from picr.messages import JOB_ID_PATTERN
-from picr.notify import Link
-from picr.signed_tokens import LinkRefused, link_url, sign, verify
+from picr.aws.queues import JOB_ID_PATTERN
+from picr.links.tokens import LinkRefused, link_url, sign, verify
+from picr.notify.message import Link
+from picr.settings import Settings
 
 Action = Literal["approve", "reject", "retry"]
 ACTIONS: tuple[Action, ...] = ("approve", "reject", "retry")

@@ -16,8 +16,8 @@ from io import BytesIO
 import numpy as np
 from PIL import Image, ImageChops
 
-from picr.channels import ChannelConfig, ChannelSpec, WatermarkSpec
-from picr.watermark import apply_watermark
+from picr.image.channels import ChannelConfig, ChannelSpec, WatermarkSpec
+from picr.image.watermark import apply_watermark
 
 # Alpha at or below this (8/255, about 3 %) is segmentation haze, not product: it must not widen the trim box.
 # On white such a pixel shifts the background by at most 8 levels, which nobody sees, while a model's faint

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from picr.channels import WatermarkSpec
+from picr.image.channels import WatermarkSpec
 
 
 def logo_size_on_frame(

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from picr.refine import work_size
+from picr.segmentation.refine import work_size
 
 
 @dataclass(frozen=True)

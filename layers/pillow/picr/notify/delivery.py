@@ -17,8 +17,8 @@ from aws_lambda_powertools.utilities.idempotency import (
     idempotent_function,
 )
 
-from picr.config import Settings
-from picr.notify import publish_via_sns, send_via_ses
+from picr.notify.send import publish_via_sns, send_via_ses
+from picr.settings import Settings
 
 Deliver = Callable[[dict[str, str], EmailMessage], str]
 RETENTION_S = 14 * 24 * 3600

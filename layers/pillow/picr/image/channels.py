@@ -258,7 +258,7 @@ def _plain(message: str) -> str:
 
 @cache
 def _logo_png_bytes() -> bytes:
-    return files("picr").joinpath("assets/logo.png").read_bytes()
+    return files("picr.image").joinpath("assets/logo.png").read_bytes()
 
 
 def default_logo() -> Image.Image:

@@ -13,17 +13,17 @@ first:
    did not come through the rule and is refused. Every occurrence is read, so a sender who writes
    ``PASS`` headers of their own cannot outvote SES's (SES's come first and one failing one refuses).
 3. ``no_sender`` / ``forged_from``: not exactly one From address, or a From header the parser had to
-   guess at (``picr.mail_auth.read_sender``).
+   guess at (``picr.intake.mail_auth.read_sender``).
 4. ``sender_not_allowed``: the From address is not on the allowlist.
 5. ``spoofed`` / ``unauthenticated``: SES's authentication results do not vouch for the From domain
-   (``picr.mail_auth.authenticate``: DMARC pass, or an SPF or DKIM pass aligned with it).
+   (``picr.intake.mail_auth.authenticate``: DMARC pass, or an SPF or DKIM pass aligned with it).
 
 Then the body is parsed within fixed limits (``MailLimits.max_depth``, ``max_parts``, ``max_parse_s``);
 a body that does not fit is refused whole (``too_complex``, ``too_slow``) rather than parsed without end:
 Python's email parser recurses once per nesting level and builds an object per part, so 2,000 nested
 multiparts overflow the stack and 300,000 tiny parts take minutes.
 
-Then each leaf part is looked at. An image is recognised by its bytes (``picr.photo.sniff_format``) or its
+Then each leaf part is looked at. An image is recognised by its bytes (``picr.image.formats.sniff_format``) or its
 declared ``image/*`` type, so a HEIC sent as ``application/octet-stream`` is still a photo and a
 ``photo.jpg`` that is really a PDF is not. Attachments and inline images are treated alike: phone mail
 apps put photos inline. Skipped, with a reason for the sender:
@@ -42,21 +42,19 @@ from __future__ import annotations
 import io
 import re
 import time
-import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
 from email import policy
 from email.feedparser import BytesFeedParser
 from email.message import EmailMessage, Message
 from email.parser import BytesHeaderParser
-from email.utils import format_datetime
 
 from PIL import Image
 
-from picr.mail_auth import MailRefusal, authenticate, read_sender
-from picr.naming import safe_file_name
-from picr.photo import IntakeLimits, sniff_format
+from picr.image.formats import sniff_format
+from picr.image.photo import IntakeLimits
+from picr.intake.mail_auth import MailRefusal, authenticate, read_sender
+from picr.intake.naming import one_line, safe_file_name
 
 _INTAKE_LIMITS = IntakeLimits()
 
@@ -193,17 +191,11 @@ def _header_text(message: Message, name: str) -> str:
         value = message.get(name)
     except (ValueError, IndexError):
         return ""
-    return _one_line(str(value)) if value is not None else ""
+    return one_line(str(value)) if value is not None else ""
 
 
 def _all_headers(message: Message, name: str) -> list[str]:
-    return [_one_line(str(value)) for value in (message.get_all(name) or [])]
-
-
-def _one_line(text: str) -> str:
-    """Control and formatting characters (CR, LF, NUL, bidi overrides) become spaces, runs collapse:
-    a decoded subject goes back into a reply's header and the owner's logs."""
-    return " ".join("".join(" " if unicodedata.category(ch).startswith("C") else ch for ch in text).split())
+    return [one_line(str(value)) for value in (message.get_all(name) or [])]
 
 
 def _verdict_refusal(message: Message) -> MailRefusal | None:
@@ -348,41 +340,3 @@ def _unique(name: str, taken: set[str]) -> str:
         number += 1
     taken.add(candidate)
     return candidate
-
-
-# --------------------------------------------------------------------------- the reply about the email itself
-
-
-def build_intake_notice(*, intake: MailIntake, sender: str, recipients: list[str], mail_id: str,
-                        taken: Sequence[str], sent_at: datetime) -> EmailMessage:
-    """A short plain-text reply when an allowed sender's email was only partly used, or not at all.
-
-    The photos that were taken each get their own result email later (from publish); this one only says
-    what was left out and why, so a sender never waits for a result that will not come.
-    """
-    if sent_at.tzinfo is None:
-        raise ValueError("sent_at must be timezone-aware")
-    subject_line = intake.subject or "(no subject)"
-    lines = [f'Your email "{subject_line}" arrived.', ""]
-    if taken:
-        lines.append(f"{len(taken)} photo{'s' if len(taken) != 1 else ''} will be processed; you will get "
-                     "one email for each:")
-        lines += [f"  - {name}" for name in taken]
-    else:
-        lines.append("No photo in it could be used, so nothing will be processed.")
-    if intake.reported_skips:
-        lines += ["", "Not used:"]
-        lines += [f"  - {skip.file_name}: {skip.message}" for skip in intake.reported_skips]
-    lines += ["", "Send a JPEG, PNG, HEIC or WebP photo as an attachment to try again."]
-    message = EmailMessage(policy=policy.default)
-    message["From"] = sender
-    message["To"] = ", ".join(dict.fromkeys(recipients))
-    message["Subject"] = f"Re: {subject_line}"[:200]
-    message["Date"] = format_datetime(sent_at)
-    if intake.message_id:
-        message["In-Reply-To"] = intake.message_id
-        message["References"] = intake.message_id
-    message["X-Picr-Job"] = f"mail-{mail_id}"
-    message["X-Picr-Kind"] = "intake"
-    message.set_content("\n".join(lines) + "\n")
-    return message

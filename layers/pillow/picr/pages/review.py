@@ -10,12 +10,9 @@ from __future__ import annotations
 import base64
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cache
-from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
-
-from picr.notify import TEMPLATE_DIR, make_thumbnail
+from picr.image.thumbnail import make_thumbnail
+from picr.templating import render
 
 PAGE_IMAGE_MAX_EDGE = 800
 """Long edge of the page's images: sharp at 2x pixel density in a ~400 CSS px column, where a hole or a
@@ -42,17 +39,6 @@ class PageButton:
     token: str
 
 
-@cache
-def _environment() -> Environment:
-    """Everything on the page is autoescaped: product names and reasons come from uploads."""
-    return Environment(loader=FileSystemLoader(TEMPLATE_DIR), autoescape=True, undefined=StrictUndefined,
-                       trim_blocks=True, lstrip_blocks=True)
-
-
-def _render(template: str, context: dict[str, Any]) -> str:
-    return _environment().get_template(template).render(context)
-
-
 def _jpeg_data_uri(jpeg: bytes) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii")
 
@@ -63,7 +49,7 @@ def render_review_page(*, job_id: str, product: str, reasons: Sequence[str], hel
     images = [("Your photo", make_thumbnail(original, PAGE_IMAGE_MAX_EDGE))]
     if cutout is not None:
         images.append(("Attempted cutout", make_thumbnail(cutout, PAGE_IMAGE_MAX_EDGE, background="checkerboard")))
-    return _render("review_page.html", {
+    return render("review_page.html", {
         "job_id": job_id,
         "product": product,
         "reasons": list(reasons),
@@ -76,4 +62,4 @@ def render_review_page(*, job_id: str, product: str, reasons: Sequence[str], hel
 
 def render_result_page(*, title: str, message: str, job_id: str | None = None) -> str:
     """A one-message page: what was done, or why nothing was."""
-    return _render("review_result.html", {"title": title, "message": message, "job_id": job_id})
+    return render("review_result.html", {"title": title, "message": message, "job_id": job_id})

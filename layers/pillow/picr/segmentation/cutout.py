@@ -3,7 +3,7 @@
 Steps: an owner-supplied cut-out keeps its own alpha; otherwise the engine looks at the whole photo,
 and when the product is small in the frame it takes a second, closer look at a crop around it. A
 model that saw the photo shrunk (the local U²-Net at 320 px) has its alpha refined against the photo
-(see ``picr.refine``); a hosted engine's full-resolution alpha is only cleaned of detached haze. The
+(see ``picr.segmentation.refine``); a hosted engine's full-resolution alpha is only cleaned of detached haze. The
 gate measures the result and the edge colours are decontaminated: same gate and same kind of output
 whichever engine ran.
 """
@@ -17,9 +17,9 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from picr.engine import SegmentationEngine
-from picr.gate import DEFAULT_THRESHOLDS, GateResult, GateThresholds, assess_cutout
-from picr.refine import DEFAULT_REFINE, RefineSettings, decontaminate, drop_faint_pieces, refine_alpha
+from picr.segmentation.engine import SegmentationEngine
+from picr.segmentation.gate import DEFAULT_THRESHOLDS, GateResult, GateThresholds, assess_cutout
+from picr.segmentation.refine import DEFAULT_REFINE, RefineSettings, decontaminate, drop_faint_pieces, refine_alpha
 
 SUPPLIED_ENGINE = "supplied"
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from picr.photo import capped_size
+from picr.image.photo import capped_size
 
 _MID_GREY = (128, 128, 128, 255)
 
