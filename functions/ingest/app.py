@@ -12,11 +12,10 @@ from picr.aws.queues import QueueSender
 from picr.aws.upload_forms import UploadForms
 from picr.image.photo import IntakeLimits
 from picr.runtime import count, event_time, iso, logger, sqs_batch_handler, utc_now
-from picr.settings import load_settings
+from picr.settings import IngestSettings
 from picr.stages.ingest import NOT_ADMITTED, IngestContext, UploadedObject, UploadNotFound, ingest
 
-settings = load_settings()
-settings.require("cutout_queue_url", "publish_queue_url", "idempotency_table")
+settings = IngestSettings.from_environment()
 sqs = boto3.client("sqs")
 dynamodb = boto3.client("dynamodb")
 context = IngestContext(

@@ -14,21 +14,27 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Protocol
 
 from picr.aws.jobs import JobStore
 from picr.aws.queues import QueueSender, StageMessage
+from picr.job import Handoff, Job
 
 JobFailure = Callable[[str, str], None]
 """``(job_id, step)``, called while the job's exception is being handled."""
 
 
-def hand_off(jobs: JobStore, job: dict[str, Any], flag: str, queue: QueueSender, message: StageMessage) -> None:
-    """Send ``message`` unless the job's ``flag`` says it already went."""
-    if job.get(flag):
+class OfAJob(Protocol):
+    @property
+    def job_id(self) -> str: ...
+
+
+def hand_off(jobs: JobStore, job: Job, handoff: Handoff, queue: QueueSender, message: StageMessage) -> None:
+    """Send ``message`` unless the job says this hand-off already went; record it once sent."""
+    if job.handed_off(handoff):
         return
     queue.send(message)
-    jobs.update(message.job_id, {flag: True})
+    jobs.mark_handed_off(message.job_id, handoff)
 
 
 def log_job_failure(job_id: str, step: str) -> None:
@@ -36,13 +42,12 @@ def log_job_failure(job_id: str, step: str) -> None:
     logging.getLogger("picr").exception("job skipped", extra={"job_id": job_id, "step": step})
 
 
-def each_job[T](jobs: Iterable[dict[str, Any]], step: str, work: Callable[[dict[str, Any]], T],
-             on_failure: JobFailure) -> list[T]:
+def each_job[J: OfAJob, T](jobs: Iterable[J], step: str, work: Callable[[J], T], on_failure: JobFailure) -> list[T]:
     """``work(job)`` for every job; the results of those that did not raise, in order."""
     results = []
     for job in jobs:
         try:
             results.append(work(job))
         except Exception:  # any failure of one job must not stop the others
-            on_failure(job["job_id"], step)
+            on_failure(job.job_id, step)
     return results

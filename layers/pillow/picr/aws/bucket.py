@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
@@ -175,6 +176,12 @@ class ImageBucket:
 
     def exists(self, key: str) -> bool:
         return self.head(key) is not None
+
+    def presigned_origin(self) -> str:
+        """``scheme://host[:port]`` of this bucket's presigned URLs: where a browser posts a presigned form and
+        loads a presigned image from (presigning is local: this makes no request)."""
+        parts = urlsplit(self.presign(INBOX, 60))
+        return f"{parts.scheme}://{parts.netloc}"
 
     def presign(self, key: str, expires_s: int) -> str:
         return self._client.generate_presigned_url(

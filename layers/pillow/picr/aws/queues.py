@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-JOB_ID_PATTERN = r"^[0-9a-f]{20}$"
+from picr.job import JOB_ID_PATTERN
 
 
 class StageMessage(BaseModel):

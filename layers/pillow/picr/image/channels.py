@@ -27,7 +27,7 @@ JPEG_BLOCK_PX = 8
 # Amazon only enables zoom on main images from 1000 px on the long side; the floor for every marketplace.
 MARKETPLACE_MIN_LONG_SIDE = 1000
 # Qualities whose DC quantiser reproduces 255 exactly for a white block (every one is checked in
-# tests/test_channels.py); 20 qualities between 4 and 45 decode white as 254 and would break the border.
+# tests/unit/test_channels.py); 20 qualities between 4 and 45 decode white as 254 and would break the border.
 JPEG_QUALITY_RANGE = (50, 100)
 
 _CHANNEL_NAME = re.compile(r"[a-z0-9-]{1,32}")

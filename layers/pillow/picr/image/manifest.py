@@ -28,12 +28,12 @@ _OUTPUT_FIELDS = frozenset(
 )
 
 
-@dataclass(frozen=True)
-class ManifestOutput:
-    """One file publish wrote: where it is, what it is, and the variant's own self-check results."""
+@dataclass(frozen=True, kw_only=True)
+class ChannelImage:
+    """What one rendered channel image is: its size, format, bytes and checksum, whether it carries the
+    watermark, and the results of its own self-check (``picr.image.verify``)."""
 
     channel: str
-    key: str
     width: int
     height: int
     format: str
@@ -41,6 +41,13 @@ class ManifestOutput:
     sha256: str
     watermarked: bool
     checks: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ManifestOutput(ChannelImage):
+    """One file publish wrote: where it is, what it is, and the variant's own self-check results."""
+
+    key: str
 
     def __post_init__(self) -> None:
         if not self.channel or not self.key:

@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from picr.aws import jobs as states
-from picr.intake.inbox import Origin, encode_metadata
 from picr.intake.naming import safe_file_name
-from picr.links.upload import LINK_ID
+from picr.intake.origin import Origin, encode_metadata
+from picr.job import Job, Status
+from picr.settings import UploadSettings
 
 UPLOAD_PREFIX = "inbox/upload/"
+LINK_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
+"""Who an upload link was given to (``shop``, ``studio-anna``): the folder of its uploads under ``inbox/upload/``."""
 _IMAGE_TYPE = re.compile(r"image/[a-z0-9][a-z0-9.+-]{0,40}")
 LANE_NAME = "upload"
 
@@ -50,6 +52,12 @@ class UploadPolicy:
     requests_per_minute: int = 120
     photos_per_hour: int = 60
     max_files_per_request: int = 20
+
+    @classmethod
+    def of(cls, settings: UploadSettings) -> UploadPolicy:
+        """The deployment's limits (``UploadMaxMb`` and the rates), the rest as above."""
+        return cls(max_bytes=settings.upload_max_mb * 2**20, requests_per_minute=settings.upload_requests_per_minute,
+                   photos_per_hour=settings.upload_photos_per_hour)
 
 
 # ------------------------------------------------------------------ presigned POST
@@ -102,26 +110,25 @@ def owns_key(link_id: str, key: str) -> bool:
     return key.startswith(prefix) and "/" not in key[len(prefix):] and ".." not in key
 
 
-def status_view(link_id: str, key: str, job: Mapping[str, Any] | None, *, uploaded: bool,
+def status_view(link_id: str, key: str, job: Job | None, *, uploaded: bool,
                 output_urls: Sequence[tuple[str, str]] = (), refused: str | None = None) -> dict[str, Any]:
     """What the page shows for one photo. A job uploaded through another link reads as unknown, exactly
     like a key that was never uploaded: nothing tells one link about another's photos. ``refused`` is
     why the photo that arrived on this form was not admitted (a ``REFUSED_MESSAGES`` key)."""
     view: dict[str, Any] = {"key": key}
     if refused is not None:
-        return {**view, "state": states.REJECTED, "product": None,
+        return {**view, "state": Status.REJECTED, "product": None,
                 "reasons": [REFUSED_MESSAGES.get(refused, "This photo was not processed.")]}
-    if job is not None and job.get("token_id") != link_id:
+    if job is not None and job.token_id != link_id:
         return {**view, "state": "unknown"}
     if job is None:
         return {**view, "state": "processing" if uploaded else "unknown"}
-    status = job.get("current_status")
-    if status == states.DONE:
-        return {**view, "state": "done", "product": job.get("product"),
+    if job.status == Status.DONE:
+        return {**view, "state": "done", "product": job.product,
                 "outputs": [{"channel": channel, "url": url} for channel, url in output_urls]}
-    if status in (states.NEEDS_REVIEW, states.REJECTED, states.FAILED):
-        return {**view, "state": status, "product": job.get("product"), "reasons": list(job.get("reasons") or [])}
-    return {**view, "state": "processing", "product": job.get("product")}
+    if job.status in (Status.NEEDS_REVIEW, Status.REJECTED):
+        return {**view, "state": job.status, "product": job.product, "reasons": list(job.reasons)}
+    return {**view, "state": "processing", "product": job.product}
 
 
 def link_of_key(key: str) -> str | None:

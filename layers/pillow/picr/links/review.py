@@ -18,27 +18,21 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Literal
 
-from aws_lambda_powertools.utilities.parameters import get_secret
-
-from picr.aws.queues import JOB_ID_PATTERN
+from picr.job import JOB_ID_PATTERN, Job
 from picr.links.tokens import LinkRefused, link_url, sign, verify
 from picr.notify.message import Link
-from picr.settings import Settings
+from picr.settings import ReviewLinkSettings
 
 Action = Literal["approve", "reject", "retry"]
 ACTIONS: tuple[Action, ...] = ("approve", "reject", "retry")
 LABELS: dict[str, str] = {"approve": "Approve cutout", "reject": "Reject", "retry": "Retry with the hosted engine"}
 LINK_KINDS = ("email", "digest")
 """Where a link was sent: the review email (publish) or the daily digest (sweep); kept in the audit trail."""
-
-SECRET_MAX_AGE_S = 300
-"""The signing key is cached for 5 minutes: a rotated secret takes effect soon, and a busy function does not
-call Secrets Manager for every link or request."""
 
 _DOMAIN = b"picr-review-link-v1\n"
 """Prefix of every signed message, so a MAC made with this key for another purpose never verifies here."""
@@ -86,17 +80,17 @@ def review_url(base_url: str, token: str) -> str:
     return link_url(base_url, token)
 
 
-def offered_actions(job: Mapping[str, Any], *, hosted_retry: bool) -> list[Action]:
+def offered_actions(job: Job, *, hosted_retry: bool) -> list[Action]:
     """The actions that make sense for a held job, in button order.
 
     Approve needs a cutout to build from; Retry only when a hosted engine is configured and the held
     cutout was not already the hosted engine's (asking it the same question again would not help).
     """
     actions: list[Action] = []
-    if job.get("cutout_key"):
+    if job.cutout_key:
         actions.append("approve")
     actions.append("reject")
-    if hosted_retry and job.get("engine") != "hosted" and job.get("source_work_key"):
+    if hosted_retry and job.engine != "hosted" and job.source_work_key:
         actions.append("retry")
     return actions
 
@@ -105,8 +99,8 @@ def offered_actions(job: Mapping[str, Any], *, hosted_retry: bool) -> list[Actio
 class ReviewLinks:
     """Mints the buttons for one held job; publish uses it for the review email, the sweep for the digest.
 
-    ``signing_key`` is called per message, so the handler can cache the secret for a few minutes
-    (Powertools ``get_secret(max_age=...)``) without this code knowing where it comes from.
+    ``signing_key`` is called per message, so the key can be cached for a few minutes where it is read
+    (``picr.aws.secrets``) without this code knowing where it comes from.
     """
 
     base_url: str
@@ -114,24 +108,18 @@ class ReviewLinks:
     lifetime: timedelta
     hosted_retry: bool = False
 
-    def for_job(self, job: Mapping[str, Any], *, kind: str, now: datetime) -> list[Link]:
+    def for_job(self, job: Job, *, kind: str, now: datetime) -> list[Link]:
         key = self.signing_key()
         expires_at = now + self.lifetime
         return [
             Link(LABELS[action], review_url(self.base_url, mint_token(
-                key, job_id=job["job_id"], action=action, kind=kind, held_at=job["updated_at"],
+                key, job_id=job.job_id, action=action, kind=kind, held_at=job.updated_at,
                 expires_at=expires_at)))
             for action in offered_actions(job, hosted_retry=self.hosted_retry)
         ]
 
 
-def secret_signing_key(secret_arn: str) -> Callable[[], bytes]:
-    """The signing key read from Secrets Manager at call time (Powertools caches it ``SECRET_MAX_AGE_S``)."""
-    return lambda: get_secret(secret_arn, max_age=SECRET_MAX_AGE_S).encode()
-
-
-def review_links_from(settings: Settings) -> ReviewLinks:
-    """What publish and the sweep mint links with; fails at cold start when the review lane is not wired."""
-    settings.require("review_url", "review_secret_arn")
-    return ReviewLinks(base_url=settings.review_url, signing_key=secret_signing_key(settings.review_secret_arn),
-                       lifetime=timedelta(hours=settings.review_link_hours), hosted_retry=settings.hosted_retry)
+def review_links_for(settings: ReviewLinkSettings, signing_key: Callable[[], bytes]) -> ReviewLinks:
+    """What publish and the sweep mint links with."""
+    return ReviewLinks(base_url=settings.review_url, signing_key=signing_key, lifetime=settings.review_link_lifetime,
+                       hosted_retry=settings.hosted_retry)

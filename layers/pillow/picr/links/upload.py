@@ -10,12 +10,12 @@ from __future__ import annotations
 import hmac
 import re
 
+from picr.intake.upload import LINK_ID
 from picr.links.tokens import LinkRefused, mac_text
 
 MAX_TOKEN_CHARS = 128
 _DOMAIN = b"picr-upload-link-v1\n"
 """Prefix of every signed message: a MAC made with this key for anything else never verifies as a link."""
-LINK_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
 _TOKEN_SHAPE = re.compile(r"([a-z0-9][a-z0-9-]{0,31})\.([A-Za-z0-9_-]{43})")
 """One exact spelling per token (43 base64url characters = 32 bytes of MAC, no padding)."""
 

@@ -12,7 +12,6 @@ import json
 import secrets
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 from picr.templating import render
 
@@ -26,12 +25,6 @@ class PageResponse:
     status: int
     body: str
     headers: dict[str, str] = field(default_factory=dict)
-
-
-def origin_of(url: str) -> str:
-    """``scheme://host[:port]`` of a URL: what a CSP source names."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
 
 
 def json_response(status: int, body: dict[str, Any], *, retry_after: int | None = None) -> PageResponse:

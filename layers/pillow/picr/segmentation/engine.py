@@ -221,7 +221,7 @@ class HostedEngine:
     """A hosted background-removal API with remove.bg's request and response shape.
 
     The API key is fetched by calling ``api_key_provider`` on every request (the handler passes a
-    Powertools ``get_secret`` closure, which caches), so a rotated key is picked up without a redeploy.
+    cached secret reader, ``picr.aws.secrets``), so a rotated key is picked up without a redeploy.
     429 and 5xx answers and network failures are retried with exponential backoff (``Retry-After`` is
     honoured when the server sends one, capped at ``max_backoff_s``); other 4xx answers mean the
     request itself is wrong and fail at once.

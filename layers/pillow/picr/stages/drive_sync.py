@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from picr.aws.bucket import ImageBucket
+from picr.aws.inbox import Inbox
 from picr.image.photo import IntakeLimits
 from picr.intake.drive import DriveFile, DriveFolder, SyncState
-from picr.intake.inbox import Inbox, Origin
 from picr.intake.naming import product_name, safe_file_name
+from picr.intake.origin import Origin
 
 STATE_KEY = "config/drive-state.json"
 MANIFESTS = "out/manifests/"

@@ -17,9 +17,10 @@ from email.message import EmailMessage
 from botocore.exceptions import ClientError
 
 from picr.aws.bucket import ImageBucket
-from picr.intake.inbox import Inbox, Origin
+from picr.aws.inbox import Inbox
 from picr.intake.mail import MailLimits, read_mail
 from picr.intake.naming import safe_file_name
+from picr.intake.origin import Origin
 from picr.notify.emails import build_intake_notice
 
 MAIL_PREFIX = "mail/"

@@ -113,10 +113,10 @@ def _photo(link_id: str, key: str, ctx: UploadContext) -> dict[str, Any]:
         uploaded = any(v["Key"] == key for v in response.get("Versions", []))
         return status_view(link_id, key, None, uploaded=uploaded)
     urls = []
-    if job.get("token_id") == link_id:
-        outputs = sorted(job.get("outputs") or [], key=lambda o: _channel_rank(o["channel"]))
-        urls = [(o["channel"], ctx.s3.generate_presigned_url(
-            "get_object", Params={"Bucket": ctx.bucket, "Key": o["key"]}, ExpiresIn=ctx.policy.view_expiry_s))
+    if job.token_id == link_id:
+        outputs = sorted(job.outputs, key=lambda o: _channel_rank(o.channel))
+        urls = [(o.channel, ctx.s3.generate_presigned_url(
+            "get_object", Params={"Bucket": ctx.bucket, "Key": o.key}, ExpiresIn=ctx.policy.view_expiry_s))
             for o in outputs]
     return status_view(link_id, key, job, uploaded=True, output_urls=urls)
 
