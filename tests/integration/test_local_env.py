@@ -81,17 +81,19 @@ def test_the_env_file_gives_every_function_the_stacks_real_names(made_env) -> No
     assert set(environments) == {"IngestFunction", "CutoutFunction", "VariantsFunction", "PublishFunction",
                                  "SweepFunction", "ReviewFunction", "UploadFunction", "DriveSyncFunction",
                                  "MailIntakeFunction"}  # the stack's lanes: the Drive and email lanes are on
-    for variables in environments.values():
+    for name, variables in environments.items():
         assert variables["PICR_BUCKET"] == BUCKET
-        assert variables["PICR_JOBS_TABLE"] == "picr-jobs"
+        assert variables.get("PICR_JOBS_TABLE", "picr-jobs") == "picr-jobs"  # every function that reads jobs
         assert variables["POWERTOOLS_LOG_LEVEL"] == "INFO"
+        if name not in ("MailIntakeFunction", "DriveSyncFunction"):
+            assert variables["PICR_JOBS_TABLE"] == "picr-jobs", name
     assert environments["IngestFunction"]["PICR_CUTOUT_QUEUE_URL"] == f"{QUEUE}cutout"
     assert environments["CutoutFunction"]["PICR_MODEL"] == "u2netp"  # the stack's own parameter value
     assert environments["CutoutFunction"]["PICR_HOSTED_SECRET_ARN"] == ""  # no hosted engine on this stack
     assert environments["PublishFunction"]["PICR_REVIEW_URL"] == DEPLOYED_OUTPUTS["ReviewUrl"]
     assert environments["ReviewFunction"]["PICR_REVIEW_SECRET_ARN"] == DEPLOYED_OUTPUTS["ReviewLinkKeyArn"]
     assert environments["DriveSyncFunction"]["PICR_DRIVE_SECRET_ARN"] == DEPLOYED_OUTPUTS["DriveSecretArn"]
-    assert environments["MailIntakeFunction"]["PICR_INBOUND_RECIPIENT"] == "photos@in.example.com"
+    assert environments["MailIntakeFunction"]["PICR_ALLOWED_SENDERS"] == PARAMETERS["AllowedSenders"]
 
 
 def test_sam_local_invoke_gives_the_function_the_env_files_values_not_logical_ids(made_env) -> None:

@@ -21,11 +21,23 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
+from samcli.commands.validate.lib.exceptions import InvalidSamDocumentException
 from samcli.lib.providers.sam_function_provider import SamFunctionProvider
 from samcli.lib.providers.sam_stack_provider import SamLocalStackProvider
 from samcli.lib.translate.sam_template_validator import SamTemplateValidator
 from samcli.yamlhelper import yaml_parse
 
+from picr.settings import (
+    CutoutSettings,
+    DriveSyncSettings,
+    IngestSettings,
+    MailIntakeSettings,
+    PublishSettings,
+    ReviewSettings,
+    SweepSettings,
+    UploadSettings,
+    VariantsSettings,
+)
 from tests.support.lifecycle import fate
 from tools.cfn import s3_lifecycle_rule
 
@@ -273,20 +285,23 @@ def objects(*prefixes: str) -> tuple[str, ...]:
 
 
 def baseline(log_group: str) -> set[tuple[str, str]]:
-    """What every function holds: its own log group, metrics (namespace-bound), the idempotency table."""
+    """What every function holds: its own log group and metrics (namespace-bound)."""
     return (grant(("logs:CreateLogStream", "logs:PutLogEvents"), placeholder(f"{log_group}.Arn"))
-            | grant("cloudwatch:PutMetricData", ANY)
-            | grant(IDEMPOTENCY_ACTIONS, "${IdempotencyTable.Arn}"))
+            | grant("cloudwatch:PutMetricData", ANY))
+
+
+IDEMPOTENCY = grant(IDEMPOTENCY_ACTIONS, "${IdempotencyTable.Arn}")
+"""The functions that mail once per notice, and ingest, which claims the upload page's form records."""
 
 
 def expected_grants(lanes: frozenset[str]) -> dict[str, set[tuple[str, str]]]:
-    """Per function, every (action, resource) its role allows: the issue's table, nothing more."""
+    """Per function, every (action, resource) its role allows, attached policies included: nothing more."""
     sns = grant("sns:Publish", "${NotifyTopic}") if "sns" in lanes else set()
     send_mail = grant(("ses:SendEmail", "ses:SendRawEmail"), SES_IDENTITIES)
     review_key = grant("secretsmanager:GetSecretValue", "${ReviewTokenSecret}")
     hosted_key = lanes & {"hosted", "retry"}
     expected = {
-        "IngestFunction": baseline("IngestLogGroup")
+        "IngestFunction": baseline("IngestLogGroup") | IDEMPOTENCY
         | grant(("s3:GetObject", "s3:GetObjectVersion", "s3:DeleteObject"), *objects("inbox/*"))
         | grant("s3:PutObject", *objects("work/*", "originals/*", "rejected/*"))
         | grant("s3:ListBucket", BUCKET)
@@ -306,13 +321,13 @@ def expected_grants(lanes: frozenset[str]) -> dict[str, set[tuple[str, str]]]:
         | grant(CONSUME, "${VariantsQueue.Arn}")
         | grant("sqs:SendMessage", "${PublishQueue.Arn}")
         | grant(JOB_ACTIONS, *JOB_TABLE),
-        "PublishFunction": baseline("PublishLogGroup")
+        "PublishFunction": baseline("PublishLogGroup") | IDEMPOTENCY
         | grant("s3:GetObject", *objects("work/*", "drafts/*", "out/*", "inbox/*"))
         | grant("s3:PutObject", *objects("out/*"))
         | grant(CONSUME, "${PublishQueue.Arn}")
         | grant(JOB_ACTIONS, *JOB_TABLE)
         | send_mail | sns | review_key,
-        "SweepFunction": baseline("SweepLogGroup")
+        "SweepFunction": baseline("SweepLogGroup") | IDEMPOTENCY
         | grant(("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"), *JOB_TABLE)
         | grant("s3:GetObject", *objects("work/*"))
         # with a retention period, held jobs' images are rewritten onto themselves before it deletes them
@@ -321,7 +336,7 @@ def expected_grants(lanes: frozenset[str]) -> dict[str, set[tuple[str, str]]]:
         | grant("sqs:SendMessage", "${CutoutQueue.Arn}", "${VariantsQueue.Arn}", "${PublishQueue.Arn}")
         | send_mail | sns | review_key,
         # The review lane: no idempotency table (it sends no mail), no status index (it reads one job).
-        "ReviewFunction": (baseline("ReviewLogGroup") - grant(IDEMPOTENCY_ACTIONS, "${IdempotencyTable.Arn}"))
+        "ReviewFunction": baseline("ReviewLogGroup")
         | review_key
         | grant(("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"),
                 "${JobsTable.Arn}")
@@ -330,10 +345,9 @@ def expected_grants(lanes: frozenset[str]) -> dict[str, set[tuple[str, str]]]:
         | grant("s3:PutObject", *objects("rejected/*"))
         | grant("s3:ListBucket", BUCKET)
         | grant("sqs:SendMessage", "${VariantsQueue.Arn}", "${CutoutQueue.Arn}"),
-        # The upload page (issue 6): signs forms for inbox/upload/ only, reads one job per photo, counts
-        # requests beside the idempotency records, signs thumbnail links to out/.
-        "UploadFunction": grant(("logs:CreateLogStream", "logs:PutLogEvents"), "${UploadLogGroup.Arn}")
-        | grant("cloudwatch:PutMetricData", ANY)
+        # The upload page: signs forms for inbox/upload/ only, reads one job per photo, counts requests beside
+        # the idempotency records (in its own corner of them), signs thumbnail links to out/.
+        "UploadFunction": baseline("UploadLogGroup")
         | grant("secretsmanager:GetSecretValue", "${UploadTokenSecret}")
         | grant("s3:PutObject", *objects("inbox/upload/*"))
         | grant("s3:ListBucketVersions", BUCKET)
@@ -351,7 +365,7 @@ def expected_grants(lanes: frozenset[str]) -> dict[str, set[tuple[str, str]]]:
         )
     if "inbound" in lanes:
         expected["MailIntakeFunction"] = (
-            baseline("MailIntakeLogGroup")
+            baseline("MailIntakeLogGroup") | IDEMPOTENCY
             | grant("s3:GetObject", *objects("mail/*"))
             | grant("s3:PutObject", *objects("inbox/*"))
             | grant(CONSUME, "${MailQueue.Arn}")
@@ -360,14 +374,17 @@ def expected_grants(lanes: frozenset[str]) -> dict[str, set[tuple[str, str]]]:
     return expected
 
 
-def statements(role: dict) -> list[dict]:
-    return [statement for policy in role["Properties"].get("Policies", [])
-            for statement in as_list(policy["PolicyDocument"]["Statement"])]
+def statements(role: dict, deployment: dict) -> list[dict]:
+    """The role's inline statements and those of the template's managed policies it attaches."""
+    attached = [deployment["Resources"][arn["Ref"]]["Properties"]["PolicyDocument"]
+                for arn in role["Properties"].get("ManagedPolicyArns", [])]
+    documents = [policy["PolicyDocument"] for policy in role["Properties"].get("Policies", [])] + attached
+    return [statement for document in documents for statement in as_list(document["Statement"])]
 
 
-def grants_of(role: dict) -> set[tuple[str, str]]:
+def grants_of(role: dict, deployment: dict) -> set[tuple[str, str]]:
     found: set[tuple[str, str]] = set()
-    for statement in statements(role):
+    for statement in statements(role, deployment):
         assert statement["Effect"] == "Allow"
         found |= {(action, render(resource)) for action in as_list(statement["Action"])
                   for resource in as_list(statement["Resource"])}
@@ -376,11 +393,11 @@ def grants_of(role: dict) -> set[tuple[str, str]]:
 
 def function_grants(deployment: dict) -> dict[str, set[tuple[str, str]]]:
     roles = of_type(deployment, "AWS::IAM::Role")
-    return {name: grants_of(roles[role_of(body)]) for name, body in functions(deployment).items()}
+    return {name: grants_of(roles[role_of(body)], deployment) for name, body in functions(deployment).items()}
 
 
 @pytest.mark.parametrize("lane_set", sorted(LANE_SETS))
-def test_each_function_reaches_exactly_what_the_issue_grants(translated: dict, lane_set: str) -> None:
+def test_each_function_reaches_exactly_what_it_needs(translated: dict, lane_set: str) -> None:
     lanes = LANE_SETS[lane_set]
     actual = function_grants(deployed(translated, parameters_for(lanes)))
     expected = expected_grants(lanes)
@@ -390,20 +407,27 @@ def test_each_function_reaches_exactly_what_the_issue_grants(translated: dict, l
         assert actual[name] == expected[name], f"{name}: extra {extra}, missing {missing}"
 
 
-def test_every_function_has_its_own_explicit_role_and_no_managed_policy(deployment: dict) -> None:
+def test_every_function_has_its_own_explicit_role_attaching_only_picrs_own_policies(deployment: dict) -> None:
     roles = of_type(deployment, "AWS::IAM::Role")
     role_names = [role_of(body) for body in functions(deployment).values()]
     assert len(role_names) == len(set(role_names)) == len(roles)
+    shared = of_type(deployment, "AWS::IAM::ManagedPolicy")
+    attached = set()
     for name, role in roles.items():
-        assert "ManagedPolicyArns" not in role["Properties"], name
+        # Only the template's own managed policies (an AWS managed one is an ARN string, never a Ref).
+        refs = role["Properties"].get("ManagedPolicyArns", [])
+        assert all(isinstance(arn, dict) and arn["Ref"] in shared for arn in refs), (name, refs)
+        attached |= {arn["Ref"] for arn in refs}
         principal = role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]
         assert principal == {"Service": "lambda.amazonaws.com"}, name
-    assert not of_type(deployment, "AWS::IAM::Policy") and not of_type(deployment, "AWS::IAM::ManagedPolicy")
+    assert not of_type(deployment, "AWS::IAM::Policy")
+    assert attached == set(shared)  # each shared policy serves a role, and is attached by the roles alone
+    assert not any({"Roles", "Users", "Groups"} & set(policy["Properties"]) for policy in shared.values())
 
 
 def test_no_wildcard_action_and_resource_star_only_for_namespace_bound_metrics(deployment: dict) -> None:
     for role_name, role in of_type(deployment, "AWS::IAM::Role").items():
-        for statement in statements(role):
+        for statement in statements(role, deployment):
             actions = as_list(statement["Action"])
             assert not any("*" in action for action in actions), (role_name, actions)
             if ANY in as_list(statement["Resource"]):
@@ -414,7 +438,7 @@ def test_no_wildcard_action_and_resource_star_only_for_namespace_bound_metrics(d
 
 def test_mail_is_sent_only_as_the_configured_sender(deployment: dict) -> None:
     for role_name, role in of_type(deployment, "AWS::IAM::Role").items():
-        for statement in statements(role):
+        for statement in statements(role, deployment):
             if any(action.startswith("ses:") for action in as_list(statement["Action"])):
                 sender_only = {"StringEquals": {"ses:FromAddress": {"Ref": "SenderEmail"}}}
                 assert statement["Condition"] == sender_only, role_name
@@ -468,7 +492,7 @@ def test_publish_deletes_nothing(lanes_on: dict) -> None:
 LANE_RESOURCES = {
     "hosted": {"HostedModelSecret"},
     "retry": {"HostedModelSecret"},
-    "sns": {"NotifyTopic"},
+    "sns": {"NotifyTopic", "NotifyTopicPolicy"},
     "inbound": {"MailIntakeFunction", "MailIntakeRole", "MailIntakeLogGroup", "MailQueue", "MailQueuePolicy",
                 "MailArrivedRule", "InboundRuleSet", "InboundToMailPrefixRule"},
     "drive": {"DriveSecret", "DriveSyncFunction", "DriveSyncRole", "DriveSyncLogGroup"},
@@ -537,7 +561,7 @@ def test_the_review_link_key_is_generated_at_deploy_never_written_down(source: d
     assert "ReviewTokenSecret" in environment and "resolve:secretsmanager" not in environment
 
 
-# ------------------------------------------------------------------ the upload page (issue 6)
+# ------------------------------------------------------------------ the upload page
 
 def test_only_the_upload_page_reads_its_link_key_generated_at_deploy(lanes_on: dict, source: dict) -> None:
     readers = {name for name, found in function_grants(lanes_on).items()
@@ -551,7 +575,8 @@ def test_only_the_upload_page_reads_its_link_key_generated_at_deploy(lanes_on: d
 
 def test_the_upload_role_lists_counts_and_records_only_in_its_own_corner(deployment: dict) -> None:
     role = deployment["Resources"]["UploadRole"]
-    by_action = {action: statement for statement in statements(role) for action in as_list(statement["Action"])}
+    by_action = {action: statement for statement in statements(role, deployment)
+                 for action in as_list(statement["Action"])}
     assert by_action["s3:ListBucketVersions"]["Condition"] == {"StringLike": {"s3:prefix": "inbox/upload/*"}}
     assert by_action["dynamodb:UpdateItem"]["Condition"] == {
         "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["ratelimit#*"]}}
@@ -591,27 +616,13 @@ def test_the_sender_identity_is_optional(translated: dict) -> None:
 
 # ------------------------------------------------------------------ functions, queues and triggers
 
-REVIEW_LINKS_ENVIRONMENT = {"PICR_REVIEW_URL", "PICR_REVIEW_SECRET_ARN", "PICR_HOSTED_RETRY"}
-"""What a function minting review links gets: where they point, the signing key, whether Retry is offered."""
-FUNCTION_ENVIRONMENT = {
-    "IngestFunction": {"PICR_CUTOUT_QUEUE_URL", "PICR_PUBLISH_QUEUE_URL", "PICR_MAX_EDGE", "PICR_DRIVE_FOLDER_ID"},
-    "CutoutFunction": {"PICR_VARIANTS_QUEUE_URL", "PICR_PUBLISH_QUEUE_URL", "PICR_ENGINE", "PICR_MODEL",
-                       "PICR_HOSTED_URL", "PICR_HOSTED_SECRET_ARN", "NUMBA_CACHE_DIR", "U2NET_HOME"},
-    "VariantsFunction": {"PICR_PUBLISH_QUEUE_URL"},
-    "PublishFunction": {"PICR_SENDER", "PICR_OWNER_EMAIL", "PICR_NOTIFY_CHANNEL", "PICR_SNS_TOPIC_ARN",
-                        *REVIEW_LINKS_ENVIRONMENT},
-    "SweepFunction": {"PICR_SENDER", "PICR_OWNER_EMAIL", "PICR_NOTIFY_CHANNEL", "PICR_SNS_TOPIC_ARN",
-                      "PICR_REVIEW_AFTER_HOURS", "PICR_RETENTION_DAYS", "PICR_CUTOUT_QUEUE_URL",
-                      "PICR_VARIANTS_QUEUE_URL", "PICR_PUBLISH_QUEUE_URL", *REVIEW_LINKS_ENVIRONMENT},
-    "ReviewFunction": {"PICR_VARIANTS_QUEUE_URL", "PICR_CUTOUT_QUEUE_URL", "PICR_REVIEW_SECRET_ARN",
-                       "PICR_HOSTED_RETRY"},
-    "DriveSyncFunction": {"PICR_DRIVE_FOLDER_ID", "PICR_DRIVE_SECRET_ARN"},
-    "MailIntakeFunction": {"PICR_INBOUND_RECIPIENT", "PICR_ALLOWED_SENDERS", "PICR_SENDER",
-                           "PICR_OWNER_EMAIL"},
-    "UploadFunction": {"PICR_UPLOAD_SECRET_ARN"},
+SETTINGS = {  # logical id: the settings model its handler reads at cold start
+    "IngestFunction": IngestSettings, "CutoutFunction": CutoutSettings, "VariantsFunction": VariantsSettings,
+    "PublishFunction": PublishSettings, "SweepFunction": SweepSettings, "ReviewFunction": ReviewSettings,
+    "DriveSyncFunction": DriveSyncSettings, "MailIntakeFunction": MailIntakeSettings, "UploadFunction": UploadSettings,
 }
-SHARED_ENVIRONMENT = {"PICR_BUCKET", "PICR_JOBS_TABLE", "PICR_IDEMPOTENCY_TABLE", "POWERTOOLS_SERVICE_NAME",
-                      "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL"}
+POWERTOOLS_ENVIRONMENT = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL"}
+IMAGE_ENVIRONMENT = {"NUMBA_CACHE_DIR", "U2NET_HOME"}  # where rembg finds the baked model, numba its cache
 FUNCTION_SHAPE = {  # logical id: (name, memory, timeout, code)
     "IngestFunction": ("ingest", 1024, 60, "functions/ingest/"),
     "CutoutFunction": ("cutout", {"Ref": "CutoutMemory"}, 120, None),
@@ -632,7 +643,8 @@ def test_functions_have_their_names_sizes_runtime_and_environment(lanes_on: dict
         assert properties["FunctionName"] == {"Fn::Sub": "${AppName}-" + name}
         assert (properties["MemorySize"], properties["Timeout"]) == (memory, timeout)
         variables = properties["Environment"]["Variables"]
-        assert set(variables) == SHARED_ENVIRONMENT | FUNCTION_ENVIRONMENT[logical_id], logical_id
+        others = {name for name in variables if not name.startswith("PICR_")}
+        assert others == POWERTOOLS_ENVIRONMENT | (IMAGE_ENVIRONMENT if code is None else set()), logical_id
         assert variables["POWERTOOLS_METRICS_NAMESPACE"] == "picr"
         if code is None:
             assert properties["PackageType"] == "Image"
@@ -643,6 +655,30 @@ def test_functions_have_their_names_sizes_runtime_and_environment(lanes_on: dict
             assert (properties["Runtime"], properties["Handler"]) == ("python3.13", "app.handler")
             assert properties["Architectures"] == ["arm64"]
             assert len(properties["Layers"]) == 1
+
+
+@pytest.mark.parametrize("lane_set", ["defaults", "every-lane"])
+def test_each_function_gets_exactly_the_environment_its_settings_declare(translated: dict, lane_set: str) -> None:
+    """Every variable its settings require, none they do not read; and the handler reads those settings."""
+    for logical_id, body in functions(deployed(translated, parameters_for(LANE_SETS[lane_set]))).items():
+        settings = SETTINGS[logical_id]
+        given = {name for name in body["Properties"]["Environment"]["Variables"] if name.startswith("PICR_")}
+        assert settings.required_variables() <= given, (logical_id, settings.required_variables() - given)
+        assert given <= settings.variables(), (logical_id, given - settings.variables())
+        code = FUNCTION_SHAPE[logical_id][3] or "functions/cutout/"
+        assert f"{settings.__name__}.from_environment()" in (REPO / code / "app.py").read_text(), logical_id
+
+
+def test_globals_hold_only_what_every_function_takes_the_container_image_included(source: dict) -> None:
+    assert set(source["Globals"]["Function"]) == {"Architectures", "Environment"}
+    assert set(source["Globals"]["Function"]["Environment"]["Variables"]) == {
+        "PICR_BUCKET", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL"}
+    # Why Runtime, Handler and Layers are per function: SAM applies Globals to the image function too.
+    with_runtime = json.loads(json.dumps(source))
+    with_runtime["Globals"]["Function"]["Runtime"] = "python3.13"
+    validator = SamTemplateValidator(with_runtime, NoManagedPolicies(), region=REGION, parameter_overrides=REQUIRED)
+    with pytest.raises(InvalidSamDocumentException, match="cannot be present when PackageType is of type `Image`"):
+        validator.get_translated_template_if_valid()
 
 
 def test_each_function_logs_to_its_own_seven_day_group(deployment: dict) -> None:
