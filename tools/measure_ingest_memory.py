@@ -97,7 +97,7 @@ def phone_jpeg(photos_dir: Path = PHOTOS) -> bytes:
 
 def measure_memory(photos_dir: Path = PHOTOS) -> dict:
     """Peak RSS of ingest on the 30000 x 30000 PNG bomb (must stay < 300 MB) and on a 12 MP JPEG."""
-    from tests.awkward import pixel_bomb_png
+    from tests.support.awkward import pixel_bomb_png
 
     return {
         "bomb_30000_png": measure_peak_rss(pixel_bomb_png()),

@@ -63,4 +63,4 @@ def test_the_owner_approves_a_held_cutout_from_the_review_page(aws, tmp_path_fac
     assert [m["X-Picr-Kind"] for m in sent_mail()] == ["review", "ready"]
     decision = job_store(stack).history(held.job_id)[1]
     assert (decision.status, decision.detail["action"], decision.detail["source_ip"]) == ("cut", "approve", "127.0.0.1")
-    assert "Chrome" in decision["user_agent"]
+    assert "Chrome" in decision.detail["user_agent"]
