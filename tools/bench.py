@@ -8,7 +8,9 @@ Sections:
   and on a 2000 px photo of a small product, which takes the second, closer model pass (two inferences);
 * ``variants`` — render + self-check of every default channel for one 2000 px cutout;
 * ``variants_publish`` — the variants and publish *handlers* for one photo through moto (S3, DynamoDB,
-  SQS, SES emulated in-process), the path a real invocation takes (goal ≤ 0.5 s median).
+  SQS, SES emulated in-process), the path a real invocation takes (goal ≤ 0.5 s median);
+* ``fix`` — the fix page's preview latency, request to result, on a 2000 px held photo through the review
+  and cutout handlers (goal ≤ 3 s median; ``tools.bench_fix``).
 
 Timings are medians of ``--repeats`` runs; nothing here is asserted by the test suite.
 """
@@ -36,13 +38,13 @@ def bench_variants_publish(repeats: int = 5, photo: Path = SAMPLE) -> dict[str, 
     """Median seconds of the variants and publish handlers (SQS batch in, S3/DynamoDB/SES out) for one photo."""
     from moto import mock_aws
 
-    from tools.process import LocalStack, _fake_credentials
+    from tools.embedded_stack import EmbeddedStack, fake_credentials
 
-    _fake_credentials()
+    fake_credentials()
     timings: dict[str, list[float]] = {"variants": [], "publish": []}
     # the functions' structured logs go to stdout on Lambda; here they would corrupt the JSON report
     with mock_aws(), contextlib.redirect_stdout(io.StringIO()):
-        stack = LocalStack(REPO / "template.yaml", model="u2netp", models_dir=REPO / "models")
+        stack = EmbeddedStack()
         consumers = {consumer.stage: consumer for consumer in stack.consumers}
         for index in range(repeats + 1):  # the first round warms imports and caches and is not counted
             stack.s3.put_object(Bucket=stack.bucket, Key=f"inbox/bench-{index}.jpg", Body=photo.read_bytes())
@@ -74,11 +76,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--matting-repeats", type=int, default=2)
     parser.add_argument("--lambda-memory-mb", type=int, default=3584,
                         help="memory the GB-seconds figure assumes (3584 MB = 2 vCPUs, like this machine)")
-    parser.add_argument("--only", nargs="*", choices=["ingest", "cutout", "variants", "variants_publish"])
+    parser.add_argument("--only", nargs="*", choices=["ingest", "cutout", "variants", "variants_publish", "fix"])
     args = parser.parse_args(argv)
     sys.path.insert(0, str(REPO / "layers" / "pillow"))
     os.environ.setdefault("U2NET_HOME", str(REPO / "models"))  # the verified u2netp; rembg must never download
-    chosen = set(args.only or ["ingest", "cutout", "variants", "variants_publish"])
+    chosen = set(args.only or ["ingest", "cutout", "variants", "variants_publish", "fix"])
     report: dict[str, Any] = {}
     if "ingest" in chosen:
         from tools.measure_ingest_memory import bench_ingest, measure_memory
@@ -99,6 +101,10 @@ def main(argv: list[str] | None = None) -> int:
         report["variants"] = bench_variants(args.repeats)
     if "variants_publish" in chosen:
         report["variants_publish"] = bench_variants_publish(args.repeats)
+    if "fix" in chosen:
+        from tools.bench_fix import bench_fix
+
+        report["fix"] = bench_fix(args.repeats)
     print(json.dumps(report, indent=2))
     return 0
 

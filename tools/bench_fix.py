@@ -1,6 +1,6 @@
 """Preview latency of the fix page: request to result, on a 2000 px photo, through the local runner.
 
-    python -m tools.bench_fix [--repeats 7]
+    python -m tools.bench_fix [--repeats 7]      (``make bench`` runs it as its ``fix`` section)
 
 The guitar (case 03, 2000×1500) goes through ingest and the cutout on the local runner and is held. Then,
 ``--repeats`` times, interleaved so that the machine's load hits them alike:
@@ -23,7 +23,6 @@ import contextlib
 import io
 import json
 import statistics
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -46,26 +45,25 @@ def _spread(values: list[float]) -> dict[str, float]:
 def bench_fix(repeats: int = 7) -> dict[str, Any]:
     from moto import mock_aws
 
-    from tools.process import LocalStack, _fake_credentials
+    from tests.support.function_url import function_url_event, response_body
+    from tools.embedded_stack import EmbeddedStack, fake_credentials
 
-    _fake_credentials()
-    sys.path.insert(0, str(REPO))
-    from tests.function_url import function_url_event, response_body
+    fake_credentials()
 
     timings: dict[str, list[float]] = {"tap": [], "stroke": [], "tap_only": [], "stroke_only": []}
     with mock_aws(), contextlib.redirect_stdout(io.StringIO()):
-        stack = LocalStack(REPO / "template.yaml", model="u2netp", models_dir=REPO / "models",
-                           function_urls={"ReviewFunction": f"https://{REVIEW_HOST}/"})
+        stack = EmbeddedStack(function_urls={"ReviewFunction": f"https://{REVIEW_HOST}/"})
         stack.s3.put_object(Bucket=stack.bucket, Key="inbox/guitar.jpg", Body=PHOTO.read_bytes())
         stack.drain()
-        from picr.jobs import JobStore
-        from picr.review_links import mint_token
+        from picr.aws.jobs import JobStore
+        from picr.job import Status
+        from picr.links.review import mint_token
 
         jobs = JobStore(stack.dynamodb, stack.resolver.resolve({"Ref": "JobsTable"}))
-        (job,) = jobs.in_status("needs_review")
+        (job,) = jobs.in_status(Status.NEEDS_REVIEW)
         secret = stack.resolver.resolve({"Ref": "ReviewTokenSecret"})
         key = stack.secrets.get_secret_value(SecretId=secret)["SecretString"].encode()
-        token = mint_token(key, job_id=job["job_id"], action="fix", kind="email", held_at=job["updated_at"],
+        token = mint_token(key, job_id=job.job_id, action="fix", kind="email", held_at=job.updated_at,
                            expires_at=datetime.now(UTC) + timedelta(hours=6))
         cutout = stack.functions["CutoutFunction"]
         stack.handler_of(cutout)
@@ -81,9 +79,11 @@ def bench_fix(repeats: int = 7) -> dict[str, Any]:
                 raise RuntimeError(f"preview refused: {response_body(response)[:300]!r}")
             return elapsed
 
-        from picr.edits import parse_edits
-        from picr.fix import FixCache
-        from picr.mask_edit import brush, tap
+        from PIL import Image
+
+        from picr.pages.edits import parse_edits
+        from picr.segmentation.mask_edit import brush, tap
+        from picr.stages.fix import FixCache
 
         fix = cutout.module.fix_context
         rgb, start = None, None
@@ -93,7 +93,6 @@ def bench_fix(repeats: int = 7) -> dict[str, Any]:
             stroke_s = post([TAP, STROKE])
             if rgb is None:
                 (rgb, start), = fix.cache._images.values()
-            from PIL import Image
 
             (tapped,) = parse_edits([TAP], (rgb.shape[1], rgb.shape[0]))
             (stroke,) = parse_edits([STROKE], (rgb.shape[1], rgb.shape[0]))

@@ -16,7 +16,7 @@ Only this script reads the true mask, and only to place the owner's fingers:
   typical half-width (clamped to the page's brush sizes) and a small deterministic wobble, since a
   finger does not follow a centre line exactly.
 
-The operations themselves (``picr.mask_edit``) see only the photo, the engine, the cutout and the edits.
+The operations themselves (``picr.segmentation.mask_edit``) see only the photo, the engine, the cutout and the edits.
 Scores are the shared scorer's IoU against the full-size mask (the alpha resized as ``load_pred`` does).
 """
 
@@ -39,7 +39,8 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO / "layers" / "pillow") not in sys.path:
     sys.path.insert(0, str(REPO / "layers" / "pillow"))
 
-from picr.mask_edit import DEFAULT_LIMITS, Edit, EditLimits, Stroke, Tap, apply_edits  # noqa: E402
+from picr.pages.edits import DEFAULT_LIMITS, Edit, EditLimits, Stroke, Tap  # noqa: E402
+from picr.segmentation.mask_edit import apply_edits  # noqa: E402
 
 TARGET_IOU = 0.95
 MAX_STROKES = 3
@@ -216,7 +217,7 @@ class Photo:
 
 def shared_photos(engine: object) -> list[Photo]:
     """The ``expect == pass`` dev photos, cut by the pipeline here, that it holds or cuts below the target."""
-    from picr.cutout import make_cutout
+    from picr.segmentation.cutout import make_cutout
     from tools.score_cases import ingest_photo
     from tools.shared_data import CASES
 
@@ -286,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="write the rows and the summary here")
     args = parser.parse_args(argv)
     os.environ.setdefault("U2NET_HOME", str(REPO / "models"))
-    from picr.engine import LocalEngine
+    from picr.segmentation.engine import LocalEngine
 
     engine = LocalEngine("u2netp")
     ids = set(args.ids.split(",")) if args.ids else None
