@@ -59,9 +59,10 @@ def innermost_point(truth: np.ndarray) -> tuple[int, int]:
     return int(x), int(y)
 
 
-def _largest_error(truth: np.ndarray, predicted: np.ndarray) -> tuple[np.ndarray, str] | None:
-    """The largest connected region still wrong, and the brush that fixes it."""
-    kernel = cv2.getStructuringElement(cv2.MORPH_CROSS, (2 * SLIVER_PX + 1, 2 * SLIVER_PX + 1))
+def _largest_error(truth: np.ndarray, predicted: np.ndarray, open_px: int = SLIVER_PX) -> tuple[np.ndarray, str] | None:
+    """The largest connected region still wrong (after an opening of ``open_px``), and the brush that fixes it."""
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE if open_px > SLIVER_PX else cv2.MORPH_CROSS,
+                                       (2 * open_px + 1, 2 * open_px + 1))
     best: tuple[int, np.ndarray, str] | None = None
     for mode, wrong in (("keep", truth & ~predicted), ("remove", predicted & ~truth)):
         opened = cv2.morphologyEx(wrong.astype(np.uint8), cv2.MORPH_OPEN, kernel)
@@ -111,6 +112,8 @@ class Brushes:
     largest: int
 
 
+THICK_MIN_SHARE = 0.002
+"""A region wider than the smallest brush is worth a stroke first when it covers this share of the photo."""
 PHONE_CSS_WIDTH = 390
 SMALLEST_BRUSH_CSS_PX = 3
 """The page's smallest brush is 3 CSS px across the radius; on a 390 px wide phone showing the whole photo
@@ -127,7 +130,10 @@ def error_stroke(truth: np.ndarray, alpha: np.ndarray, brushes: Brushes, seed: i
     """A stroke through the largest region still wrong, drawn as a person would (see the module doc)."""
     from skimage.morphology import skeletonize
 
-    found = _largest_error(truth, alpha >= 128)
+    # what a person sees first: the largest region wider than the smallest brush, else the largest of all
+    found = _largest_error(truth, alpha >= 128, max(SLIVER_PX, brushes.smallest // 2))
+    if found is None or found[0].sum() < THICK_MIN_SHARE * truth.size:
+        found = _largest_error(truth, alpha >= 128)
     if found is None:
         return None
     region, mode = found
