@@ -10,7 +10,9 @@ The guitar (case 03, 2000×1500) goes through ingest and the cutout on the local
   the photo and the held cutout are read from the bucket and decoded, as for an owner's first tap);
 * ``stroke``: the preview POST that follows with one keep stroke added (the container remembers the tap,
   so this is what a stroke costs the owner);
-* ``tap_only`` and ``stroke_only``: the bare ``mask_edit`` operations on the same photo, for comparison.
+* ``tap_only`` and ``stroke_only``: the bare ``mask_edit`` operations on the same photo, for comparison;
+* ``inference_only``: one bare model inference on the whole photo, in the same rounds: a tap is a handful of
+  them, so this says how much of a slow run was a slow (shared, busy) machine.
 
 Times are medians with min and max (the machine is shared: the spread says how noisy a run was). The
 handlers run in this process; AWS calls go to moto. The first round warms imports and is not counted.
@@ -22,6 +24,7 @@ import argparse
 import contextlib
 import io
 import json
+import os
 import statistics
 import time
 from datetime import UTC, datetime, timedelta
@@ -50,7 +53,8 @@ def bench_fix(repeats: int = 7) -> dict[str, Any]:
 
     fake_credentials()
 
-    timings: dict[str, list[float]] = {"tap": [], "stroke": [], "tap_only": [], "stroke_only": []}
+    timings: dict[str, list[float]] = {"tap": [], "stroke": [], "tap_only": [], "stroke_only": [],
+                                       "inference_only": []}
     with mock_aws(), contextlib.redirect_stdout(io.StringIO()):
         stack = EmbeddedStack(function_urls={"ReviewFunction": f"https://{REVIEW_HOST}/"})
         stack.s3.put_object(Bucket=stack.bucket, Key="inbox/guitar.jpg", Body=PHOTO.read_bytes())
@@ -102,14 +106,18 @@ def bench_fix(repeats: int = 7) -> dict[str, Any]:
             began = time.perf_counter()
             brush(rgb, alpha, [stroke], fix.engine)
             stroke_only = time.perf_counter() - began
+            began = time.perf_counter()
+            fix.engine.predict(Image.fromarray(rgb))
+            inference_only = time.perf_counter() - began
             if index:
                 for name, value in (("tap", tap_s), ("stroke", stroke_s), ("tap_only", tap_only),
-                                    ("stroke_only", stroke_only)):
+                                    ("stroke_only", stroke_only), ("inference_only", inference_only)):
                     timings[name].append(value)
     return {
         "photo": f"{PHOTO.parent.name} ({rgb.shape[1]}×{rgb.shape[0]})", "repeats": repeats, "goal_median_s": 3.0,
         **{name: _spread(values) for name, values in timings.items()},
         "runs_s": {name: [round(v, 3) for v in values] for name, values in timings.items()},
+        "load_average_1m": round(os.getloadavg()[0], 1), "cpus": os.cpu_count(),
         "note": "tap/stroke: review handler → Lambda Invoke → cutout handler, request to result, in this process "
                 "on moto; *_only: the bare mask operations. u2netp.",
     }

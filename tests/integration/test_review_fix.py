@@ -24,27 +24,15 @@ from picr.job import Status
 from picr.links.review import mint_token, read_token
 from picr.pages.fix import fix_page_headers, script
 from picr.stages.review_fix import MAX_PREVIEWS, PREVIEW_COUNTER
-from tests.integration.test_review import REVIEW_HOST, _get, _html, _key, _snapshot, _token
+from tests.integration.test_review import _get, _html, _key, _snapshot, _token
 from tests.support.clock import now
 from tests.support.function_url import function_url_event, response_body
-from tests.support.held_jobs import job_store, seed_held_job
+from tests.support.held_jobs import REVIEW_HOST, job_store, seed_held_job
 from tests.support.mailbox import sent_mail
 
 # A remove stroke across the jug's upper left (the jug spans x 393-806, y 580-1019): GrabCut only, no model
 # pass, so these tests stay quick. The jug photo is 1200×1600.
 REMOVE = {"remove": [[380, 600], [500, 700], [600, 760]], "r": 40}
-
-
-@pytest.fixture
-def fix_stack(aws):
-    from tools.embedded_stack import EmbeddedStack
-
-    return EmbeddedStack(function_urls={"ReviewFunction": f"https://{REVIEW_HOST}/"})
-
-
-@pytest.fixture
-def held(fix_stack, clock):
-    return seed_held_job(fix_stack, held_at=clock.at(-timedelta(hours=25)))
 
 
 def _fix_get(stack, token: str) -> dict:
@@ -66,14 +54,14 @@ def _alpha_of(data_uri: str) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(base64.b64decode(data_uri.split(",", 1)[1]))).convert("LA").getchannel("A"))
 
 
-def test_the_review_page_links_to_the_fix_page_which_shows_the_tools_and_changes_nothing(fix_stack, held):
-    before = _snapshot(fix_stack, held.job_id)
-    page = _html(_get(fix_stack, _token(fix_stack, held)))
+def test_the_review_page_links_to_the_fix_page_which_shows_the_tools_and_changes_nothing(review_stack, held):
+    before = _snapshot(review_stack, held.job_id)
+    page = _html(_get(review_stack, _token(review_stack, held)))
     (link,) = re.findall(r'<a class="button" id="fix" href="([^"]+)"', page)
     fix_token = unescape(link).split("t=", 1)[1]
-    assert read_token(_key(fix_stack), fix_token, now=now()).action == "fix"
+    assert read_token(_key(review_stack), fix_token, now=now()).action == "fix"
 
-    response = _fix_get(fix_stack, fix_token)
+    response = _fix_get(review_stack, fix_token)
     assert response["statusCode"] == 200
     headers = response["headers"]
     assert headers["Content-Security-Policy"] == fix_page_headers()["Content-Security-Policy"]
@@ -89,53 +77,53 @@ def test_the_review_page_links_to_the_fix_page_which_shows_the_tools_and_changes
     mask = re.search(r'<img id="held-mask" src="(data:image/png;base64,[^"]+)"', html)[1]
     shown = Image.open(io.BytesIO(base64.b64decode(photo)))
     assert max(shown.size) == 1000 and _alpha_of(mask).shape == shown.size[::-1]
-    assert _snapshot(fix_stack, held.job_id) == before
+    assert _snapshot(review_stack, held.job_id) == before
 
 
-def test_a_preview_runs_in_the_cutout_container_and_is_recorded_without_moving_the_job(fix_stack, held):
-    token = _token(fix_stack, held, "fix")
-    response, body = _fix_post(fix_stack, "preview", token, [REMOVE])
+def test_a_preview_runs_in_the_cutout_container_and_is_recorded_without_moving_the_job(review_stack, held):
+    token = _token(review_stack, held, "fix")
+    response, body = _fix_post(review_stack, "preview", token, [REMOVE])
     assert response["statusCode"] == 200, body
     assert response["headers"]["Content-Type"] == "application/json"
     assert body["edits"] == 1 and isinstance(body["reasons"], list) and "confidence" in body
     shown = _alpha_of(body["mask"])
     assert max(shown.shape) == 1000
 
-    job = job_store(fix_stack).get(held.job_id)
+    job = job_store(review_stack).get(held.job_id)
     assert (job.status, job.updated_at, job.fix_previews) == (Status.NEEDS_REVIEW, held.updated_at, 1)
     assert not job.spent_tokens  # previews do not spend the link
-    entry = job_store(fix_stack).history(held.job_id)[-1]
+    entry = job_store(review_stack).history(held.job_id)[-1]
     row = entry.detail
     assert entry.status == Status.NEEDS_REVIEW
     assert (row["event"], row["action"], row["edits"]) == ("fix_preview", "fix_preview", [REMOVE])
-    assert row["token_id"] == read_token(_key(fix_stack), token, now=now()).nonce
+    assert row["token_id"] == read_token(_key(review_stack), token, now=now()).nonce
     assert row["user_agent"] == "Mozilla/5.0 (iPhone) test" and row["confidence"] == body["confidence"]
     assert row["passed"] == body["passed"] and row["reasons"] == body["reasons"]
     # Undo is the shorter list: the held cutout again, also recorded. The stroke only took from it.
-    response, body = _fix_post(fix_stack, "preview", token, [])
+    response, body = _fix_post(review_stack, "preview", token, [])
     assert response["statusCode"] == 200
     held_shown = _alpha_of(body["mask"])
     assert ((held_shown >= 128) & (shown < 128)).sum() > 2000
     assert not ((shown >= 128) & (held_shown < 128)).any()
-    assert job_store(fix_stack).get(held.job_id).fix_previews == 2
-    assert [e.detail["edits"] for e in job_store(fix_stack).history(held.job_id)
+    assert job_store(review_stack).get(held.job_id).fix_previews == 2
+    assert [e.detail["edits"] for e in job_store(review_stack).history(held.job_id)
             if e.detail.get("event") == "fix_preview"] == [[REMOVE], []]
 
 
-def test_publishing_a_fix_moves_the_job_on_with_the_owners_cutout_marked_approved(fix_stack, held):
-    token = _token(fix_stack, held, "fix")
-    _, preview = _fix_post(fix_stack, "preview", token, [REMOVE])
-    response, body = _fix_post(fix_stack, "publish", token, [REMOVE])
+def test_publishing_a_fix_moves_the_job_on_with_the_owners_cutout_marked_approved(review_stack, held):
+    token = _token(review_stack, held, "fix")
+    _, preview = _fix_post(review_stack, "preview", token, [REMOVE])
+    response, body = _fix_post(review_stack, "publish", token, [REMOVE])
     assert response["statusCode"] == 200 and body["published"] is True
-    jobs = job_store(fix_stack)
+    jobs = job_store(review_stack)
     job = jobs.get(held.job_id)
     assert job.status == Status.CUT and job.owner_approved is True
-    nonce = read_token(_key(fix_stack), token, now=now()).nonce
+    nonce = read_token(_key(review_stack), token, now=now()).nonce
     assert job.cutout_key == f"work/{held.job_id}/cutout-fix-{nonce}.png"
     assert job.owner_fix["held_cutout_key"] == held.cutout_key and job.owner_fix["edits"] == [REMOVE]
     # the gate measured the fixed cutout: its verdict is the job's, as the preview showed it
     assert job.confidence == preview["confidence"] and list(job.reasons) == preview["reasons"]
-    stored = fix_stack.s3.get_object(Bucket=fix_stack.bucket, Key=job.cutout_key)["Body"].read()
+    stored = review_stack.s3.get_object(Bucket=review_stack.bucket, Key=job.cutout_key)["Body"].read()
     fixed = Image.open(io.BytesIO(stored))
     assert fixed.mode == "RGBA" and fixed.size == (held.width, held.height)
     page = np.asarray(Image.fromarray(np.asarray(fixed.getchannel("A"))).resize(
@@ -144,20 +132,20 @@ def test_publishing_a_fix_moves_the_job_on_with_the_owners_cutout_marked_approve
     decision = jobs.history(held.job_id)[-1]
     assert (decision.status, decision.detail["action"], decision.detail["edits"]) == (Status.CUT, "fix", [REMOVE])
 
-    fix_stack.drain()
+    review_stack.drain()
     job = jobs.get(held.job_id)
     assert job.status == Status.DONE
-    manifest = json.loads(fix_stack.s3.get_object(Bucket=fix_stack.bucket, Key=job.manifest_key)["Body"].read())
+    manifest = json.loads(review_stack.s3.get_object(Bucket=review_stack.bucket, Key=job.manifest_key)["Body"].read())
     assert manifest["owner_approved"] is True
     assert manifest["owner_fix"]["strokes"] == 1 and manifest["owner_fix"]["taps"] == 0
     assert manifest["owner_fix"]["held_cutout_key"] == held.cutout_key
     assert [m["X-Picr-Kind"] for m in sent_mail()] == ["ready"]
     # The link is spent: previews and another publish are refused, and change nothing.
-    after = _snapshot(fix_stack, held.job_id)
+    after = _snapshot(review_stack, held.job_id)
     for path in ("preview", "publish"):
-        response, body = _fix_post(fix_stack, path, token, [REMOVE])
+        response, body = _fix_post(review_stack, path, token, [REMOVE])
         assert response["statusCode"] == 409 and body["refused"] == "used"
-    assert _snapshot(fix_stack, held.job_id) == after
+    assert _snapshot(review_stack, held.job_id) == after
 
 
 def _many_points(count: int) -> list[list[int]]:
@@ -193,16 +181,16 @@ FIX_REFUSALS = {
 
 
 @pytest.mark.parametrize("case", sorted(FIX_REFUSALS))
-def test_refused_fix_requests_change_nothing(fix_stack, held, case):
+def test_refused_fix_requests_change_nothing(review_stack, held, case):
     path, build, edits, headers, status, reason = FIX_REFUSALS[case]
-    token = build(fix_stack, held)
-    before = _snapshot(fix_stack, held.job_id)
-    calls = _count_fixes(fix_stack)
+    token = build(review_stack, held)
+    before = _snapshot(review_stack, held.job_id)
+    calls = _count_fixes(review_stack)
     for _ in range(2):
-        response, body = _fix_post(fix_stack, path, token, edits, headers)
+        response, body = _fix_post(review_stack, path, token, edits, headers)
         assert (response["statusCode"], body["refused"]) == (status, reason), body
         assert body["title"] and body["message"]
-    assert _snapshot(fix_stack, held.job_id) == before
+    assert _snapshot(review_stack, held.job_id) == before
     assert calls() == 0  # the cutout container was never asked
 
 
@@ -220,29 +208,29 @@ def _count_fixes(stack):
     return lambda: len(invoked)
 
 
-def test_an_oversized_or_unreadable_body_is_refused(fix_stack, held):
-    before = _snapshot(fix_stack, held.job_id)
-    token = _token(fix_stack, held, "fix")
+def test_an_oversized_or_unreadable_body_is_refused(review_stack, held):
+    before = _snapshot(review_stack, held.job_id)
+    token = _token(review_stack, held, "fix")
     for raw in (b"not json", b"[1, 2]", json.dumps({"t": token, "edits": [REMOVE], "x": "y" * 70_000}).encode()):
-        response, body = _fix_post(fix_stack, "preview", None, None, raw=raw)
+        response, body = _fix_post(review_stack, "preview", None, None, raw=raw)
         assert response["statusCode"] == 400 and body["refused"] == "missing"
-    assert _snapshot(fix_stack, held.job_id) == before
+    assert _snapshot(review_stack, held.job_id) == before
 
 
-def test_previews_stop_at_the_limit_per_hold(fix_stack, held):
-    job_store(fix_stack).update(held.job_id, {PREVIEW_COUNTER: MAX_PREVIEWS})
-    before = _snapshot(fix_stack, held.job_id)
-    response, body = _fix_post(fix_stack, "preview", _token(fix_stack, held, "fix"), [REMOVE])
+def test_previews_stop_at_the_limit_per_hold(review_stack, held):
+    job_store(review_stack).update(held.job_id, {PREVIEW_COUNTER: MAX_PREVIEWS})
+    before = _snapshot(review_stack, held.job_id)
+    response, body = _fix_post(review_stack, "preview", _token(review_stack, held, "fix"), [REMOVE])
     assert response["statusCode"] == 429 and body["refused"] == "too-many-previews"
-    assert _snapshot(fix_stack, held.job_id) == before
+    assert _snapshot(review_stack, held.job_id) == before
 
 
-def test_a_fix_the_container_cannot_run_is_refused_and_changes_nothing(fix_stack, held):
-    fix_stack.s3.delete_object(Bucket=fix_stack.bucket, Key=held.source_work_key)  # the photo is gone
-    before = _snapshot(fix_stack, held.job_id)
-    response, body = _fix_post(fix_stack, "publish", _token(fix_stack, held, "fix"), [REMOVE])
+def test_a_fix_the_container_cannot_run_is_refused_and_changes_nothing(review_stack, held):
+    review_stack.s3.delete_object(Bucket=review_stack.bucket, Key=held.source_work_key)  # the photo is gone
+    before = _snapshot(review_stack, held.job_id)
+    response, body = _fix_post(review_stack, "publish", _token(review_stack, held, "fix"), [REMOVE])
     assert response["statusCode"] == 502 and body["refused"] == "fix-failed"
-    assert _snapshot(fix_stack, held.job_id) == before
+    assert _snapshot(review_stack, held.job_id) == before
 
 
 def test_the_fix_page_is_only_offered_where_the_review_function_can_reach_the_cutout_container(aws, clock):

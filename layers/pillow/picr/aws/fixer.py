@@ -1,8 +1,8 @@
 """The review function's side of a fix: a synchronous Lambda Invoke of the cutout function.
 
-Synchronous because the owner is waiting for the preview: a warm container answers in well under a second
-(``make bench``, ``fix``), where a round trip through the cutout queue would add the queue's delivery
-and the page's polling to every tap and stroke.
+Synchronous because the owner is waiting for the preview (its latency is ``make bench``'s ``fix`` section): a
+round trip through the cutout queue would add the queue's delivery and the page's polling to every tap and
+stroke, and a warm container answers a stroke from the results it remembers.
 """
 
 from __future__ import annotations

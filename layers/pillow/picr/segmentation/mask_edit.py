@@ -26,6 +26,7 @@ import numpy as np
 from PIL import Image
 
 from picr.pages.edits import Edit, Stroke
+from picr.segmentation.cutout import DEFAULT_SETTINGS as DEFAULT_CUTOUT
 from picr.segmentation.engine import SegmentationEngine
 from picr.segmentation.refine import refine_alpha
 
@@ -214,9 +215,8 @@ class TapSettings:
     scales: sides of the square crops centred on the tap, as shares of the photo's long edge. The model
         sees every crop at 320×320, so a crop about the object's size shows it largest and most alone;
         the object's size is not known, so a few sizes are tried, from a quarter of the photo to all of it.
-    margin_share 0.06 and margin_model_px 4: the closer look at the object found in a crop adds the
-        pipeline's closer-look margin (``CutoutSettings``): some context, and slack for parts the
-        coarser look missed.
+    margin_share and margin_model_px: the closer look at the object found in a crop adds the pipeline's
+        closer-look margin (``CutoutSettings``): some context, and slack for parts the coarser look missed.
     reach_share 0.02: a tap that lands just off the object (between a guitar's strings, beside a thin
         leg) takes the nearest piece within 2 % of the crop's size.
     belong_px 6: pieces within this many pixels of the tapped piece (at the crop's resolution: a drum
@@ -226,8 +226,8 @@ class TapSettings:
     """
 
     scales: tuple[float, ...] = (0.25, 0.4, 0.6, 0.85, 1.0)
-    margin_share: float = 0.06
-    margin_model_px: float = 4.0
+    margin_share: float = DEFAULT_CUTOUT.crop_margin_share
+    margin_model_px: float = DEFAULT_CUTOUT.crop_margin_model_px
     reach_share: float = 0.02
     belong_px: int = 6
     agreement_long_edge: int = 256

@@ -42,8 +42,9 @@ from picr.stages.review import (
 )
 
 MAX_PREVIEWS = 200
-"""Previews per hold. Each one runs the model in the cutout container; a fix takes a handful, and a
-page left running (or a script with a stolen link) must not run up the bill."""
+"""Previews per job (never reset: a job held again has what is left). Each one runs the model in the cutout
+container; a fix takes a handful, and a page left running (or a script with a stolen link) must not run up
+the bill."""
 MAX_BODY_BYTES = 64 * 1024
 """A request with every edit at its limits is about 40 KB of JSON; anything larger is not from the page."""
 PREVIEW_COUNTER = "fix_previews"
@@ -93,6 +94,13 @@ def _refused_json(reason: str, job: Job | None, detail: str | None = None) -> Fi
     if detail:
         body["detail"] = detail
     return FixResponse(status, body, f"refused:{reason}", job.job_id if job else None)
+
+
+def _refusal(refused: Exception, job: Job | None) -> FixResponse:
+    """The page's answer to a refused preview or publish: why, and that nothing was changed."""
+    if isinstance(refused, _Refused):
+        return _refused_json(refused.reason, refused.job or job)
+    return _refused_json("bad-edits" if isinstance(refused, EditRefused) else "fix-failed", job, str(refused))
 
 
 def _fix_link(token_text: str | None, ctx: ReviewContext, now: datetime) -> tuple[ReviewToken, Job]:
@@ -185,12 +193,8 @@ def preview(token_text: str | None, raw_edits: Any, ctx: ReviewContext, *, now: 
         answer = _run(ctx, _request(job, edits), job)
         detail = {**_audit(token, requester, iso), "action": "fix_preview", "edits": edits, **_verdict(answer)}
         _record_preview(token, seen, ctx, iso(now), detail)
-    except _Refused as refused:
-        return _refused_json(refused.reason, refused.job or job)
-    except EditRefused as refused:
-        return _refused_json("bad-edits", job, str(refused))
-    except FixFailed as failed:
-        return _refused_json("fix-failed", job, str(failed))
+    except (_Refused, EditRefused, FixFailed) as refused:
+        return _refusal(refused, job)
     body = {"mask": answer["mask"], "edits": len(edits), **_verdict(answer)}
     return FixResponse(200, body, "fix_preview", token.job_id)
 
@@ -222,12 +226,8 @@ def publish(token_text: str | None, raw_edits: Any, ctx: ReviewContext, *, now: 
                                     unchanged_since=token.held_at, spend_token=token.nonce)
         if not moved:
             raise _Refused("decided", ctx.jobs.get(token.job_id))
-    except _Refused as refused:
-        return _refused_json(refused.reason, refused.job or job)
-    except EditRefused as refused:
-        return _refused_json("bad-edits", job, str(refused))
-    except FixFailed as failed:
-        return _refused_json("fix-failed", job, str(failed))
+    except (_Refused, EditRefused, FixFailed) as refused:
+        return _refusal(refused, job)
     job = ctx.jobs.get(token.job_id) or job
     _finish(job, ctx)
     product = job.product or UNNAMED_PRODUCT
