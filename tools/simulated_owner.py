@@ -221,8 +221,9 @@ class Photo:
     start_iou: float
 
 
-def shared_photos(engine: object) -> list[Photo]:
-    """The ``expect == pass`` dev photos, cut by the pipeline here, that it holds or cuts below the target."""
+def shared_photos(engine: object, ids: set[str] | None = None) -> list[Photo]:
+    """The ``expect == pass`` dev photos (of ``ids``, if given), cut by the pipeline here, that it holds or cuts
+    below the target."""
     from picr.segmentation.cutout import make_cutout
     from tools.score_cases import ingest_photo
     from tools.shared_data import CASES
@@ -230,7 +231,7 @@ def shared_photos(engine: object) -> list[Photo]:
     found = []
     for case in sorted(CASES.iterdir()):
         meta = json.loads((case / "meta.json").read_text())
-        if meta.get("expect") != "pass":
+        if meta.get("expect") != "pass" or (ids and case.name not in ids):
             continue
         image, warnings = ingest_photo((case / "photo.jpg").read_bytes())
         result = make_cutout(image, engine, warnings)
@@ -297,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
 
     engine = LocalEngine("u2netp")
     ids = set(args.ids.split(",")) if args.ids else None
-    photos = [photo for photo in shared_photos(engine) if not ids or photo.name in ids]
+    photos = shared_photos(engine, ids)
     if not args.no_corpus and (args.corpus / "manifest.json").exists():
         photos += corpus_photos(args.corpus, args.corpus_eval, ids)
     rows = []

@@ -167,6 +167,17 @@
     requestPreview();
   }
 
+  // The link and the whole edit list, as JSON, to this page's own origin; the answer and whether it is a success.
+  function post(url, list) {
+    return fetch(url, {
+      method: "POST", credentials: "omit", cache: "no-store",
+      headers: {"Content-Type": "application/json"},
+      body: JSON.stringify({t: data.token, edits: list})
+    }).then(function (response) {
+      return response.json().then(function (body) { return {ok: response.ok, body: body}; });
+    });
+  }
+
   function requestPreview() {
     render();
     if (inFlight || previews[key(edits)] || finished) { return; }
@@ -174,13 +185,7 @@
     inFlight = true;
     say("Making the preview…", "busy");
     render();
-    fetch(data.preview, {
-      method: "POST", credentials: "omit", cache: "no-store",
-      headers: {"Content-Type": "application/json"},
-      body: JSON.stringify({t: data.token, edits: sent})
-    }).then(function (response) {
-      return response.json().then(function (body) { return {ok: response.ok, body: body}; });
-    }).then(function (answer) {
+    post(data.preview, sent).then(function (answer) {
       if (!answer.ok) { throw answer.body; }
       return loadImage(answer.body.mask).then(function (mask) {
         previews[key(sent)] = {mask: mask, verdict: answer.body};
@@ -209,13 +214,7 @@
     publishButton.disabled = true;
     finished = true;
     say("Publishing…", "busy");
-    fetch(data.publish, {
-      method: "POST", credentials: "omit", cache: "no-store",
-      headers: {"Content-Type": "application/json"},
-      body: JSON.stringify({t: data.token, edits: edits})
-    }).then(function (response) {
-      return response.json().then(function (body) { return {ok: response.ok, body: body}; });
-    }).then(function (answer) {
+    post(data.publish, edits).then(function (answer) {
       var done = document.getElementById("done");
       var title = document.createElement("h2");
       var message = document.createElement("p");
