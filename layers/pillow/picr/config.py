@@ -2,7 +2,8 @@
 
 Every function reads the same model; a function only needs the fields its stage uses, so the
 stage-specific ones are optional here and checked where they are required (``require``). Names
-are the ``PICR_*`` variables declared in ``template.yaml``; nothing else reads ``os.environ``.
+are the ``PICR_*`` variables declared in ``template.yaml``, plus ``U2NET_HOME`` (:func:`model_home`);
+nothing else reads ``os.environ``.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from datetime import timedelta
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -105,3 +107,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         return Settings.model_validate(values)
     except ValidationError as exc:
         raise ConfigError(f"invalid picr configuration: {exc}") from exc
+
+
+def model_home(environ: Mapping[str, str] | None = None) -> Path:
+    """The directory holding the local engine's ``<model>.onnx`` weights: ``U2NET_HOME``, the variable
+    rembg reads, which the image bakes the weights into and the template sets; ``~/.u2net`` (rembg's
+    default) when unset."""
+    source = os.environ if environ is None else environ
+    return Path(source.get("U2NET_HOME") or Path.home() / ".u2net").expanduser()
