@@ -43,7 +43,8 @@ $(STAMP): $(LOCK)
 # The locks, from the human-edited *.in files: the newest releases published before today (UTC), so a
 # second run on the same day writes the same files. requirements-dev.txt is resolved for every platform;
 # the deployed locks are constrained by it (the tests run exactly what ships) and resolved for where they
-# run: the layer and drive-sync for arm64 Lambda, the cutout image for arm64 and its x86_64 fallback.
+# run: the layer and drive-sync for arm64 Lambda, the cutout image (its function and the stage that fetches
+# its weights) for arm64 and its x86_64 fallback.
 # A bump is one deliberate commit of the changed locks, which the suite then judges.
 LOCK_DATE ?= $(shell date -u +%F)
 UV_COMPILE = $(VENV)/bin/uv pip compile --quiet --upgrade --generate-hashes --python-version 3.13 \
@@ -53,6 +54,8 @@ lock: $(STAMP)
 	$(UV_COMPILE) --python-platform aarch64-manylinux_2_28 -c $(LOCK) layers/pillow/requirements.in \
 		-o layers/pillow/requirements.txt
 	$(UV_COMPILE) --universal -c $(LOCK) functions/cutout/requirements.in -o functions/cutout/requirements.txt
+	$(UV_COMPILE) --universal -c $(LOCK) functions/cutout/requirements-build.in \
+		-o functions/cutout/requirements-build.txt
 	$(UV_COMPILE) --python-platform aarch64-manylinux_2_28 -c $(LOCK) functions/drive_sync/requirements.in \
 		-o functions/drive_sync/requirements.txt
 

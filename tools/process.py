@@ -161,7 +161,7 @@ class LocalStack:
         self.ses = boto3.client("ses", region_name=REGION)
         self.sns = boto3.client("sns", region_name=REGION)
         self.secrets = boto3.client("secretsmanager", region_name=REGION)
-        self.local_env = {"PICR_MODEL": model, "U2NET_HOME": str(models_dir), "NUMBA_CACHE_DIR": "/tmp"}
+        self.local_env = {"PICR_MODEL": model, "U2NET_HOME": str(models_dir)}
         self.timings: dict[str, list[float]] = {}
         self.function_urls = dict(function_urls or {})
         self._create_resources()
