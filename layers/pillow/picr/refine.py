@@ -210,33 +210,46 @@ def _stretch(alpha: np.ndarray, gain: float) -> np.ndarray:
     return np.clip((alpha - 0.5) * gain + 0.5, 0.0, 1.0).astype(np.float32)
 
 
-def refine_alpha(image: np.ndarray, coarse: np.ndarray,
-                 settings: RefineSettings = DEFAULT_REFINE) -> np.ndarray:
-    """Full-resolution alpha (float32 H×W, 0..1) from the model's coarse alpha, guided by the photo.
+def to_bytes(alpha: np.ndarray) -> np.ndarray:
+    """0..1 alpha as uint8 0..255, rounded and saturated (any shape)."""
+    return cv2.convertScaleAbs(alpha, alpha=255.0)
 
-    image: H×W×3 uint8 photo; coarse: the model's alpha at the photo's size. The guided filter is
+
+@dataclass(frozen=True)
+class RefinedMask:
+    """The refined alpha (uint8 H×W) and the pixels the refinement fitted (``xs``, ``ys``): every pixel
+    outside them is exactly 0 or 255, so they are the only candidates for decontamination."""
+
+    alpha: np.ndarray
+    xs: np.ndarray
+    ys: np.ndarray
+
+
+def refine_mask(image: np.ndarray, coarse: np.ndarray, settings: RefineSettings = DEFAULT_REFINE) -> RefinedMask:
+    """Full-resolution 8-bit alpha from the model's coarse alpha, guided by the photo.
+
+    image: H×W×3 uint8 photo; coarse: the model's alpha (0..1) at the photo's size. The guided filter is
     solved on the reduced grid, faint detached pieces are dropped there, and the result is enlarged.
-    Where that is neither clearly 0 nor clearly 1, the filter's coefficients are applied to the
-    full-resolution colours, so the outline gets the photo's own sharpness at a cost proportional to
-    its length, not to the photo's area.
+    Where that is neither 0 nor 255, the filter's coefficients are applied to the full-resolution
+    colours, so the outline gets the photo's own sharpness at a cost proportional to its length, not
+    to the photo's area. The alpha is 8-bit from the grid on, which is what is stored: a full-size
+    float copy would cost four times the memory and bandwidth for the same file.
     """
     height, width = image.shape[:2]
     factor = reduction_factor(width, height, settings.work_long_edge)
     guide = block_mean(image, factor).astype(np.float32) / 255.0
     src = block_mean(np.ascontiguousarray(coarse, np.float32), factor)
     a, b = guided_filter_coefficients(guide, src, settings.radius, settings.eps)
-    grid_alpha = drop_faint_pieces(_stretch(np.einsum("hwc,hwc->hw", a, guide) + b, settings.edge_gain))
-    alpha = block_upsample(grid_alpha, factor, (width, height))
-    if factor == 1:
-        return np.ascontiguousarray(alpha)
-    xs, ys = pixels_between(alpha, 0.002, 0.998)
-    if xs.size:
+    grid_alpha = to_bytes(drop_faint_pieces(_stretch(np.einsum("hwc,hwc->hw", a, guide) + b, settings.edge_gain)))
+    alpha = np.ascontiguousarray(block_upsample(grid_alpha, factor, (width, height)))
+    xs, ys = pixels_between(alpha, 0, 255)
+    if factor > 1 and xs.size:
         coefficients = sample_at(np.dstack([a, b]), xs, ys, 1 / factor, 1 / factor)   # a (3) and b (1)
         where = flat_index(xs, ys, width)
         colour = np.take(image.reshape(-1, 3), where, axis=0).astype(np.float32) / 255.0
         fitted = np.einsum("nc,nc->n", coefficients[:, :3], colour) + coefficients[:, 3]
-        alpha.reshape(-1)[where] = _stretch(fitted, settings.edge_gain)
-    return alpha
+        alpha.reshape(-1)[where] = to_bytes(_stretch(fitted, settings.edge_gain)).reshape(-1)
+    return RefinedMask(alpha, xs, ys)
 
 
 def decontaminate(image: np.ndarray, alpha: np.ndarray, radius_px: int = 16,
@@ -244,26 +257,60 @@ def decontaminate(image: np.ndarray, alpha: np.ndarray, radius_px: int = 16,
     """RGB (uint8 H×W×3) to store under ``alpha``: the product's colour on its edges, the photo's colour
     where the product is opaque, and black where it is fully transparent.
 
-    alpha: float 0..1 or uint8 0..255. Where alpha is partial the photo is a mix ``I = αF + (1−α)B``.
-    B is estimated by spreading the colour of confident background pixels inward, and a smooth F by
-    spreading the colour of confident product pixels outward (normalised box blurs of premultiplied
-    colour on a reduced grid; colours are smooth at that scale, so a coarse grid suffices). Solving
-    the mix for F keeps the real detail of mostly-opaque pixels; for faint pixels that solution is
-    dominated by noise, so the result is blended towards the spread-out product colour by α. An edge
-    pixel with no confident product (or background) within reach keeps the photo's colour in its
-    place. Fully transparent pixels are zeroed: the old background is then not hidden in the file
-    (anyone could drop the alpha and see the owner's kitchen), and the PNG is smaller.
+    alpha: float 0..1 or uint8 0..255. Fully transparent pixels are zeroed: the old background is then
+    not hidden in the file (anyone could drop the alpha and see the owner's kitchen), and the PNG is
+    smaller. The edges' colours are :func:`edge_colours`'s.
+    """
+    unit = 255.0 if alpha.dtype == np.uint8 else 1.0
+    out = cv2.bitwise_and(image, image, mask=mask_between(alpha, 0.0, 2.0 * unit))
+    xs, ys = pixels_between(alpha, 0.0, 0.98 * unit)
+    where, colours = edge_colours(image, alpha, xs, ys, radius_px, work_long_edge)
+    out.reshape(-1, 3)[where] = colours
+    return out
+
+
+def decontaminated_rgba(image: np.ndarray, alpha: np.ndarray,
+                        candidates: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """The cutout as one RGBA array (uint8 H×W×4): :func:`decontaminate`'s colours under ``alpha``
+    (uint8), built in the buffer the PNG is encoded from.
+
+    candidates: (xs, ys) holding every partial pixel (a :class:`RefinedMask`'s); without it the alpha is
+    scanned for them.
+    """
+    rgba = cv2.merge([cv2.bitwise_and(image, image, mask=alpha), alpha])   # the mask: every alpha > 0
+    if candidates is None:
+        xs, ys = pixels_between(alpha, 0, 249.9)
+    else:
+        xs, ys = candidates
+        values = np.take(alpha.reshape(-1), flat_index(xs, ys, alpha.shape[1]))
+        partial = (values > 0) & (values < 249.9)   # the edge band: 0 < α < 0.98
+        xs, ys = xs[partial], ys[partial]
+    where, colours = edge_colours(image, alpha, xs, ys)
+    rgba.reshape(-1, 4)[where, :3] = colours
+    return rgba
+
+
+def edge_colours(image: np.ndarray, alpha: np.ndarray, xs: np.ndarray, ys: np.ndarray, radius_px: int = 16,
+                 work_long_edge: int = 400) -> tuple[np.ndarray, np.ndarray]:
+    """Flat positions and uint8 colours (N×3) to store for the partially transparent pixels (xs, ys).
+
+    Where alpha is partial the photo is a mix ``I = αF + (1−α)B``. B is estimated by spreading the
+    colour of confident background pixels inward, and a smooth F by spreading the colour of confident
+    product pixels outward (normalised box blurs of premultiplied colour on a reduced grid; colours are
+    smooth at that scale, so a coarse grid suffices). Solving the mix for F keeps the real detail of
+    mostly-opaque pixels; for faint pixels that solution is dominated by noise, so the result is blended
+    towards the spread-out product colour by α. An edge pixel with no confident product (or background)
+    within reach keeps the photo's colour in its place.
 
     radius_px 16: an edge's soft band is a few pixels wide, so colour taken up to 16 px away still
     belongs to the same surface while clearing the band. work_long_edge 400: the spreading runs on a
     grid reduced by a whole factor (5 for a 2000 px photo), where 16 px are still about 3 cells.
     """
-    unit = 255.0 if alpha.dtype == np.uint8 else 1.0
-    out = cv2.bitwise_and(image, image, mask=mask_between(alpha, 0.0, 2.0 * unit))
-    xs, ys = pixels_between(alpha, 0.0, 0.98 * unit)
-    if xs.size == 0:
-        return out
     height, width = alpha.shape
+    where = flat_index(xs, ys, width)
+    if xs.size == 0:
+        return where, np.empty((0, 3), np.uint8)
+    unit = 255.0 if alpha.dtype == np.uint8 else 1.0
     factor = reduction_factor(width, height, work_long_edge)
     # the colour grid is only box-blurred further, so plain sampling (no averaging) is enough for it
     small = subsample(image, factor).astype(np.float32)
@@ -272,7 +319,6 @@ def decontaminate(image: np.ndarray, alpha: np.ndarray, radius_px: int = 16,
     spread = np.concatenate([_spread_premultiplied(small, confident, size)
                              for confident in (small_alpha >= 0.98, small_alpha <= 0.02)], axis=2)
     sampled = sample_at(spread, xs, ys, 1 / factor, 1 / factor)
-    where = flat_index(xs, ys, width)
     observed = np.take(image.reshape(-1, 3), where, axis=0).astype(np.float32)
     fg = _unpremultiply(sampled[:, 0:4], observed)
     bg = _unpremultiply(sampled[:, 4:8], observed)
@@ -286,8 +332,7 @@ def decontaminate(image: np.ndarray, alpha: np.ndarray, radius_px: int = 16,
     solved *= a
     fg *= clear
     solved += fg
-    out.reshape(-1, 3)[where] = np.rint(solved).astype(np.uint8)
-    return out
+    return where, np.rint(solved).astype(np.uint8)
 
 
 def _spread_premultiplied(colour: np.ndarray, confident: np.ndarray, size: int) -> np.ndarray:
