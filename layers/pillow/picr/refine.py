@@ -277,7 +277,8 @@ def decontaminated_rgba(image: np.ndarray, alpha: np.ndarray,
     candidates: (xs, ys) holding every partial pixel (a :class:`RefinedMask`'s); without it the alpha is
     scanned for them.
     """
-    rgba = cv2.merge([cv2.bitwise_and(image, image, mask=alpha), alpha])   # the mask: every alpha > 0
+    rgba = cv2.cvtColor(cv2.bitwise_and(image, image, mask=alpha), cv2.COLOR_RGB2RGBA)   # mask: alpha > 0
+    cv2.mixChannels([alpha], [rgba], [0, 3])
     if candidates is None:
         xs, ys = pixels_between(alpha, 0, 249.9)
     else:
@@ -313,38 +314,45 @@ def edge_colours(image: np.ndarray, alpha: np.ndarray, xs: np.ndarray, ys: np.nd
     unit = 255.0 if alpha.dtype == np.uint8 else 1.0
     factor = reduction_factor(width, height, work_long_edge)
     # the colour grid is only box-blurred further, so plain sampling (no averaging) is enough for it
-    small = subsample(image, factor).astype(np.float32)
+    small = cv2.cvtColor(subsample(image, factor).astype(np.float32), cv2.COLOR_RGB2RGBA)   # (colour, 1)
     small_alpha = block_mean(alpha, factor).astype(np.float32) / unit
     size = 2 * max(2, round(radius_px / factor)) + 1
-    spread = np.concatenate([_spread_premultiplied(small, confident, size)
-                             for confident in (small_alpha >= 0.98, small_alpha <= 0.02)], axis=2)
-    sampled = sample_at(spread, xs, ys, 1 / factor, 1 / factor)
-    observed = np.take(image.reshape(-1, 3), where, axis=0).astype(np.float32)
-    fg = _unpremultiply(sampled[:, 0:4], observed)
-    bg = _unpremultiply(sampled[:, 4:8], observed)
-    a = np.take(alpha.reshape(-1), where).astype(np.float32)[:, np.newaxis] / unit
+    # one row per channel (F·w, w, B·w, w), one column per point: the arithmetic below then runs on
+    # contiguous rows, which is several times faster than on the columns of an N×8 array
+    sampled = np.ascontiguousarray(sample_at(np.concatenate(
+        [_spread_premultiplied(small, confident, size) for confident in (small_alpha >= 0.98, small_alpha <= 0.02)],
+        axis=2), xs, ys, 1 / factor, 1 / factor).T)
+    observed = np.take(image.reshape(-1, 3), where, axis=0).T.astype(np.float32)
+    a = np.take(alpha.reshape(-1), where).astype(np.float32) / unit
     clear = 1.0 - a
-    # F solved from the mix, then blended towards the spread product colour by α (in place: these
-    # arrays have one row per edge pixel, up to a few hundred thousand)
-    solved = observed - clear * bg
-    solved /= np.maximum(a, 0.05)
-    np.clip(solved, 0.0, 255.0, out=solved)
-    solved *= a
-    fg *= clear
-    solved += fg
-    return where, np.rint(solved).astype(np.uint8)
+    # clear·F and clear·B are (colour·w)·(clear / w); a pixel with no confident colour in reach uses its own
+    f_scale, f_lost = _unpremultiply(sampled[3], clear)
+    b_scale, b_lost = _unpremultiply(sampled[7], clear)
+    inv_a = 1.0 / np.maximum(a, 0.05)
+    solved = np.empty_like(observed)
+    for channel in range(3):
+        # F solved from the mix, then blended towards the spread product colour by α
+        clear_bg = sampled[4 + channel] * b_scale
+        clear_bg[b_lost] = observed[channel][b_lost] * clear[b_lost]
+        clear_fg = sampled[channel] * f_scale
+        clear_fg[f_lost] = observed[channel][f_lost] * clear[f_lost]
+        row = np.subtract(observed[channel], clear_bg, out=solved[channel])
+        row *= inv_a
+        np.clip(row, 0.0, 255.0, out=row)
+        row *= a
+        row += clear_fg
+    np.rint(solved, out=solved)
+    return where, solved.T.astype(np.uint8)
 
 
 def _spread_premultiplied(colour: np.ndarray, confident: np.ndarray, size: int) -> np.ndarray:
-    """Box-blurred (colour·w, w) with w = ``confident``: H×W×4, to be sampled and divided per point."""
-    weight = confident.astype(np.float32)[..., np.newaxis]
-    premultiplied = np.concatenate([colour * weight, weight], axis=2)
-    return cv2.boxFilter(premultiplied, -1, (size, size), borderType=cv2.BORDER_REFLECT)
+    """Box-blurred (colour·w, w) with w = ``confident``, from (colour, 1): H×W×4, to be sampled and
+    divided per point."""
+    weighted = colour * confident.astype(np.float32)[..., np.newaxis]
+    return cv2.boxFilter(weighted, -1, (size, size), borderType=cv2.BORDER_REFLECT)
 
 
-def _unpremultiply(sampled: np.ndarray, fallback: np.ndarray) -> np.ndarray:
-    """Colour from sampled (colour·w, w) rows; ``fallback`` where no confident pixel was in reach."""
-    weight = sampled[:, 3:4]
-    colour = sampled[:, :3] / np.maximum(weight, 1e-3)
-    np.copyto(colour, fallback, where=weight <= 1e-3)
-    return colour
+def _unpremultiply(weight: np.ndarray, clear: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(clear / w per point, the points with no confident pixel in reach) from a sampled weight row."""
+    lost = np.flatnonzero(weight <= 1e-3)
+    return clear / np.maximum(weight, 1e-3), lost
