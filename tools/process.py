@@ -163,6 +163,9 @@ class LocalStack:
         self.secrets = boto3.client("secretsmanager", region_name=REGION)
         self.local_env = {"PICR_MODEL": model, "U2NET_HOME": str(models_dir)}
         self.timings: dict[str, list[float]] = {}
+        self.invocations: list[dict[str, Any]] = []
+        """Every SQS-triggered invocation: stage, batch size, wall-clock start, seconds, each message's wait in
+        its queue (from SQS's SentTimestamp) and how many messages it settled: what ``make load`` reports."""
         self.function_urls = dict(function_urls or {})
         self._create_resources()
         self.functions = self._functions()
@@ -328,6 +331,7 @@ class LocalStack:
         if not messages:
             return 0
         event = {"Records": [_sqs_record(message, consumer.queue_arn) for message in self.faults.order(messages)]}
+        received_at = time.time()  # the wall clock, as SQS's SentTimestamp is
         started = time.monotonic()
         try:
             result = self.invoke(consumer.function.logical_id, event)
@@ -338,6 +342,12 @@ class LocalStack:
             print(f"  ! {consumer.stage} crashed: {exc!r}", file=sys.stderr)
             failed = {message["MessageId"] for message in messages}
         self.timings.setdefault(consumer.stage, []).append(time.monotonic() - started)
+        self.invocations.append({
+            "stage": consumer.stage, "messages": len(messages), "received_at": round(received_at, 3),
+            "seconds": round(self.timings[consumer.stage][-1], 4), "settled": len(messages) - len(failed),
+            "waits_s": [round(max(0.0, received_at - int(m["Attributes"]["SentTimestamp"]) / 1000), 3)
+                        for m in messages],
+        })
         for message in messages:
             if message["MessageId"] not in failed and self.faults.redeliver(message["MessageId"]):
                 failed.add(message["MessageId"])  # at-least-once: SQS hands a finished message out again
@@ -435,6 +445,7 @@ def run(inputs: Sequence[Path], out: Path, *, model: str = "u2netp", models_dir:
         uploads: list[tuple[Path, str, str]] = []
         mails: list[tuple[Path, str]] = []
         names: set[str] = set()
+        started_at = time.time()
         for path in inputs:
             if _is_mail(path):
                 mails.append((path, deliver_mail(stack, path)))
@@ -467,6 +478,8 @@ def run(inputs: Sequence[Path], out: Path, *, model: str = "u2netp", models_dir:
         summary["counts"]["refused"] = len(refused_mails)
         summary["faults_injected"] = dict(stack.faults.injected)
         summary["invocation_seconds"] = {stage: [round(t, 4) for t in times] for stage, times in stack.timings.items()}
+        summary["started_at"] = round(started_at, 3)
+        summary["invocations"] = stack.invocations
         (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     say(f"wrote {out / 'summary.json'}")
     return summary
