@@ -100,8 +100,15 @@ def test_the_model_is_baked_by_the_weights_stage_and_copied_into_the_function(do
         assert ("ARG", "MODEL=u2net") in stage  # an ARG before FROM would be out of scope in the stage
     (bake_step,) = [args for keyword, args in built["weights"] if keyword == "RUN" and "bake_model.py" in args]
     assert 'bake_model.py "${MODEL}" /opt/u2net' in bake_step
-    assert ("COPY", "--from=weights /opt/u2net /opt/u2net") in built["function"]
-    assert not [args for _, args in built["function"] if "bake_model" in args]
+    function = built["function"]
+    assert ("COPY", "--from=weights /opt/u2net /opt/u2net") in function
+    assert not [args for _, args in function if "bake_model" in args]
+    # the optimised graph is saved beside the weights, by the function's own engine code and onnxruntime
+    (optimise,) = [index for index, (keyword, args) in enumerate(function)
+                   if keyword == "RUN" and "optimise_model('${MODEL}', Path('/opt/u2net'))" in args]
+    assert optimise > function.index(("COPY", "--from=weights /opt/u2net /opt/u2net"))
+    assert optimise > function.index(("COPY", "layers/pillow/picr ${LAMBDA_TASK_ROOT}/picr"))
+    assert optimise > [keyword for keyword, _ in function].index("RUN")   # after the pip install
     assert bake_model.MODELS.keys() >= {"u2net", "u2netp"}
 
 

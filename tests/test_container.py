@@ -69,12 +69,13 @@ def test_the_handler_cuts_a_photo_from_the_containers_layout(container_python, m
                           "body": message["Body"], "attributes": message.get("Attributes", {}),
                           "messageAttributes": {}, "md5OfBody": message["MD5OfBody"], "eventSource": "aws:sqs",
                           "eventSourceARN": cutout.queue_arn, "awsRegion": "eu-west-2"}]}
+    root = coldstart.task_root(tmp_path / "task")
+    home = coldstart.baked_home(tmp_path / "u2net", container_python, root)  # weights + the optimised graph
     env = {
         **{k: v for k, v in os.environ.items() if k.startswith("AWS_")},
         **cutout.function.environment,  # the template's environment for picr-cutout ...
-        "PICR_MODEL": "u2netp", "U2NET_HOME": str(REPO / "models"),  # ... with the small model baked here
-        "HOME": str(tmp_path),
-        "PYTHONPATH": str(coldstart.task_root(tmp_path / "task")), "PATH": os.environ.get("PATH", ""),
+        "PICR_MODEL": "u2netp", "U2NET_HOME": str(home),  # ... with the small model baked here
+        "HOME": str(tmp_path), "PYTHONPATH": str(root), "PATH": os.environ.get("PATH", ""),
     }
     done = subprocess.run([str(container_python), "-c", INVOKE], input=json.dumps(event), env=env,
                           cwd=tmp_path / "task", capture_output=True, text=True, timeout=300)

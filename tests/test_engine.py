@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from picr.engine import PREPROCESSING, EngineError, HostedEngine, LocalEngine
+from picr.engine import PREPROCESSING, EngineError, HostedEngine, LocalEngine, optimise_model
 from tools.shared_data import SAMPLES
 
 REPO = Path(__file__).resolve().parents[1]
@@ -130,6 +130,18 @@ def test_local_engine_model_input_follows_rembg_normalisation(local_engine):
     assert tensor.shape == (1, 3, 320, 320) and tensor.dtype == np.float32
     # white / max = 1, then (1 - mean) / std per channel
     assert tensor[0, :, 0, 0] == pytest.approx([(1 - 0.485) / 0.229, (1 - 0.456) / 0.224, (1 - 0.406) / 0.225])
+
+
+def test_the_optimised_graph_saved_beside_the_weights_is_loaded_and_answers_the_same(tmp_path, local_engine):
+    """The image saves the optimised graph when it is built; the engine must load that one, and it must be
+    the same model."""
+    (tmp_path / "u2netp.onnx").symlink_to(REPO / "models" / "u2netp.onnx")
+    saved = optimise_model("u2netp", tmp_path)
+    assert saved == tmp_path / "u2netp.optimised.onnx" and saved.stat().st_size > 0
+    engine = LocalEngine("u2netp", home=tmp_path)
+    assert engine.graph == saved and local_engine.graph == REPO / "models" / "u2netp.onnx"
+    tensor = engine.model_input(disc_photo())
+    assert np.abs(engine.infer(tensor) - local_engine.infer(tensor)).max() < 1e-4
 
 
 @pytest.mark.parametrize("model", ["no-such-model", "birefnet-general"])

@@ -4,7 +4,8 @@
 
 * ``cutout``: fresh processes of a clean venv holding exactly ``functions/cutout/requirements.txt`` (plus the
   boto3 the Lambda base image provides), with ``picr`` and ``app.py`` laid out as the Dockerfile lays them
-  out and the template's environment, against a moto server. Per process: from its start to the first
+  out, the weights and the optimised graph as its build leaves them, and the template's environment,
+  against a moto server. Per process: from its start to the first
   cutout written (interpreter, imports, onnxruntime session, first job: S3 read, inference, S3 and DynamoDB
   writes, hand-off), then ``--warm`` more jobs of the same photo in the same process (warm). The figure the
   goal judges, cold − warm, is taken per process (paired), so a machine that slows down during the call
@@ -177,6 +178,17 @@ def task_root(target: Path, repo: Path = REPO) -> Path:
     return target
 
 
+def baked_home(target: Path, python: Path, root: Path, model: str = "u2netp") -> Path:
+    """The image's /opt/u2net: the verified weights (models/) and the optimised graph its build saves beside
+    them, written by ``python`` (the container venv's onnxruntime) with the task root's picr."""
+    target.mkdir(parents=True)
+    (target / f"{model}.onnx").symlink_to(REPO / "models" / f"{model}.onnx")
+    script = ("from pathlib import Path; from picr.engine import optimise_model; "
+              f"optimise_model({model!r}, Path({str(target)!r}))")
+    subprocess.run([str(python), "-c", script], check=True, env={**os.environ, "PYTHONPATH": str(root)})
+    return target
+
+
 def layer_root(target: Path) -> Path:
     """The layer's ``python/`` folder as layers/pillow/Makefile builds it: picr with its templates as real
     files, bytecode precompiled (Lambda's /opt is read-only)."""
@@ -318,8 +330,9 @@ def measure_cutout(stack: Any, photo: Path, runs: int, warm: int) -> dict[str, A
     cold, warm_s, init, first, rss, differences = [], [], [], [], [], []
     with tempfile.TemporaryDirectory() as scratch:
         root = task_root(Path(scratch) / "task")
-        env = child_environment({**cutout.function.environment, "PICR_MODEL": "u2netp",
-                                 "U2NET_HOME": str(REPO / "models")}, [root], Path(scratch))
+        home = baked_home(Path(scratch) / "u2net", python, root)
+        env = child_environment({**cutout.function.environment, "PICR_MODEL": "u2netp", "U2NET_HOME": str(home)},
+                                [root], Path(scratch))
         for index in range(runs + 1):   # the first process only warms the page cache
             events = cutout_events(stack, photo, 1 + warm)
             spawned = time.monotonic()

@@ -78,6 +78,9 @@ output is already a 0..1 foreground probability, which the gate reads as is; oth
 logits or need their own post-processing."""
 
 PROBABILITY_MODELS = frozenset(PREPROCESSING)
+OPTIMISED_SUFFIX = ".optimised.onnx"
+"""``<model>.optimised.onnx`` beside the weights: the graph onnxruntime builds from them with
+:func:`session_options`, saved when the image is built (:func:`optimise_model`)."""
 
 
 def installed_model(model_name: str, home: Path | None = None) -> Path:
@@ -119,12 +122,28 @@ def session_options(onnxruntime: ModuleType) -> object:
     return options
 
 
+def optimise_model(model_name: str, home: Path) -> Path:
+    """Save the graph a session with :func:`session_options` builds from ``model_name``'s weights as
+    ``<home>/<model>.optimised.onnx``. The cutout image does this once when it is built (same onnxruntime,
+    same platform), so a cold start loads that graph instead of optimising the weights again (measured:
+    a third less CPU for the session, ~70 ms on the development machine)."""
+    import onnxruntime
+
+    target = home / f"{model_name}{OPTIMISED_SUFFIX}"
+    options = session_options(onnxruntime)
+    options.optimized_model_filepath = str(target)
+    onnxruntime.InferenceSession(str(installed_model(model_name, home)), sess_options=options,
+                                 providers=["CPUExecutionProvider"])
+    return target
+
+
 class LocalEngine:
     """A U²-Net model run through onnxruntime, created once per container.
 
     The session is opened on the baked weights directly (rembg is only used when the image is built,
     to fetch and verify them): importing rembg costs 1.4 s and ~190 MB at cold start for what is a
-    resize, four constants and one ``run`` call.
+    resize, four constants and one ``run`` call. When the image saved the optimised graph beside the
+    weights, that graph is loaded as it is.
 
     The ONNX graph's raw output is used instead of rembg's ``predict`` for two reasons: ``predict``
     stretches every prediction to the full 0..1 range (so a frame with nothing in it still comes back
@@ -135,12 +154,17 @@ class LocalEngine:
     def __init__(self, model_name: str = "u2netp", home: Path | None = None) -> None:
         if model_name not in PREPROCESSING:
             raise EngineError(f"model {model_name!r} is not one of {sorted(PROBABILITY_MODELS)}")
-        path = installed_model(model_name, home)
+        weights = installed_model(model_name, home)
         import onnxruntime  # only the cutout container has it
 
+        options = session_options(onnxruntime)
+        optimised = weights.with_name(f"{model_name}{OPTIMISED_SUFFIX}")
+        if optimised.is_file():
+            options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL
+        self.graph = optimised if optimised.is_file() else weights
         self.name = model_name
         self.preprocessing = PREPROCESSING[model_name]
-        self._onnx = onnxruntime.InferenceSession(str(path), sess_options=session_options(onnxruntime),
+        self._onnx = onnxruntime.InferenceSession(str(self.graph), sess_options=options,
                                                   providers=["CPUExecutionProvider"])
         self._input_name = self._onnx.get_inputs()[0].name
         width, height = self.preprocessing.size
