@@ -8,7 +8,7 @@ Per photo, in one process and interleaved so that machine load hits them alike:
 * ``cutout``: the whole ``make_cutout`` (model, second look when it takes one, refinement, gate,
   decontamination, RGBA);
 * ``onnx``: the bare ONNX inference on an already prepared input tensor (one model pass), in the cutout's
-  own session (``picr.engine.session_options``);
+  own session (``picr.segmentation.engine.session_options``);
 * ``onnx_default_options``: the same inference in a session with onnxruntime's default options (memory
   pattern planner on, every graph optimisation), so the price of the memory-saving options is visible;
 * ``rembg_alpha_matting``: ``rembg.remove(photo, session=s, alpha_matting=True)``. It takes seconds,
@@ -53,9 +53,9 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO / "layers" / "pillow") not in sys.path:
     sys.path.insert(0, str(REPO / "layers" / "pillow"))
 
-from picr.cutout import make_cutout  # noqa: E402
-from picr.engine import LocalEngine, installed_model  # noqa: E402
-from picr.photo import normalise_upload  # noqa: E402
+from picr.image.photo import normalise_upload  # noqa: E402
+from picr.segmentation.cutout import make_cutout  # noqa: E402
+from picr.segmentation.engine import LocalEngine, installed_model  # noqa: E402
 
 DEFAULT_2000 = CASES / "03_guitar_cluttered_living_room" / "photo.jpg"
 DEFAULT_12MP_SOURCE = CASES / "06_trumpet_and_cymbal_beige_paper" / "photo.jpg"

@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from tools.cfn import Resolver, load_template
-from tools.process import STAGE_OF_QUEUE
+from tools.embedded_stack import STAGE_OF_QUEUE
 
 REPO = Path(__file__).resolve().parents[1]
 PIPELINE = ("ingest", "cutout", "variants", "publish")

@@ -121,7 +121,7 @@ def cached_venv(kind: str, requirements: str) -> Path:
 
 def _dev_entries(names: Iterable[str], versions: dict[str, str] | None = None) -> list[locks.LockedPackage]:
     """The dev lock's entries (hashes for this machine's platform too) for ``names``; a deployed lock pins
-    the same versions (tests/test_build.py proves it), which ``versions`` double-checks."""
+    the same versions (tests/integration/test_build.py proves it), which ``versions`` double-checks."""
     dev = locks.pins(locks.DEV_LOCK)
     entries = []
     for name in names:
@@ -166,13 +166,10 @@ def task_root(target: Path, repo: Path = REPO) -> Path:
     """What the cutout Dockerfile's COPY lines produce under ${LAMBDA_TASK_ROOT}, precompiled as its RUN does."""
     dockerfile = (repo / "functions" / "cutout" / "Dockerfile").read_text()
     for line in ("COPY layers/pillow/picr ${LAMBDA_TASK_ROOT}/picr",
-                 "COPY notifications/templates ${LAMBDA_TASK_ROOT}/picr/templates",
                  "COPY functions/cutout/app.py ${LAMBDA_TASK_ROOT}/"):
         if line not in dockerfile:
             raise RuntimeError(f"the cutout Dockerfile no longer says {line!r}: update tools/coldstart.py")
-    shutil.copytree(repo / "layers" / "pillow" / "picr", target / "picr",
-                    ignore=shutil.ignore_patterns("templates", "__pycache__"))
-    shutil.copytree(repo / "notifications" / "templates", target / "picr" / "templates")
+    shutil.copytree(repo / "layers" / "pillow" / "picr", target / "picr", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(repo / "functions" / "cutout" / "app.py", target / "app.py")
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(target)], check=True)
     return target
@@ -183,18 +180,18 @@ def baked_home(target: Path, python: Path, root: Path, model: str = "u2netp") ->
     them, written by ``python`` (the container venv's onnxruntime) with the task root's picr."""
     target.mkdir(parents=True)
     (target / f"{model}.onnx").symlink_to(REPO / "models" / f"{model}.onnx")
-    script = ("from pathlib import Path; from picr.engine import optimise_model; "
+    script = ("from pathlib import Path; from picr.segmentation.engine import optimise_model; "
               f"optimise_model({model!r}, Path({str(target)!r}))")
     subprocess.run([str(python), "-c", script], check=True, env={**os.environ, "PYTHONPATH": str(root)})
     return target
 
 
 def layer_root(target: Path) -> Path:
-    """The layer's ``python/`` folder as layers/pillow/Makefile builds it: picr with its templates as real
-    files, bytecode precompiled (Lambda's /opt is read-only)."""
+    """The layer's ``python/`` folder as layers/pillow/Makefile builds it: picr, templates included, bytecode
+    precompiled (Lambda's /opt is read-only)."""
     site = target / "python"
     shutil.copytree(REPO / "layers" / "pillow" / "picr", site / "picr",
-                    ignore=shutil.ignore_patterns("__pycache__"))  # follows the templates symlink
+                    ignore=shutil.ignore_patterns("__pycache__"))
     subprocess.run([sys.executable, "-m", "compileall", "-q", "--invalidation-mode", "unchecked-hash", str(site)],
                    check=True)
     return site
@@ -254,15 +251,15 @@ def measure_sizes() -> dict[str, Any]:
 
 @contextlib.contextmanager
 def moto_stack() -> Iterator[Any]:
-    """A moto server on 127.0.0.1 with the template's resources (the local runner's LocalStack); every
+    """A moto server on 127.0.0.1 with the template's resources (the local runner's EmbeddedStack); every
     boto3 client of this process, and the environment handed to children, point at it."""
     from aws_lambda_powertools.utilities.parameters.base import DEFAULT_PROVIDERS
     from moto.server import ThreadedMotoServer
 
+    from tools.embedded_stack import EmbeddedStack, fake_credentials
     from tools.invoke import LANES
-    from tools.process import LocalStack, _fake_credentials
 
-    _fake_credentials()
+    fake_credentials()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
@@ -273,7 +270,7 @@ def moto_stack() -> Iterator[Any]:
     try:
         with contextlib.redirect_stdout(io.StringIO()):  # the stack's structured logs
             # every optional lane on, so every function of the template exists
-            stack = LocalStack(REPO / "template.yaml", model="u2netp", models_dir=REPO / "models", parameters=LANES)
+            stack = EmbeddedStack(parameters=LANES)
         yield stack
     finally:
         DEFAULT_PROVIDERS.clear()

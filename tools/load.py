@@ -1,6 +1,6 @@
 """``make load``: a shoot of N photos through the local runner with faults on; prints one JSON report.
 
-A benchmark, not a test (tests/test_load.py runs a small one): photos in, jobs terminal, notifications,
+A benchmark, not a test (tests/e2e/test_load.py runs a small one): photos in, jobs terminal, notifications,
 duplicate outputs and emails, lost photos, dead letters, wall time, the time from the first upload to the
 last email (the end of the last publish invocation that settled a message: publish sends the one email
 per photo), and per stage the invocations' seconds and batch sizes and the messages' waits in their

@@ -7,8 +7,9 @@ runs this once into ``/opt/u2net``, and only that folder is copied into the func
 
 The file is fetched by rembg's own session class (``download_models``: its release URL, its md5 checked
 as it downloads), then checked again against the md5 pinned here (``MODELS``, rembg 2.0.86's;
-``tests/test_build.py`` re-reads them from the installed rembg), so a rembg release that swapped a model
-fails the build instead of changing the weights unnoticed. ``--url`` fetches from a mirror (or a local
+``tests/integration/test_build.py`` re-reads them from the installed rembg), so a rembg release that
+swapped a model fails the build instead of changing the weights unnoticed. ``--url`` fetches from a mirror
+(or a local
 file, as the tests do) with the standard library instead, under the same pinned md5.
 
 Usage: ``python bake_model.py <model> <dest_dir> [--url URL]``

@@ -91,14 +91,14 @@ class Harness:
     @property
     def engine(self):  # noqa: ANN201 - built on first use: a fully cached run never loads the model
         if self._engine is None:
-            from picr.engine import LocalEngine
+            from picr.segmentation.engine import LocalEngine
 
             self._engine = LocalEngine(self.model)
         return self._engine
 
     def measure(self, meta: dict) -> dict:
         """The row for one photo: from the cache when the photo, model and code are unchanged."""
-        from picr.cutout import make_cutout
+        from picr.segmentation.cutout import make_cutout
 
         case = self.corpus / "cases" / meta["id"]
         data = (case / "photo.jpg").read_bytes()
