@@ -176,7 +176,8 @@ class _Mapping:
     gb_s: float = 0.0
 
     def cap(self, now: float) -> int:
-        ramp = START_BATCHES + math.floor(RAMP_PER_S * (now - (self.active_since or now)))
+        since = now if self.active_since is None else self.active_since   # 0.0 is a start, not "none yet"
+        ramp = START_BATCHES + math.floor(RAMP_PER_S * (now - since) + 1e-9)   # ticks are sums of 0.2 s
         return min(self.stage.max_concurrency or MAPPING_MAX, MAPPING_MAX, ramp)
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tools.burst_sim import PIPELINE, fit, read_stages, replay
+from tools.burst_sim import PIPELINE, candidates, fit, read_stages, replay, with_measurements
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "template.yaml"
@@ -66,3 +66,64 @@ def test_a_throttled_batch_waits_out_the_queues_visibility_timeout():
     assert result["stages"]["ingest"]["throttled_batches"] == 1
     assert result["time_to_last_email_s"] == pytest.approx(31.0)
     assert result["limited_by"].startswith("ingest:") and "30 s VisibilityTimeout" in result["limited_by"]
+
+
+def test_a_stage_takes_its_limits_from_the_template_not_from_the_simulation(tmp_path):
+    """Change the template, and the stages change with it: batch size, visibility timeout, memory, cap."""
+    text = TEMPLATE.read_text()
+    assert text.count("            BatchSize: 4\n") == 1
+    assert text.count("      VisibilityTimeout: 720 # cutout 120 s\n") == 1
+    edited = tmp_path / "template.yaml"
+    edited.write_text(text.replace("            BatchSize: 4\n", "            BatchSize: 7\n")
+                      .replace("      VisibilityTimeout: 720 # cutout 120 s\n", "      VisibilityTimeout: 900\n"))
+    stages = read_stages(edited, {"CutoutMemory": "4096"})
+    assert stages["variants"].batch_size == 7
+    assert stages["cutout"].visibility_s == 900 and stages["cutout"].memory_mb == 4096
+
+
+def test_the_cutouts_seconds_follow_lambdas_vcpus_and_the_other_stages_do_not():
+    """Measured on two cores: at 1769 MB (one vCPU) a cutout second is two, from 3538 MB (two) it is one."""
+    stages = read_stages(TEMPLATE, {})
+    cutout = replace(stages["cutout"], fixed_s=0.2, per_message_s=1.0)
+    assert replace(cutout, memory_mb=1769).seconds(1) == pytest.approx(2.4)
+    assert replace(cutout, memory_mb=3538).seconds(1) == pytest.approx(1.2)
+    assert replace(cutout, memory_mb=7076).seconds(1) == pytest.approx(1.2)   # no third core measured
+    publish = replace(stages["publish"], fixed_s=0.2, per_message_s=0.1, memory_mb=256)
+    assert publish.seconds(10) == pytest.approx(1.2)
+
+
+def test_held_photos_go_from_the_cutout_straight_to_publish():
+    stages = only_the_cutout_takes_time(0.0, None)
+    stages["variants"] = replace(stages["variants"], per_message_s=1.0)
+    result = replay(stages, photos=2, held_share=0.5, account_concurrency=1000)
+    assert result["time_to_last_email_s"] == pytest.approx(1.0)   # one photo through variants, 1 s
+    variants_gb_s = 1.0 * stages["variants"].memory_mb / 1024
+    assert result["stages"]["variants"]["gb_s_per_photo"] == pytest.approx(variants_gb_s / 2, abs=1e-3)
+
+
+def test_an_uncapped_stage_starts_with_five_batches_and_adds_five_a_second():
+    """20 cutouts of 10 s at once: 5 start at 0 s, one more every 0.2 s, the 20th at 3 s, done at 13 s."""
+    result = replay(only_the_cutout_takes_time(10.0, None), photos=20, held_share=0.0, account_concurrency=1000)
+    assert result["time_to_last_email_s"] == pytest.approx(13.0, abs=0.01)
+    assert result["stages"]["cutout"]["peak_concurrency"] == 20
+    assert result["limited_by"] == "cutout: the event source's scale-up (5 batches, +300 a minute)"
+
+
+def test_measurements_are_read_from_make_loads_stages_and_make_bench_coldstart():
+    stages = read_stages(TEMPLATE, {})
+    load = {"stages": {name: {"invocation_s": [[1, 0.3], [4, 0.9], [10, 2.1]]} for name in PIPELINE}}
+    load["stages"]["cutout"] = {"invocation_s": [[1, 1.5], [1, 1.7]]}
+    bench = {"coldstart": {"cutout": {"cold_minus_warm_s": {"median": 0.4}},
+                           "zip_handler_imports": {"process_s": {"IngestFunction": {"median": 0.25}}}}}
+    measured = with_measurements(stages, load, bench, sandbox_s=0.1)
+    assert (measured["ingest"].fixed_s, measured["ingest"].per_message_s) == pytest.approx((0.1, 0.2))
+    assert measured["ingest"].cold_s == pytest.approx(0.35)
+    assert measured["cutout"].per_message_s == pytest.approx(1.6) and measured["cutout"].cold_s == pytest.approx(0.5)
+    assert measured["publish"].cold_s == pytest.approx(0.1)   # not in this bench: Lambda's own start only
+    assert with_measurements(stages, load, None, 0.0)["cutout"].cold_s == 0.0
+
+
+def test_the_settings_tried_for_a_capped_cutout_are_its_parameters_maximum_and_more_vcpus():
+    stages = read_stages(TEMPLATE, {})
+    tries = candidates(TEMPLATE, stages, "cutout: MaximumConcurrency 3 (CutoutMaxConcurrency)")
+    assert tries == [{"CutoutMaxConcurrency": "10"}, {"CutoutMemory": "3538"}, {"CutoutMemory": "5307"}]
