@@ -109,8 +109,10 @@ lint: setup
 clean:
 	rm -rf .aws-sam demo-out .pytest_cache
 
+# LOAD_ARGS passes tools/load.py's options, e.g. "--faults 0 --crash-rate 0 --redeliver 0" for the clean run
+# whose service times tools/burst_sim.py replays.
 load: setup
-	$(PY) -m tools.load --photos $(or $(PHOTOS),40)
+	$(PY) -m tools.load --photos $(or $(PHOTOS),40) $(LOAD_ARGS)
 
 # The calibration corpus (git-ignored corpus/): pinned Debian packages, sha256-checked, into
 # ~/.cache/picr-corpus (or $$PICR_CORPUS_CACHE), then 375 generated photos with exact masks; a few minutes.

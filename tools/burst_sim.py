@@ -5,7 +5,7 @@ through the concurrency limits, batch sizes and visibility timeouts that ``templ
     python -m tools.load --photos 100 --faults 0 --crash-rate 0 --redeliver 0 > load.json
     python -m tools.bench --only coldstart > bench.json       # or the whole make bench
     python -m tools.burst_sim --load load.json --bench bench.json [--photos 10 100 1000]
-        [--set CutoutMaxConcurrency=10 ...] [--account-concurrency 1000] [--json]
+        [--set CutoutMaxConcurrency=10 ...] [--account-concurrency 1000] [--clock wall|cpu] [--json]
 
 Read from the template (its parameter defaults, or ``--set``): for every SQS-triggered stage its function's
 MemorySize and ReservedConcurrentExecutions, and its event source's queue, BatchSize,
@@ -18,6 +18,13 @@ Measured, from the two JSON documents:
 * the share of photos the gate holds (they go from the cutout straight to publish, skipping variants);
 * a new execution environment's start: the cutout's ``cold − warm`` and each zip function's whole
   process (interpreter and ``import app``), from ``make bench``'s ``coldstart`` section.
+
+``--clock cpu`` replays the CPU seconds measured beside those wall-clock seconds instead (each invocation's
+CPU time in the runner's process; the cutout's cold − warm CPU; each zip handler's ``import app`` CPU). On a
+machine shared with other work the wall clock counts the time spent waiting for a core, the CPU seconds do
+not, so with the machine busy they are the closer estimate of an idle vCPU's time. The cutout's CPU seconds
+(onnxruntime's threads added up) are replayed as they are, i.e. as if on one vCPU: an upper bound for
+Lambda's more-than-one-vCPU sizes, which then shorten nothing in the replay.
 
 Modelled, from AWS's documentation, not measured here:
 
@@ -79,13 +86,17 @@ class Stage:
     fixed_s: float = 0.0
     per_message_s: float = 0.0
     cold_s: float = 0.0
+    clock: str = "wall"
 
     def seconds(self, batch: int) -> float:
         """One invocation's seconds on Lambda for ``batch`` messages (warm)."""
         measured = self.fixed_s + self.per_message_s * batch
-        if self.name == "cutout":
-            return measured * MEASURED_CORES / min(MEASURED_CORES, self.memory_mb / MB_PER_VCPU)
-        return measured
+        if self.name != "cutout":
+            return measured
+        vcpus = self.memory_mb / MB_PER_VCPU
+        if self.clock == "cpu":   # CPU seconds of every thread: as long on one vCPU, shorter on more (not counted)
+            return measured / min(1.0, vcpus)
+        return measured * MEASURED_CORES / min(MEASURED_CORES, vcpus)
 
 
 def _parameter_of(value: Any) -> str | None:
@@ -142,18 +153,22 @@ def fit(pairs: list[list[float]]) -> tuple[float, float]:
 
 
 def with_measurements(stages: dict[str, Stage], load: dict[str, Any], bench: dict[str, Any] | None,
-                      sandbox_s: float) -> dict[str, Stage]:
-    """The stages with their measured service times and environment starts."""
+                      sandbox_s: float, clock: str = "wall") -> dict[str, Stage]:
+    """The stages with their measured service times and environment starts: wall-clock seconds, or with
+    ``clock="cpu"`` the CPU seconds measured beside them (a machine shared with other work inflates those
+    far less: see the module's docstring)."""
     cold = (bench or {}).get("coldstart", bench or {})
-    zip_starts = cold.get("zip_handler_imports", {}).get("process_s", {})
+    cpu = clock == "cpu"
+    zip_starts = cold.get("zip_handler_imports", {}).get("import_cpu_s" if cpu else "process_s", {})
     measured = {}
     for name, stage in stages.items():
-        fixed, per_message = fit(load["stages"][name]["invocation_s"])
+        fixed, per_message = fit(load["stages"][name]["invocation_cpu_s" if cpu else "invocation_s"])
         if name == "cutout":
-            start = cold.get("cutout", {}).get("cold_minus_warm_s", {}).get("median", 0.0)
+            start = cold.get("cutout", {}).get("cold_minus_warm_cpu_s" if cpu else "cold_minus_warm_s", {})
         else:
-            start = zip_starts.get(stage.function, {}).get("median", 0.0)
-        measured[name] = replace(stage, fixed_s=fixed, per_message_s=per_message, cold_s=start + sandbox_s)
+            start = zip_starts.get(stage.function, {})
+        measured[name] = replace(stage, fixed_s=fixed, per_message_s=per_message, clock=clock,
+                                 cold_s=start.get("median", 0.0) + sandbox_s)
     return measured
 
 
@@ -311,7 +326,7 @@ def simulate(args: argparse.Namespace) -> dict[str, Any]:
     held_share = load["by_status"].get("needs_review", 0) / max(1, load["photos_in"])
 
     def run(parameters: dict[str, str]) -> dict[str, Any]:
-        stages = with_measurements(read_stages(args.template, parameters), load, bench, args.sandbox_s)
+        stages = with_measurements(read_stages(args.template, parameters), load, bench, args.sandbox_s, args.clock)
         return {"settings": parameters, "service_s": {
             name: {"fixed": round(s.fixed_s, 3), "per_message": round(s.per_message_s, 3),
                    "lambda_batch": round(s.seconds(s.batch_size), 3), "environment_start": round(s.cold_s, 3),
@@ -331,7 +346,7 @@ def simulate(args: argparse.Namespace) -> dict[str, Any]:
                              "cutout_gb_s_per_photo": burst["stages"]["cutout"]["gb_s_per_photo"],
                              "cutout_environments": burst["stages"]["cutout"]["environments_started"],
                              "within_cost_goal": burst["gb_s_per_photo"] <= GB_S_GOAL})
-    return {"held_share": round(held_share, 3), "account_concurrency": args.account_concurrency,
+    return {"clock": args.clock, "held_share": round(held_share, 3), "account_concurrency": args.account_concurrency,
             "sandbox_s": args.sandbox_s, **baseline, "alternatives_for_the_largest_burst": alternatives}
 
 
@@ -362,6 +377,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--account-concurrency", type=int, default=1000)
     parser.add_argument("--sandbox-s", type=float, default=0.0,
                         help="Lambda's own environment creation, added to every measured start (not measurable here)")
+    parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                        help="replay wall-clock seconds, or the CPU seconds measured beside them")
     parser.add_argument("--json", action="store_true", help="print the JSON instead of the table")
     args = parser.parse_args(argv)
     result = simulate(args)

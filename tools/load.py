@@ -3,7 +3,7 @@
 A benchmark, not a test (tests/e2e/test_load.py runs a small one): photos in, jobs terminal, notifications,
 duplicate outputs and emails, lost photos, dead letters, wall time, the time from the first upload to the
 last email (the end of the last publish invocation that settled a message: publish sends the one email
-per photo), and per stage the invocations' seconds and batch sizes and the messages' waits in their
+per photo), and per stage the invocations' seconds (wall and CPU) and batch sizes and the messages' waits in their
 queue (SQS's SentTimestamp to the receive). The runner is one process polling the queues in turn, so the
 waits are this machine's, not Lambda's: ``tools/burst_sim.py`` replays the per-stage service times measured
 here through the template's concurrency limits to predict Lambda's.
@@ -100,6 +100,7 @@ def _stages(invocations: list[dict[str, Any]]) -> dict[str, Any]:
             "invocations": len(calls), "messages": messages,
             "batch_size_mean": round(messages / len(calls), 2),
             "invocation_s": [[call["messages"], call["seconds"]] for call in calls],
+            "invocation_cpu_s": [[call["messages"], call["cpu_s"]] for call in calls],
             "seconds_per_message": round(sum(call["seconds"] for call in calls) / messages, 4),
             "wait_s": {"p50": round(statistics.median(waits), 2), "p95": round(_percentile(waits, 0.95), 2),
                        "max": round(max(waits), 2)},

@@ -123,6 +123,20 @@ def test_measurements_are_read_from_make_loads_stages_and_make_bench_coldstart()
     assert with_measurements(stages, load, None, 0.0)["cutout"].cold_s == 0.0
 
 
+def test_the_cpu_clock_replays_the_cpu_seconds_measured_beside_the_wall_clock():
+    stages = read_stages(TEMPLATE, {})
+    load = {"stages": {name: {"invocation_s": [[1, 9.0]], "invocation_cpu_s": [[1, 0.5]]} for name in PIPELINE}}
+    bench = {"coldstart": {"cutout": {"cold_minus_warm_s": {"median": 7.0}, "cold_minus_warm_cpu_s": {"median": 0.4}},
+                           "zip_handler_imports": {"process_s": {"IngestFunction": {"median": 5.0}},
+                                                   "import_cpu_s": {"IngestFunction": {"median": 0.2}}}}}
+    measured = with_measurements(stages, load, bench, sandbox_s=0.0, clock="cpu")
+    assert measured["ingest"].per_message_s == 0.5 and measured["ingest"].cold_s == pytest.approx(0.2)
+    assert measured["cutout"].cold_s == pytest.approx(0.4)
+    # the cutout's CPU seconds are one vCPU's: more memory shortens nothing, less than one vCPU lengthens
+    assert replace(measured["cutout"], memory_mb=5307).seconds(1) == pytest.approx(0.5)
+    assert replace(measured["cutout"], memory_mb=1769 // 2).seconds(1) == pytest.approx(1.0, rel=1e-3)
+
+
 def test_the_settings_tried_for_a_capped_cutout_are_its_parameters_maximum_and_more_vcpus():
     stages = read_stages(TEMPLATE, {})
     tries = candidates(TEMPLATE, stages, "cutout: MaximumConcurrency 3 (CutoutMaxConcurrency)")
