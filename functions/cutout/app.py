@@ -16,6 +16,7 @@ from aws_lambda_powertools.utilities.parameters import get_secret
 from picr.config import Settings, load_settings
 from picr.engine import HostedEngine, LocalEngine, SegmentationEngine
 from picr.gate import GateThresholds
+from picr.gate_profile import profile_for
 from picr.jobs import JobStore
 from picr.messages import QueueSender, StageMessage
 from picr.runtime import count, iso, logger, sqs_batch_handler, utc_now
@@ -28,7 +29,9 @@ def make_engine(settings: Settings) -> SegmentationEngine:
         settings.require("hosted_secret_arn")
         secret_arn = settings.hosted_secret_arn
         return HostedEngine(settings.hosted_url, lambda: get_secret(secret_arn, max_age=300))
-    return LocalEngine(settings.model)
+    engine = LocalEngine(settings.model)
+    profile_for(engine)   # the gate's fitted limits for exactly these weights, or ProfileError: no start
+    return engine
 
 
 def hosted_engine_factory(settings: Settings) -> Callable[[], SegmentationEngine] | None:

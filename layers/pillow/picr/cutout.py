@@ -19,6 +19,8 @@ from PIL import Image
 
 from picr.engine import SegmentationEngine
 from picr.gate import DEFAULT_THRESHOLDS, GateResult, GateThresholds, assess_cutout
+from picr.gate_profile import GateProfile, profile_for
+from picr.gate_signals import EXTRA_LOOKS, measure_looks, take_looks
 from picr.refine import DEFAULT_REFINE, RefineSettings, decontaminate, drop_faint_pieces, refine_alpha
 
 SUPPLIED_ENGINE = "supplied"
@@ -112,12 +114,14 @@ def _rgba(rgb: np.ndarray, alpha_u8: np.ndarray) -> Image.Image:
 
 def make_cutout(image: Image.Image, engine: SegmentationEngine, quality_warnings: Sequence[str] = (),
                 thresholds: GateThresholds = DEFAULT_THRESHOLDS,
-                settings: CutoutSettings = DEFAULT_SETTINGS) -> CutoutResult:
+                settings: CutoutSettings = DEFAULT_SETTINGS, profile: GateProfile | None = None) -> CutoutResult:
     """Cut the product out of ``image`` and gate the result.
 
     The engine is only called when the image is not already a cut-out; an owner-supplied cut-out keeps
     its alpha and colours (pixels it made fully transparent are blanked, like ours) and is gated the
-    same way. Raises ``EngineError`` when the engine cannot produce a mask.
+    same way. A local model's cutout is judged by its fitted profile (``profile``, else the committed
+    one of ``engine``: ``ProfileError`` when it has none), which takes two more model looks. Raises
+    ``EngineError`` when the engine cannot produce a mask.
     """
     own_alpha = supplied_alpha(image, settings.supplied_min_transparent)
     if own_alpha is not None:
@@ -126,12 +130,13 @@ def make_cutout(image: Image.Image, engine: SegmentationEngine, quality_warnings
         gate = assess_cutout(own_alpha, quality_warnings, thresholds)
         return CutoutResult(rgba=_rgba(blanked, own_alpha), gate=gate, engine=SUPPLIED_ENGINE, passes=0)
 
+    profile = profile or profile_for(engine)
     photo = image if image.mode == "RGB" else image.convert("RGB")
     rgb = np.asarray(photo)
     coarse = engine.predict(photo)
     model_input = engine.input_size
     box = closer_look_box(coarse, model_input, settings) if model_input else None
-    agreement = None
+    agreement, closer = None, coarse
     if model_input is None:
         # the engine saw the photo at full resolution: its edges need no repair, only the cleanup
         alpha = drop_faint_pieces(np.clip(coarse, 0.0, 1.0).astype(np.float32))
@@ -147,7 +152,11 @@ def make_cutout(image: Image.Image, engine: SegmentationEngine, quality_warnings
         alpha = np.zeros(coarse.shape, np.float32)
         alpha[y0:y1, x0:x1] = refine_alpha(rgb[y0:y1, x0:x1], closer, settings.refine)
     alpha_u8 = cv2.convertScaleAbs(alpha, alpha=255.0)   # rounds and saturates to 0..255
-    gate = assess_cutout(alpha_u8, quality_warnings, thresholds, image=rgb, view_agreement=agreement)
+    passes, looked = 1 if box is None else 2, None
+    if profile is not None and model_input is not None:
+        looked = measure_looks(take_looks(photo, engine, coarse, closer, alpha_u8), rgb, alpha_u8)
+        passes += EXTRA_LOOKS
+    gate = assess_cutout(alpha_u8, quality_warnings, thresholds, image=rgb, view_agreement=agreement,
+                         profile=profile, extra_signals=looked)
     colour = decontaminate(rgb, alpha_u8)
-    return CutoutResult(rgba=_rgba(colour, alpha_u8), gate=gate, engine=engine.name,
-                        passes=1 if box is None else 2)
+    return CutoutResult(rgba=_rgba(colour, alpha_u8), gate=gate, engine=engine.name, passes=passes)

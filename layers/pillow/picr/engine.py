@@ -142,7 +142,8 @@ class LocalEngine:
     def __init__(self, model_name: str = "u2netp") -> None:
         if model_name not in PROBABILITY_MODELS:
             raise EngineError(f"model {model_name!r} is not one of {sorted(PROBABILITY_MODELS)}")
-        installed_model(model_name)
+        self.weights = installed_model(model_name)
+        """The model file: its gate profile must have been measured on exactly this file."""
         import onnxruntime
         import rembg  # heavy import, only the cutout container needs it
 
