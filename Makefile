@@ -125,7 +125,7 @@ evaluate-corpus: setup
 	$(PY) -m tools.corpus.evaluate --corpus corpus --out
 
 # The gate's limits for one model, fitted on the corpus's fit part and reported on its evaluation part
-# (tools/calibrate.py): writes layers/pillow/picr/profiles/$(MODEL).json (commit it) and
+# (tools/calibrate.py): writes layers/pillow/picr/segmentation/profiles/$(MODEL).json (commit it) and
 # corpus-eval/calibration-$(MODEL).json / .png. Needs models/$(MODEL).onnx. CALIBRATE_ARGS="--no-eval"
 # fits without looking at the evaluation part.
 CALIBRATE_ARGS ?=
@@ -135,4 +135,4 @@ calibrate: setup
 
 # A cutout model without a gate profile measured on its weights is refused, here as at cold start.
 profile: $(STAMP)
-	@PYTHONPATH=layers/pillow $(PY) -m picr.gate_profile $(MODEL) models/$(MODEL).onnx
+	@PYTHONPATH=layers/pillow $(PY) -m picr.segmentation.gate_profile $(MODEL) models/$(MODEL).onnx

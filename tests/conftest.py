@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.clock import Clock, now
+from tests.support.clock import Clock, now
 
 REPO = Path(__file__).resolve().parent.parent
 os.environ.setdefault("U2NET_HOME", str(REPO / "models"))
@@ -32,14 +32,14 @@ def aws(monkeypatch):
 @pytest.fixture
 def stack(aws):
     """The template's bucket, queues, tables and rules, created in moto by the local runner's code."""
-    from tools.process import LocalStack
+    from tools.embedded_stack import EmbeddedStack
 
-    return LocalStack(REPO / "template.yaml", model="u2netp", models_dir=REPO / "models")
+    return EmbeddedStack()
 
 
 @pytest.fixture
 def job_store(stack):
-    from picr.jobs import JobStore
+    from picr.aws.jobs import JobStore
 
     return JobStore(stack.dynamodb, stack.resolver.resolve({"Ref": "JobsTable"}))
 
@@ -71,5 +71,5 @@ def moto_server(monkeypatch) -> Iterator[str]:
 
 @pytest.fixture
 def clock() -> Clock:
-    """The test's one reading of the process clock (see ``tests/clock.py``)."""
+    """The test's one reading of the process clock (see ``tests/support/clock.py``)."""
     return Clock(now())

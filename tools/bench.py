@@ -36,13 +36,13 @@ def bench_variants_publish(repeats: int = 5, photo: Path = SAMPLE) -> dict[str, 
     """Median seconds of the variants and publish handlers (SQS batch in, S3/DynamoDB/SES out) for one photo."""
     from moto import mock_aws
 
-    from tools.process import LocalStack, _fake_credentials
+    from tools.embedded_stack import EmbeddedStack, fake_credentials
 
-    _fake_credentials()
+    fake_credentials()
     timings: dict[str, list[float]] = {"variants": [], "publish": []}
     # the functions' structured logs go to stdout on Lambda; here they would corrupt the JSON report
     with mock_aws(), contextlib.redirect_stdout(io.StringIO()):
-        stack = LocalStack(REPO / "template.yaml", model="u2netp", models_dir=REPO / "models")
+        stack = EmbeddedStack()
         consumers = {consumer.stage: consumer for consumer in stack.consumers}
         for index in range(repeats + 1):  # the first round warms imports and caches and is not counted
             stack.s3.put_object(Bucket=stack.bucket, Key=f"inbox/bench-{index}.jpg", Body=photo.read_bytes())

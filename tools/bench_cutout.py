@@ -49,9 +49,9 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO / "layers" / "pillow") not in sys.path:
     sys.path.insert(0, str(REPO / "layers" / "pillow"))
 
-from picr.cutout import make_cutout  # noqa: E402
-from picr.engine import LocalEngine  # noqa: E402
-from picr.photo import normalise_upload  # noqa: E402
+from picr.image.photo import normalise_upload  # noqa: E402
+from picr.segmentation.cutout import make_cutout  # noqa: E402
+from picr.segmentation.engine import LocalEngine  # noqa: E402
 
 DEFAULT_2000 = CASES / "03_guitar_cluttered_living_room" / "photo.jpg"
 DEFAULT_12MP_SOURCE = CASES / "06_trumpet_and_cymbal_beige_paper" / "photo.jpg"

@@ -24,9 +24,9 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO / "layers" / "pillow") not in sys.path:
     sys.path.insert(0, str(REPO / "layers" / "pillow"))
 
-from picr.channels import DEFAULT_CHANNEL_CONFIG, default_logo  # noqa: E402
-from picr.render import render_variant, render_variants  # noqa: E402
-from picr.verify import check_variant  # noqa: E402
+from picr.image.channels import DEFAULT_CHANNEL_CONFIG, default_logo  # noqa: E402
+from picr.image.render import render_variant, render_variants  # noqa: E402
+from picr.image.verify import check_variant  # noqa: E402
 
 DEFAULT_CASE = "03_guitar_cluttered_living_room"
 

@@ -6,9 +6,9 @@ Python 3.13 and pip can reach a package index; the output template still lists t
 unbuilt, so deploying still means a full ``sam build`` on a machine with Docker (see the README).
 
 The checks are the ones a broken layer would fail silently at run time: each zip function has its
-``app.py``; the layer has ``python/picr`` with every file of the source package as a real file (the mail
-templates reach the package through a symlink, which a zip would either drop or keep as a dangling
-link); every shared object is an aarch64 ELF (an x86_64 wheel imports fine here and crashes on
+``app.py``; the layer has ``python/picr`` with every file of the source package as a real file, the
+templates of the emails and pages included (a link there would be dropped by a zip, or kept as a dangling
+one); every shared object is an aarch64 ELF (an x86_64 wheel imports fine here and crashes on
 Graviton); and function plus layer stay under Lambda's 250 MB unzipped limit.
 """
 
@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--build-dir", type=Path, default=REPO / ".aws-sam" / "build")
     parser.add_argument("--cache-dir", type=Path, default=REPO / ".aws-sam" / "cache")
     parser.add_argument("--package-source", type=Path, default=REPO / "layers" / "pillow" / PACKAGE,
-                        help="the picr package the layer must carry (symlinks followed)")
+                        help="the picr package the layer must carry")
     args = parser.parse_args(argv)
 
     template = args.template.resolve()

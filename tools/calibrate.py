@@ -4,13 +4,13 @@
 
 1. Every corpus photo goes through the cutout stage (``tools.corpus.evaluate.Harness``: ingest's
    normalisation, ``make_cutout`` with every signal measured, scored against its mask; cached).
-2. On the **fit part** only, the decision of ``picr.gate_profile`` is fitted: each signal's knot (where
+2. On the **fit part** only, the decision of ``picr.segmentation.gate_profile`` is fitted: each signal's knot (where
    it stops being normal) is a quantile of the good cutouts, its weight a non-negative logistic
    regression of "publishable" (a publish photo cut with IoU ≥ 0.90) on the signals' excess over their
    knots.
 3. The operating point is chosen by the rule :data:`RULE`, stated before any evaluation and applied to
    cross-validated confidences of the fit part (each photo judged by a model fitted without it).
-4. The profile is written (``layers/pillow/picr/profiles/<model>.json``: the model's sha256, the corpus
+4. The profile is written (``layers/pillow/picr/segmentation/profiles/<model>.json``: the model's sha256, the corpus
    version, the knots, weights and threshold, the fit date, and the report), and the **evaluation
    part** is reported: leaks, false holds, published mean IoU and boundary F, by class, and the curve of
    leaks against false holds with the chosen point marked (``<out>/calibration-<model>.json`` and
@@ -41,8 +41,8 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO / "layers" / "pillow") not in sys.path:
     sys.path.insert(0, str(REPO / "layers" / "pillow"))
 
-from picr.gate import GateResult  # noqa: E402
-from picr.gate_profile import PROFILES, GateProfile, Term, file_sha256, profile_path, unfitted  # noqa: E402
+from picr.segmentation.gate import GateResult  # noqa: E402
+from picr.segmentation.gate_profile import PROFILES, GateProfile, Term, file_sha256, profile_path, unfitted  # noqa: E402
 from tools.corpus.evaluate import (  # noqa: E402
     DEFAULT_SCORER,
     FALSE_HOLD_IOU,
@@ -55,10 +55,10 @@ from tools.corpus.evaluate import (  # noqa: E402
 )
 
 SIGNALS: dict[str, int] = {
-    # shape signals of picr.gate: +1 = larger is worse, -1 = smaller is worse
+    # shape signals of picr.segmentation.gate: +1 = larger is worse, -1 = smaller is worse
     "coverage": 1, "speckle_share": 1, "edge_width_px": 1, "body_soft_share": 1, "frame_contact": 1,
     "colour_contrast": -1, "view_agreement": -1,
-    # signals of picr.gate_signals
+    # signals of picr.segmentation.gate_signals
     "mirror_disagreement": 1, "rival_after_hiding": 1, "missed_by_cutout": 1, "pair_imbalance": 1,
     "model_soft_band": 1, "show_through": 1, "outline_fade_px": 1, "outline_on_edges": -1,
     # ingest's photo-quality warnings, counted

@@ -43,8 +43,8 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO / "layers" / "pillow") not in sys.path:
     sys.path.insert(0, str(REPO / "layers" / "pillow"))
 
-from picr.cutout import DEFAULT_SETTINGS, CutoutSettings, closer_look_box, make_cutout  # noqa: E402
-from picr.engine import LocalEngine  # noqa: E402
+from picr.segmentation.cutout import DEFAULT_SETTINGS, CutoutSettings, closer_look_box, make_cutout  # noqa: E402
+from picr.segmentation.engine import LocalEngine  # noqa: E402
 from tools.score_cases import DEFAULT_EVAL, DEFAULT_SCORER, load_case_photo, published_summary, run_picr, score  # noqa: E402
 
 STANDARD = (320, 320)

@@ -74,7 +74,7 @@ def fuzz(examples: int, seed: int) -> dict:
     from hypothesis import strategies as st
 
     sys.path.insert(0, str(REPO / "layers" / "pillow"))
-    from picr.photo import Refused, normalise_upload
+    from picr.image.photo import Refused, normalise_upload
 
     corpus = seeds()
     outcomes: Counter[str] = Counter()

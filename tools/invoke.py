@@ -1,5 +1,5 @@
 """``make invoke FN=<LogicalId> EVENT=events/<name>.json``: one sample event through one function's handler on
-the embedded moto stack (``tools.process.LocalStack``), without Docker.
+the embedded moto stack (``tools.embedded_stack.EmbeddedStack``), without Docker.
 
     python -m tools.invoke IngestFunction events/ingest.json [--full]
 
@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tools.process import ACCOUNT, LOCAL_INBOUND_RECIPIENT, REGION, LocalStack, as_ses_stores
+from tools.embedded_stack import ACCOUNT, LOCAL_INBOUND_RECIPIENT, REGION, EmbeddedStack, as_ses_stores
 from tools.sample_events import fill, placeholders
 
 REPO = Path(__file__).resolve().parent.parent
@@ -93,7 +93,7 @@ def sample_email(photo: bytes) -> bytes:
 
 # ------------------------------------------------------------------ putting the data an event names
 
-def _empty_queues(stack: LocalStack) -> None:
+def _empty_queues(stack: EmbeddedStack) -> None:
     """Take every waiting message off every queue (PurgeQueue is allowed once a minute)."""
     for url in stack.queue_urls().values():
         while batch := stack.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
@@ -101,28 +101,28 @@ def _empty_queues(stack: LocalStack) -> None:
                 stack.sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
 
 
-def _upload(stack: LocalStack, key: str, body: bytes) -> tuple[str, str]:
+def _upload(stack: EmbeddedStack, key: str, body: bytes) -> tuple[str, str]:
     """Put an upload under ``inbox/``: (key, version); its job id is derived from both, as ingest does."""
     version = stack.s3.put_object(Bucket=stack.bucket, Key=key, Body=body, ContentType="image/jpeg")["VersionId"]
     return key, version
 
 
-def _job_of(stack: LocalStack, key: str, version: str) -> str:
+def _job_of(stack: EmbeddedStack, key: str, version: str) -> str:
     from picr.stages.ingest import UploadedObject, job_id_for
 
     return job_id_for(UploadedObject(stack.bucket, key, "", version))
 
 
-def _run_until(stack: LocalStack, stop_at: str | None) -> None:
+def _run_until(stack: EmbeddedStack, stop_at: str | None) -> None:
     """Let S3 → EventBridge → SQS → handlers run, leaving ``stop_at``'s own queue untouched."""
     consumers = [c for c in stack.consumers if c.function.logical_id != stop_at]
     while sum(stack.poll_once(consumer) for consumer in consumers):
         pass
 
 
-def _job_waiting_for(stack: LocalStack, function: str) -> str:
+def _job_waiting_for(stack: EmbeddedStack, function: str) -> str:
     """A job run through every stage before ``function``'s, so its hand-off to ``function`` is due."""
-    from picr.jobs import JobStore
+    from picr.aws.jobs import JobStore
 
     queues = [c.queue_url for c in stack.consumers if c.function.logical_id == function]
     if not queues:
@@ -133,11 +133,11 @@ def _job_waiting_for(stack: LocalStack, function: str) -> str:
     waiting = stack.sqs.get_queue_attributes(QueueUrl=queues[0], AttributeNames=["ApproximateNumberOfMessages"])
     if waiting["Attributes"]["ApproximateNumberOfMessages"] == "0":
         job = JobStore(stack.dynamodb, stack.resolver.resolve({"Ref": "JobsTable"})).get(job_id)
-        raise SystemExit(f"the sample job stopped at {job and job['current_status']}, before reaching {function}")
+        raise SystemExit(f"the sample job stopped at {job and job.status}, before reaching {function}")
     return job_id
 
 
-def _review_token(stack: LocalStack) -> str:
+def _review_token(stack: EmbeddedStack) -> str:
     """A photo the gate holds (paper with nothing on it) through the whole pipeline; the token of the first
     review link in the needs-review email it sends."""
     sent_before = len(_sent())
@@ -154,7 +154,7 @@ def _review_token(stack: LocalStack) -> str:
     raise SystemExit("the photo the gate should hold sent no review email with a review link")
 
 
-def _upload_token(stack: LocalStack) -> str:
+def _upload_token(stack: EmbeddedStack) -> str:
     from tools.upload_link import link
 
     key = stack.secrets.get_secret_value(SecretId=stack.resolver.resolve({"Ref": "UploadTokenSecret"}))
@@ -163,7 +163,7 @@ def _upload_token(stack: LocalStack) -> str:
     return parse_qs(urlsplit(url).query)["t"][0]
 
 
-def seed(stack: LocalStack, function: str, needed: set[str]) -> dict[str, str]:
+def seed(stack: EmbeddedStack, function: str, needed: set[str]) -> dict[str, str]:
     """Put what the event's placeholders name into the stack; returns their values."""
     values: dict[str, str] = {}
     if needed & {"PhotoKey", "PhotoVersionId"}:
@@ -181,14 +181,14 @@ def seed(stack: LocalStack, function: str, needed: set[str]) -> dict[str, str]:
     return values
 
 
-def stack_names(stack: LocalStack) -> dict[str, str]:
+def stack_names(stack: EmbeddedStack) -> dict[str, str]:
     return {"ImagesBucketName": stack.bucket, "AppName": stack.resolver.parameters["AppName"],
             "AWS::Region": REGION, "AWS::AccountId": ACCOUNT}
 
 
 # ------------------------------------------------------------------ what the call changed
 
-def bucket_versions(stack: LocalStack) -> dict[tuple[str, str], dict[str, Any]]:
+def bucket_versions(stack: EmbeddedStack) -> dict[tuple[str, str], dict[str, Any]]:
     found = {}
     for page in stack.s3.get_paginator("list_object_versions").paginate(Bucket=stack.bucket):
         for version in page.get("Versions", []):
@@ -198,7 +198,7 @@ def bucket_versions(stack: LocalStack) -> dict[tuple[str, str], dict[str, Any]]:
     return found
 
 
-def job_rows(stack: LocalStack) -> dict[tuple[str, str], dict[str, Any]]:
+def job_rows(stack: EmbeddedStack) -> dict[tuple[str, str], dict[str, Any]]:
     from boto3.dynamodb.types import TypeDeserializer
 
     plain = TypeDeserializer()
@@ -238,7 +238,7 @@ def changes(before: dict, after: dict) -> tuple[list[Any], dict[Any, dict[str, l
     return added, changed
 
 
-def queued(stack: LocalStack) -> dict[str, list[Any]]:
+def queued(stack: EmbeddedStack) -> dict[str, list[Any]]:
     found: dict[str, list[Any]] = {}
     for logical_id, url in stack.queue_urls().items():
         messages = stack.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
@@ -271,16 +271,16 @@ def shortened(result: Any) -> Any:
 # ------------------------------------------------------------------ one invocation
 
 @contextlib.contextmanager
-def embedded_stack() -> Iterator[LocalStack]:
+def embedded_stack() -> Iterator[EmbeddedStack]:
     from moto import mock_aws
 
-    from tools.process import _fake_credentials
+    from tools.embedded_stack import fake_credentials
 
-    _fake_credentials()
+    fake_credentials()
     if str(REPO / "layers" / "pillow") not in sys.path:
         sys.path.insert(0, str(REPO / "layers" / "pillow"))
     with mock_aws():
-        yield LocalStack(REPO / "template.yaml", model="u2netp", models_dir=REPO / "models", parameters=LANES)
+        yield EmbeddedStack(parameters=LANES)
 
 
 def invoke(function: str, event_path: Path, *, full: bool = False) -> dict[str, Any]:

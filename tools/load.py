@@ -1,6 +1,6 @@
 """``make load``: a shoot of N photos through the local runner with faults on; prints one JSON report.
 
-A benchmark, not a test (tests/test_load.py runs a small one): photos in, jobs terminal, notifications,
+A benchmark, not a test (tests/e2e/test_load.py runs a small one): photos in, jobs terminal, notifications,
 duplicate outputs and emails, lost photos, dead letters, wall time and per-stage invocation p50/p95.
 """
 

@@ -1,4 +1,4 @@
-"""Draw picr's default watermark logo, ``layers/pillow/picr/assets/logo.png``.
+"""Draw picr's default watermark logo, ``layers/pillow/picr/image/assets/logo.png``.
 
 The mark is built only from Pillow's geometric primitives (rectangles, ellipses, arcs, a polygon) so the file
 is byte-for-byte reproducible without fonts: FreeType output changes between versions. It is drawn at 4x and
@@ -19,7 +19,7 @@ SIZE = (354, 120)
 SUPERSAMPLE = 4
 INK = (38, 50, 56)
 STROKE = 13
-DEFAULT_OUTPUT = Path(__file__).resolve().parents[1] / "layers/pillow/picr/assets/logo.png"
+DEFAULT_OUTPUT = Path(__file__).resolve().parents[1] / "layers/pillow/picr/image/assets/logo.png"
 
 
 def _draw_mark(draw: ImageDraw.ImageDraw, s: int) -> None:

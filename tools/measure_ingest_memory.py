@@ -29,7 +29,7 @@ for _path in (REPO, REPO / "layers" / "pillow"):
 
 from PIL import Image  # noqa: E402
 
-from picr.photo import Refused, encode_source, normalise_upload  # noqa: E402
+from picr.image.photo import Refused, encode_source, normalise_upload  # noqa: E402
 from tools.shared_data import PHOTOS  # noqa: E402
 
 BENCH_CASE = "02_binoculars_wooden_jetty"
@@ -97,7 +97,7 @@ def phone_jpeg(photos_dir: Path = PHOTOS) -> bytes:
 
 def measure_memory(photos_dir: Path = PHOTOS) -> dict:
     """Peak RSS of ingest on the 30000 x 30000 PNG bomb (must stay < 300 MB) and on a 12 MP JPEG."""
-    from tests.awkward import pixel_bomb_png
+    from tests.support.awkward import pixel_bomb_png
 
     return {
         "bomb_30000_png": measure_peak_rss(pixel_bomb_png()),

@@ -34,10 +34,10 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO / "layers" / "pillow") not in sys.path:
     sys.path.insert(0, str(REPO / "layers" / "pillow"))
 
-from picr.cutout import DEFAULT_SETTINGS, CutoutResult, CutoutSettings, make_cutout  # noqa: E402
-from picr.engine import LocalEngine, SegmentationEngine  # noqa: E402
-from picr.photo import encode_source, normalise_upload  # noqa: E402
-from picr.quality import assess_photo_quality  # noqa: E402
+from picr.image.photo import encode_source, normalise_upload  # noqa: E402
+from picr.image.quality import assess_photo_quality  # noqa: E402
+from picr.segmentation.cutout import DEFAULT_SETTINGS, CutoutResult, CutoutSettings, make_cutout  # noqa: E402
+from picr.segmentation.engine import LocalEngine, SegmentationEngine  # noqa: E402
 
 DEFAULT_EVAL = SHARED / "photos"
 DEFAULT_SCORER = SHARED / "tools" / "score.py"

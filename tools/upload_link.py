@@ -15,8 +15,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "layers" / "pillow"))
 
-from picr.signed_tokens import link_url  # after the layer is on the path
-from picr.upload import mint_link_token
+from picr.links.tokens import link_url  # after the layer is on the path
+from picr.links.upload import mint_link_token
 from tools.local_env import default_region
 
 

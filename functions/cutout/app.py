@@ -1,65 +1,50 @@
 """picr-cutout: the container function — SQS → cutout stage, one job per invocation.
 
 The engine (and so the ONNX session) is created here at module scope: once per container, not per
-photo. The hosted engine fetches its key from Secrets Manager at call time, cached briefly.
+photo. The hosted engine reads its key from Secrets Manager at call time, cached briefly; for review-lane
+retries it is built on first use only, since most containers never need it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from functools import cache
 
 import boto3
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from aws_lambda_powertools.utilities.parameters import get_secret
 
-from picr.config import Settings, load_settings
-from picr.engine import HostedEngine, LocalEngine, SegmentationEngine
-from picr.gate import GateThresholds
-from picr.gate_profile import profile_for
-from picr.jobs import JobStore
-from picr.messages import QueueSender, StageMessage
-from picr.runtime import count, iso, logger, sqs_batch_handler, utc_now
+from picr.aws.bucket import ImageBucket
+from picr.aws.jobs import JobStore
+from picr.aws.queues import QueueSender
+from picr.aws.secrets import Secrets
+from picr.runtime import job_stage_handler
+from picr.segmentation.engine import HostedEngine, LocalEngine, SegmentationEngine
+from picr.segmentation.gate import GateThresholds
+from picr.segmentation.gate_profile import profile_for
+from picr.settings import CutoutSettings
 from picr.stages.cutout import CutoutContext, cut
-from picr.storage import ImageBucket
+
+settings = CutoutSettings.from_environment()
+secrets = Secrets(boto3.client("secretsmanager"))
+sqs = boto3.client("sqs")
 
 
-def make_engine(settings: Settings) -> SegmentationEngine:
-    if settings.engine == "hosted":
-        settings.require("hosted_secret_arn")
-        secret_arn = settings.hosted_secret_arn
-        return HostedEngine(settings.hosted_url, lambda: get_secret(secret_arn, max_age=300))
+@cache
+def hosted_engine() -> SegmentationEngine:
+    return HostedEngine(settings.hosted_url, lambda: secrets.text(settings.hosted_secret_arn or ""))
+
+
+def local_engine() -> SegmentationEngine:
     engine = LocalEngine(settings.model)
     profile_for(engine)   # the gate's fitted limits for exactly these weights, or ProfileError: no start
     return engine
 
 
-def hosted_engine_factory(settings: Settings) -> Callable[[], SegmentationEngine] | None:
-    """The hosted engine for review-lane retries, built on first use only: most containers never need it."""
-    if not settings.hosted_secret_arn:
-        return None
-    return cache(lambda: make_engine(settings.model_copy(update={"engine": "hosted"})))
-
-
-settings = load_settings()
-settings.require("variants_queue_url", "publish_queue_url")
-sqs = boto3.client("sqs")
 context = CutoutContext(
     bucket=ImageBucket(boto3.client("s3"), settings.bucket),
     jobs=JobStore(boto3.client("dynamodb"), settings.jobs_table),
-    engine=make_engine(settings),
+    engine=hosted_engine() if settings.engine == "hosted" else local_engine(),
     variants_queue=QueueSender(sqs, settings.variants_queue_url),
     publish_queue=QueueSender(sqs, settings.publish_queue_url),
     thresholds=GateThresholds(),
-    hosted_engine=hosted_engine_factory(settings),
+    hosted_engine=hosted_engine if settings.hosted_secret_arn else None,
 )
-
-
-def record_handler(record: SQSRecord) -> None:
-    message = StageMessage.model_validate_json(record.body)
-    status = cut(message.job_id, context, now=iso(utc_now()))
-    logger.info("cutout", extra={"job_id": message.job_id, "status": status})
-    count(status)
-
-
-handler = sqs_batch_handler(record_handler)
+handler = job_stage_handler("cutout", lambda job_id, now: cut(job_id, context, now=now))

@@ -6,7 +6,7 @@ once, at build time, into ``U2NET_HOME`` (``/opt/u2net``), where rembg's ``resol
 ``<name>.onnx`` and skips its own download.
 
 The URLs and md5 sums are the ones rembg 2.0.86 pins in each session's ``download_models`` (md5 is what
-rembg publishes; ``tests/test_build.py`` re-reads them from the installed rembg so a rembg upgrade that
+rembg publishes; ``tests/integration/test_build.py`` re-reads them from the installed rembg so a rembg upgrade that
 changes a model cannot slip past). Standard library only: it runs in the bare Lambda base image.
 
 Usage: ``python bake_model.py <model> <dest_dir> [--url URL]``

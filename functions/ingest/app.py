@@ -6,17 +6,16 @@ import boto3
 from aws_lambda_powertools.utilities.data_classes import S3EventBridgeNotificationEvent
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from picr.config import load_settings
-from picr.jobs import JobStore
-from picr.messages import QueueSender
-from picr.photo import IntakeLimits
+from picr.aws.bucket import ImageBucket
+from picr.aws.jobs import JobStore
+from picr.aws.queues import QueueSender
+from picr.aws.upload_forms import UploadForms
+from picr.image.photo import IntakeLimits
 from picr.runtime import count, event_time, iso, logger, sqs_batch_handler, utc_now
+from picr.settings import IngestSettings
 from picr.stages.ingest import NOT_ADMITTED, IngestContext, UploadedObject, UploadNotFound, ingest
-from picr.storage import ImageBucket
-from picr.upload import UploadForms
 
-settings = load_settings()
-settings.require("cutout_queue_url", "publish_queue_url", "idempotency_table")
+settings = IngestSettings.from_environment()
 sqs = boto3.client("sqs")
 dynamodb = boto3.client("dynamodb")
 context = IngestContext(

@@ -10,16 +10,15 @@ import boto3
 from aws_lambda_powertools.utilities.data_classes import S3EventBridgeNotificationEvent
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from picr.config import load_settings
-from picr.delivery import idempotent_delivery
-from picr.inbox import Inbox
-from picr.mail_intake import MailLimits
-from picr.runtime import logger, metrics, sqs_batch_handler, utc_now
+from picr.aws.bucket import ImageBucket
+from picr.aws.inbox import Inbox
+from picr.intake.mail import MailLimits
+from picr.notify.delivery import idempotent_delivery
+from picr.runtime import logger, metrics, sqs_batch_handler, utc_now, with_idempotency
+from picr.settings import MailIntakeSettings
 from picr.stages.mail_intake import MailIntakeContext, take_in_mail
-from picr.storage import ImageBucket
 
-settings = load_settings()
-settings.require("sender", "owner_email", "idempotency_table")
+settings = MailIntakeSettings.from_environment()
 s3 = boto3.client("s3")
 deliver, idempotency = idempotent_delivery(
     settings, ses=boto3.client("ses"), sns=boto3.client("sns"), dynamodb=boto3.client("dynamodb")
@@ -46,9 +45,4 @@ def record_handler(record: SQSRecord) -> None:
     metrics.add_metric(name="MailPhotos", unit="Count", value=len(outcome.keys))
 
 
-batch_handler = sqs_batch_handler(record_handler)
-
-
-def handler(event: dict, lambda_context: object) -> dict:
-    idempotency.register_lambda_context(lambda_context)
-    return batch_handler(event, lambda_context)
+handler = with_idempotency(idempotency, sqs_batch_handler(record_handler))

@@ -11,19 +11,20 @@ from datetime import timedelta
 import boto3
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from picr.config import load_settings
-from picr.delivery import idempotent_delivery
-from picr.download_links import DownloadLinks
-from picr.jobs import JobStore
-from picr.messages import PublishMessage
-from picr.review_links import review_links_from, secret_signing_key
-from picr.runtime import count, iso, logger, sqs_batch_handler, utc_now
+from picr.aws.bucket import ImageBucket
+from picr.aws.jobs import JobStore
+from picr.aws.queues import PublishMessage
+from picr.aws.secrets import Secrets
+from picr.links.download import DownloadLinks
+from picr.links.review import review_links_for
+from picr.notify.delivery import idempotent_delivery
+from picr.runtime import count, iso, logger, sqs_batch_handler, utc_now, with_idempotency
+from picr.settings import PublishSettings
 from picr.stages.publish import PublishContext, publish
-from picr.storage import ImageBucket
 
-settings = load_settings()
-settings.require("sender", "owner_email")
+settings = PublishSettings.from_environment()
 dynamodb = boto3.client("dynamodb")
+signing_key = Secrets(boto3.client("secretsmanager")).key(settings.review_secret_arn)
 deliver, idempotency = idempotent_delivery(
     settings, ses=boto3.client("ses"), sns=boto3.client("sns"), dynamodb=dynamodb
 )
@@ -33,9 +34,8 @@ context = PublishContext(
     deliver=lambda job_id, outcome, message: deliver({"job_id": job_id, "outcome": outcome}, message),
     sender=settings.sender,
     recipients=settings.recipients,
-    download_links=DownloadLinks(settings.review_url, secret_signing_key(settings.review_secret_arn),
-                                 timedelta(days=settings.link_expiry_days)),
-    review_links=review_links_from(settings),
+    download_links=DownloadLinks(settings.review_url, signing_key, timedelta(days=settings.link_expiry_days)),
+    review_links=review_links_for(settings, signing_key),
 )
 
 
@@ -47,9 +47,4 @@ def record_handler(record: SQSRecord) -> None:
     count(status)
 
 
-batch_handler = sqs_batch_handler(record_handler)
-
-
-def handler(event: dict, lambda_context: object) -> dict:
-    idempotency.register_lambda_context(lambda_context)
-    return batch_handler(event, lambda_context)
+handler = with_idempotency(idempotency, sqs_batch_handler(record_handler))

@@ -9,18 +9,18 @@ import boto3
 from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from picr import jobs as states
-from picr.config import load_settings
-from picr.delivery import idempotent_delivery
-from picr.jobs import JobStore
-from picr.messages import QueueSender
-from picr.review_links import review_links_from
+from picr.aws.bucket import ImageBucket
+from picr.aws.jobs import JobStore
+from picr.aws.queues import QueueSender
+from picr.aws.secrets import Secrets
+from picr.job import Status
+from picr.links.review import review_links_for
+from picr.notify.delivery import idempotent_delivery
 from picr.runtime import iso, job_failed, logger, metrics, utc_now
+from picr.settings import SweepSettings
 from picr.stages.sweep import SweepContext, keep_held_files, redrive_stranded, sweep
-from picr.storage import ImageBucket
 
-settings = load_settings()
-settings.require("sender", "owner_email", "cutout_queue_url", "variants_queue_url", "publish_queue_url")
+settings = SweepSettings.from_environment()
 sqs = boto3.client("sqs")
 dynamodb = boto3.client("dynamodb")
 deliver, idempotency = idempotent_delivery(
@@ -33,11 +33,11 @@ context = SweepContext(
     sender=settings.sender,
     recipients=settings.recipients,
     review_after=timedelta(hours=settings.review_after_hours),
-    review_links=review_links_from(settings),
+    review_links=review_links_for(settings, Secrets(boto3.client("secretsmanager")).key(settings.review_secret_arn)),
     next_stages={
-        states.INGESTED: QueueSender(sqs, settings.cutout_queue_url),
-        states.CUT: QueueSender(sqs, settings.variants_queue_url),
-        states.VARIED: QueueSender(sqs, settings.publish_queue_url),
+        Status.INGESTED: QueueSender(sqs, settings.cutout_queue_url),
+        Status.CUT: QueueSender(sqs, settings.variants_queue_url),
+        Status.VARIED: QueueSender(sqs, settings.publish_queue_url),
     },
     retention=settings.retention,
     on_job_failure=job_failed,

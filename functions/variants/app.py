@@ -3,29 +3,18 @@
 from __future__ import annotations
 
 import boto3
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from picr.config import load_settings
-from picr.jobs import JobStore
-from picr.messages import QueueSender, StageMessage
-from picr.runtime import count, iso, logger, sqs_batch_handler, utc_now
+from picr.aws.bucket import ImageBucket
+from picr.aws.jobs import JobStore
+from picr.aws.queues import QueueSender
+from picr.runtime import job_stage_handler
+from picr.settings import VariantsSettings
 from picr.stages.variants import VariantsContext, build_variants
-from picr.storage import ImageBucket
 
-settings = load_settings()
-settings.require("publish_queue_url")
+settings = VariantsSettings.from_environment()
 context = VariantsContext(
     bucket=ImageBucket(boto3.client("s3"), settings.bucket),
     jobs=JobStore(boto3.client("dynamodb"), settings.jobs_table),
     publish_queue=QueueSender(boto3.client("sqs"), settings.publish_queue_url),
 )
-
-
-def record_handler(record: SQSRecord) -> None:
-    message = StageMessage.model_validate_json(record.body)
-    status = build_variants(message.job_id, context, now=iso(utc_now()))
-    logger.info("variants", extra={"job_id": message.job_id, "status": status})
-    count(status)
-
-
-handler = sqs_batch_handler(record_handler)
+handler = job_stage_handler("variants", lambda job_id, now: build_variants(job_id, context, now=now))

@@ -36,10 +36,10 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO / "layers" / "pillow") not in sys.path:
     sys.path.insert(0, str(REPO / "layers" / "pillow"))
 
-from picr.cutout import make_cutout  # noqa: E402
-from picr.engine import LocalEngine  # noqa: E402
-from picr.gate import GateResult  # noqa: E402
-from picr.gate_profile import GateProfile, ProfileError, load_profile, unfitted  # noqa: E402
+from picr.segmentation.cutout import make_cutout  # noqa: E402
+from picr.segmentation.engine import LocalEngine  # noqa: E402
+from picr.segmentation.gate import GateResult  # noqa: E402
+from picr.segmentation.gate_profile import GateProfile, ProfileError, load_profile, unfitted  # noqa: E402
 from tools.score_cases import DEFAULT_SCORER, ingest_photo  # noqa: E402
 
 PICR = REPO / "layers" / "pillow" / "picr"

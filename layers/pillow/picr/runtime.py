@@ -11,9 +11,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.event_handler import LambdaFunctionUrlResolver
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
+
+from picr.aws.queues import StageMessage
 
 NAMESPACE = "picr"  # fixed: the roles may only put metrics into this namespace (cloudwatch:namespace)
 
@@ -21,6 +25,7 @@ logger = Logger()
 metrics = Metrics(namespace=NAMESPACE)
 
 RecordHandler = Callable[[SQSRecord], None]
+Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
 def utc_now() -> datetime:
@@ -41,7 +46,7 @@ def event_time(value: object) -> str:
 
 def job_failed(job_id: str, step: str) -> None:
     """One job of a loop over many failed: logged with its id and the exception, counted, and skipped
-    (``picr.stages.isolation``). Call it inside the ``except`` block."""
+    (``picr.pipeline.each_job``). Call it inside the ``except`` block."""
     logger.exception("job skipped", extra={"job_id": job_id, "step": step})
     metrics.add_metric(name="JobsSkipped", unit=MetricUnit.Count, value=1)
 
@@ -51,7 +56,7 @@ def count(status: str) -> None:
     metrics.add_metric(name=f"Jobs_{status}", unit=MetricUnit.Count, value=1)
 
 
-def sqs_batch_handler(record_handler: RecordHandler) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+def sqs_batch_handler(record_handler: RecordHandler) -> Handler:
     """Wrap a per-record function as a Lambda handler reporting partial batch failures."""
     processor = BatchProcessor(event_type=EventType.SQS)
 
@@ -61,5 +66,40 @@ def sqs_batch_handler(record_handler: RecordHandler) -> Callable[[dict[str, Any]
         return process_partial_response(
             event=event, record_handler=record_handler, processor=processor, context=context
         )
+
+    return handler
+
+
+def job_stage_handler(name: str, run: Callable[[str, str], str]) -> Handler:
+    """The handler of a stage whose queue carries a job id: ``run(job_id, now)`` returns the job's status
+    afterwards, which is logged and counted."""
+
+    def record_handler(record: SQSRecord) -> None:
+        message = StageMessage.model_validate_json(record.body)
+        status = run(message.job_id, iso(utc_now()))
+        logger.info(name, extra={"job_id": message.job_id, "status": status})
+        count(status)
+
+    return sqs_batch_handler(record_handler)
+
+
+def with_idempotency(config: IdempotencyConfig, handler: Handler) -> Handler:
+    """``handler``, registering each invocation's Lambda context on the idempotency config first: a send cut
+    short by a timeout is then retried once its in-progress record expires, not blocked for 14 days."""
+
+    def registered(event: dict[str, Any], lambda_context: Any) -> dict[str, Any]:
+        config.register_lambda_context(lambda_context)
+        return handler(event, lambda_context)
+
+    return registered
+
+
+def function_url_handler(app: LambdaFunctionUrlResolver) -> Handler:
+    """The handler of a Function URL: the request routed by ``app``, with the logs and metrics every handler has."""
+
+    @logger.inject_lambda_context(clear_state=True)
+    @metrics.log_metrics
+    def handler(event: dict[str, Any], lambda_context: Any) -> dict[str, Any]:
+        return app.resolve(event, lambda_context)
 
     return handler

@@ -8,18 +8,17 @@ from __future__ import annotations
 import io
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from PIL import Image
 
-from picr import jobs as states
-from picr.cutout import make_cutout
-from picr.engine import SegmentationEngine
-from picr.gate import GateThresholds
-from picr.jobs import JobStore
-from picr.messages import PublishMessage, QueueSender, StageMessage
-from picr.stages.handoff import hand_off
-from picr.storage import ImageBucket, work_key
+from picr.aws.bucket import ImageBucket, work_key
+from picr.aws.jobs import JobStore
+from picr.aws.queues import PublishMessage, QueueSender, StageMessage
+from picr.job import Handoff, Job, Status
+from picr.pipeline import hand_off
+from picr.segmentation.cutout import make_cutout
+from picr.segmentation.engine import SegmentationEngine
+from picr.segmentation.gate import GateThresholds
 
 
 @dataclass
@@ -47,11 +46,11 @@ def cut(job_id: str, ctx: CutoutContext, *, now: str) -> str:
     job = ctx.jobs.get(job_id)
     if job is None:
         raise LookupError(f"job {job_id} does not exist")
-    if job["current_status"] == states.INGESTED:
-        source = ctx.bucket.get(job["source_work_key"])
+    if job.status == Status.INGESTED:
+        source = ctx.bucket.get(job.source_work_key)
         with Image.open(io.BytesIO(source.data)) as opened:
-            image = opened.convert("RGBA" if job.get("has_transparency") else "RGB")
-        result = make_cutout(image, _engine_for(job, ctx), job.get("warnings") or [], ctx.thresholds)
+            image = opened.convert("RGBA" if job.has_transparency else "RGB")
+        result = make_cutout(image, _engine_for(job, ctx), list(job.warnings), ctx.thresholds)
         cutout_key = work_key(job_id, "cutout.png")
         ctx.bucket.put(cutout_key, encode_cutout(result.rgba), "image/png")
         gate = result.gate
@@ -63,27 +62,22 @@ def cut(job_id: str, ctx: CutoutContext, *, now: str) -> str:
             "scores": gate.scores,
             "reasons": list(gate.reasons),
         }
-        to_status = states.CUT if gate.passed else states.NEEDS_REVIEW
+        to_status = Status.CUT if gate.passed else Status.NEEDS_REVIEW
         detail = {"engine": result.engine, "confidence": gate.confidence, "reasons": list(gate.reasons)}
-        ctx.jobs.transition(job_id, to_status, allowed_from={states.INGESTED}, at=now, attrs=attrs, detail=detail)
+        ctx.jobs.transition(job_id, to_status, allowed_from={Status.INGESTED}, at=now, attrs=attrs, detail=detail)
         job = ctx.jobs.get(job_id) or job
-    if job["current_status"] == states.CUT:
-        hand_off(ctx.jobs, job, "variants_enqueued", ctx.variants_queue, StageMessage(job_id=job_id))
-    elif job["current_status"] == states.NEEDS_REVIEW:
-        hand_off(ctx.jobs, job, "publish_review_enqueued", ctx.publish_queue,
+    if job.status == Status.CUT:
+        hand_off(ctx.jobs, job, Handoff.VARIANTS, ctx.variants_queue, StageMessage(job_id=job_id))
+    elif job.status == Status.NEEDS_REVIEW:
+        hand_off(ctx.jobs, job, Handoff.PUBLISH_REVIEW, ctx.publish_queue,
                  PublishMessage(job_id=job_id, outcome="review"))
-    return job["current_status"]
+    return job.status
 
 
-def _engine_for(job: dict[str, Any], ctx: CutoutContext) -> SegmentationEngine:
+def _engine_for(job: Job, ctx: CutoutContext) -> SegmentationEngine:
     """The deployment's engine, unless the review lane asked for the hosted one (``engine_override``)."""
-    if job.get("engine_override") != "hosted":
+    if job.engine_override != "hosted":
         return ctx.engine
     if ctx.hosted_engine is None:
-        raise LookupError(f"job {job['job_id']} asks for the hosted engine, which this deployment does not configure")
+        raise LookupError(f"job {job.job_id} asks for the hosted engine, which this deployment does not configure")
     return ctx.hosted_engine()
-
-
-def job_summary(job: dict[str, Any]) -> dict[str, Any]:
-    """The gate's view of a job, for logs and metrics."""
-    return {key: job.get(key) for key in ("job_id", "current_status", "confidence", "coverage", "reasons")}

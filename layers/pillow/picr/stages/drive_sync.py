@@ -1,6 +1,6 @@
 """Drive sync: new photos in the watched Drive folder → ``inbox/``; finished ``out/`` sets → a Drive subfolder.
 
-Each photo is copied exactly once per content. The state (``picr.drive_sync.SyncState``) says which file
+Each photo is copied exactly once per content. The state (``picr.intake.drive.SyncState``) says which file
 versions were taken; the inbox key is derived from the Drive file id and checksum and written only if
 absent (``Inbox.drop``), so a run that crashes before saving its state re-copies nothing on the next
 run. Sets are mirrored one at a time and the state saved after each, so a crash repeats at most one set.
@@ -15,11 +15,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from picr.drive_sync import DriveFile, DriveFolder, SyncState
-from picr.inbox import Inbox, Origin
-from picr.naming import product_name, safe_file_name
-from picr.photo import IntakeLimits
-from picr.storage import ImageBucket
+from picr.aws.bucket import ImageBucket
+from picr.aws.inbox import Inbox
+from picr.image.photo import IntakeLimits
+from picr.intake.drive import DriveFile, DriveFolder, SyncState
+from picr.intake.naming import product_name, safe_file_name
+from picr.intake.origin import Origin
 
 STATE_KEY = "config/drive-state.json"
 MANIFESTS = "out/manifests/"

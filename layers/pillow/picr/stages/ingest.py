@@ -11,7 +11,7 @@ a photo deleted or replaced before ingest ran opens no job; a file over the size
 from its size alone, without being downloaded.
 
 An object under ``inbox/upload/`` becomes a job only if the upload page handed out a form for its key and
-it is the first object to arrive on it, within the link's hourly photo quota (``picr.upload.UploadForms``):
+it is the first object to arrive on it, within the link's hourly photo quota (``picr.aws.upload_forms.UploadForms``):
 S3 accepts a form posted again, and each post is a new version with its own event.
 
 Each job records its source identity (``source``), and a reshoot only replaces a held job of the same
@@ -24,22 +24,22 @@ import hashlib
 import posixpath
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
 from urllib.parse import unquote_plus
 
-from picr import jobs as states
-from picr.inbox import Origin, decode_metadata
-from picr.jobs import JobStore, NewJob
-from picr.messages import PublishMessage, QueueSender, StageMessage
-from picr.naming import FALLBACK_PRODUCT_NAME, product_name, safe_file_name
-from picr.photo import IntakeLimits, Refused, check_size, encode_source, normalise_upload
-from picr.quality import assess_photo_quality
+from picr.aws.bucket import INBOX, ImageBucket, ObjectInfo, original_key, rejected_key, work_key
+from picr.aws.jobs import JobStore
+from picr.aws.queues import PublishMessage, QueueSender, StageMessage
+from picr.aws.upload_forms import UploadForms
+from picr.image.photo import IntakeLimits, Refused, check_size, encode_source, normalise_upload
+from picr.image.quality import assess_photo_quality
+from picr.intake.naming import FALLBACK_PRODUCT_NAME, product_name, safe_file_name
+from picr.intake.origin import Origin, decode_metadata
+from picr.intake.upload import LANE_NAME as UPLOAD_LANE
+from picr.intake.upload import UPLOAD_PREFIX, UploadPolicy
+from picr.job import Handoff, Job, NewJob, Status
+from picr.pipeline import hand_off
 from picr.stages.drive_sync import LANE as DRIVE_LANE
-from picr.stages.handoff import hand_off
 from picr.stages.mail_intake import LANE as MAIL_LANE
-from picr.storage import INBOX, ImageBucket, ObjectInfo, original_key, rejected_key, work_key
-from picr.upload import LANE_NAME as UPLOAD_LANE
-from picr.upload import UPLOAD_PREFIX, UploadForms, UploadPolicy
 
 NOT_ADMITTED = "not_admitted"
 """Outcome of an object on an upload key that no form admits: no job is opened for it."""
@@ -147,8 +147,8 @@ def ingest(obj: UploadedObject, ctx: IngestContext, *, now: str) -> IngestOutcom
     job_id = job_id_for(obj)
     existing = ctx.jobs.get(job_id)
     if existing is not None:
-        _finish(job_id, existing, ctx)
-        return IngestOutcome(job_id, existing["current_status"], duplicate=True)
+        _finish(existing, ctx)
+        return IngestOutcome(job_id, existing.status, duplicate=True)
     gone = _replaced_or_deleted(obj, ctx.bucket)
     if gone:
         return IngestOutcome(job_id, gone, reason=_SKIP_REASONS[gone])
@@ -176,9 +176,9 @@ def ingest(obj: UploadedObject, ctx: IngestContext, *, now: str) -> IngestOutcom
             "source": source,
             **origin.job_attrs(),
         }
-        ctx.jobs.open(job, at=now, status=states.REJECTED, attrs=attrs, detail={"reason_code": refusal.code})
-        _finish(job_id, ctx.jobs.get(job_id) or {}, ctx)
-        return IngestOutcome(job_id, states.REJECTED, reason=refusal.code)
+        ctx.jobs.open(job, at=now, status=Status.REJECTED, attrs=attrs, detail={"reason_code": refusal.code})
+        _finish(_reread(job_id, ctx), ctx)
+        return IngestOutcome(job_id, Status.REJECTED, reason=refusal.code)
 
     data, ext, content_type = encode_source(photo)
     source_key = work_key(job_id, f"source.{ext}")
@@ -202,26 +202,33 @@ def ingest(obj: UploadedObject, ctx: IngestContext, *, now: str) -> IngestOutcom
     if reshot:
         attrs["supersedes"] = reshot
     ctx.jobs.open(job, at=now, attrs=attrs, detail={"notes": list(photo.notes), "supersedes": reshot or None})
-    _finish(job_id, ctx.jobs.get(job_id) or {}, ctx)
-    return IngestOutcome(job_id, states.INGESTED)
+    _finish(_reread(job_id, ctx), ctx)
+    return IngestOutcome(job_id, Status.INGESTED)
 
 
-def _finish(job_id: str, job: dict[str, Any], ctx: IngestContext) -> None:
+def _reread(job_id: str, ctx: IngestContext) -> Job:
+    """The job just opened (by this attempt, or by a concurrent one that won the conditional write)."""
+    job = ctx.jobs.get(job_id)
+    if job is None:
+        raise LookupError(f"job {job_id} was opened but cannot be read back")
+    return job
+
+
+def _finish(job: Job, ctx: IngestContext) -> None:
     """Do whatever follow-up the job's flags say is still missing; each step is recorded once done."""
-    status = job.get("current_status")
-    if status == states.REJECTED:
-        if not job.get("moved"):
-            ctx.bucket.move(job["source_key"], job["rejected_key"], job.get("source_version"))
-            ctx.jobs.update(job_id, {"moved": True})
-        hand_off(ctx.jobs, job, "publish_rejected_enqueued", ctx.publish_queue,
-                 PublishMessage(job_id=job_id, outcome="rejected"))
-    elif status == states.INGESTED:
-        if job.get("original_key") and not job.get("original_kept"):
-            # inbox/ is a drop zone that expires; the original is kept with its job (see storage)
-            ctx.bucket.copy(job["source_key"], job["original_key"], job.get("source_version"))
-            ctx.jobs.update(job_id, {"original_kept": True})
+    if job.status == Status.REJECTED:
+        if not job.moved:
+            ctx.bucket.move(job.source_key, job.rejected_key, job.source_version)
+            ctx.jobs.update(job.job_id, {"moved": True})
+        hand_off(ctx.jobs, job, Handoff.PUBLISH_REJECTED, ctx.publish_queue,
+                 PublishMessage(job_id=job.job_id, outcome="rejected"))
+    elif job.status == Status.INGESTED:
+        if job.original_key and not job.original_kept:
+            # inbox/ is a drop zone that expires; the original is kept with its job (see picr.aws.bucket)
+            ctx.bucket.copy(job.source_key, job.original_key, job.source_version)
+            ctx.jobs.update(job.job_id, {"original_kept": True})
         _supersede(job, ctx)
-        hand_off(ctx.jobs, job, "cutout_enqueued", ctx.cutout_queue, StageMessage(job_id=job_id))
+        hand_off(ctx.jobs, job, Handoff.CUTOUT, ctx.cutout_queue, StageMessage(job_id=job.job_id))
 
 
 def _upload_refusal(obj: UploadedObject, job_id: str, ctx: IngestContext, now: str) -> str | None:
@@ -269,17 +276,17 @@ def held_jobs_of(product: str, source: str, jobs: JobStore) -> list[str]:
     if product == FALLBACK_PRODUCT_NAME:
         return []
     wanted = product.casefold()
-    return [held["job_id"] for held in jobs.in_status(states.NEEDS_REVIEW)
-            if (held.get("product") or "").casefold() == wanted and held.get("source") == source]
+    return [held.job_id for held in jobs.in_status(Status.NEEDS_REVIEW)
+            if held.product.casefold() == wanted and held.source == source]
 
 
-def _supersede(job: dict[str, Any], ctx: IngestContext) -> None:
+def _supersede(job: Job, ctx: IngestContext) -> None:
     """A reshoot closes the held jobs it replaces (listed on it when it opened), linking both ways.
 
     Conditional per held job, and stamped with the new job's opening time, so a redelivery changes
     nothing more; a held job decided in the meantime stays as decided.
     """
-    for held_id in job.get("supersedes") or []:
-        link = {"superseded_by": job["job_id"], "reshoot_key": job["source_key"]}
-        ctx.jobs.transition(held_id, states.SUPERSEDED, allowed_from={states.NEEDS_REVIEW}, at=job["created_at"],
+    for held_id in job.supersedes:
+        link = {"superseded_by": job.job_id, "reshoot_key": job.source_key}
+        ctx.jobs.transition(held_id, Status.SUPERSEDED, allowed_from={Status.NEEDS_REVIEW}, at=job.created_at,
                             attrs=link, detail={**link, "reason": "a new photo of the same product arrived"})

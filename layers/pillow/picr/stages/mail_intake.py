@@ -16,10 +16,12 @@ from email.message import EmailMessage
 
 from botocore.exceptions import ClientError
 
-from picr.inbox import Inbox, Origin
-from picr.mail_intake import MailLimits, build_intake_notice, read_mail
-from picr.naming import safe_file_name
-from picr.storage import ImageBucket
+from picr.aws.bucket import ImageBucket
+from picr.aws.inbox import Inbox
+from picr.intake.mail import MailLimits, read_mail
+from picr.intake.naming import safe_file_name
+from picr.intake.origin import Origin
+from picr.notify.emails import build_intake_notice
 
 MAIL_PREFIX = "mail/"
 LANE = "email"

@@ -2,7 +2,7 @@
 
 ``show`` (GET) only ever renders the page; ``decide`` (POST from that page) acts. A mail client or a
 link scanner fetching the URL therefore changes nothing. Every action is one conditional transition
-out of ``needs_review`` that also spends the token (see :mod:`picr.review_links`), with the link, the
+out of ``needs_review`` that also spends the token (see :mod:`picr.links.review`), with the link, the
 token id and the requester recorded in the history row, so the history answers "who decided this, from
 which link, and when" long after the fact.
 
@@ -17,20 +17,24 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from botocore.exceptions import ClientError
 
-from picr import jobs as states
-from picr.jobs import SPENT_TOKENS, JobStore
-from picr.messages import QueueSender, StageMessage
-from picr.naming import safe_file_name
-from picr.notify import UNNAMED_PRODUCT
-from picr.review_links import LABELS, LinkRefused, ReviewToken, mint_token, offered_actions, read_token
-from picr.review_page import PageButton, render_result_page, render_review_page
-from picr.stages.handoff import hand_off
-from picr.storage import ImageBucket, not_found, rejected_key
+from picr.aws.bucket import ImageBucket, not_found, rejected_key
+from picr.aws.jobs import JobStore
+from picr.aws.queues import QueueSender, StageMessage
+from picr.intake.naming import safe_file_name
+from picr.job import Handoff, Job, Status
+from picr.links.download import REDIRECT_EXPIRY_S, read_download
+from picr.links.review import LABELS, LinkRefused, ReviewToken, mint_token, offered_actions, read_token
+from picr.links.tokens import TOKEN_PARAMETER
+from picr.notify.emails import UNNAMED_PRODUCT
+from picr.pages.review import PageButton, render_result_page, render_review_page
+from picr.pipeline import hand_off
 
+MAX_FORM_BYTES = 4096
+"""The page's form posts a token and an action name (a few hundred bytes); anything larger is not ours."""
 MAX_USER_AGENT_CHARS = 256
 """Enough to name the browser and device in the audit trail; a longer header is cut, never stored whole."""
 
@@ -62,12 +66,14 @@ class ReviewResponse:
     status: int
     html: str
     outcome: str
-    """For logs and metrics: ``shown``, ``approve``, ``reject``, ``retry`` or ``refused:<reason>``."""
+    """For logs and metrics: ``shown``, ``approve``, ``reject``, ``retry``, ``download`` or ``refused:<reason>``."""
     job_id: str | None = None
+    location: str | None = None
+    """Where a redirect (a download link) sends the browser."""
 
 
 class _Refused(Exception):
-    def __init__(self, reason: str, job: dict[str, Any] | None = None) -> None:
+    def __init__(self, reason: str, job: Job | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
         self.job = job
@@ -95,26 +101,25 @@ _REFUSALS: dict[str, tuple[int, str, str]] = {
 }
 
 _NOW_IS = {
-    states.INGESTED: "it is being cut out again",
-    states.CUT: "its images are being made",
-    states.VARIED: "its images are being made",
-    states.DONE: "its images were made and sent",
-    states.REJECTED: "it was rejected",
-    states.SUPERSEDED: "a newer photo of it replaced this one",
-    states.NEEDS_REVIEW: "it was held again, and a newer email has the current buttons",
-    states.FAILED: "it could not be processed",
+    Status.INGESTED: "it is being cut out again",
+    Status.CUT: "its images are being made",
+    Status.VARIED: "its images are being made",
+    Status.DONE: "its images were made and sent",
+    Status.REJECTED: "it was rejected",
+    Status.SUPERSEDED: "a newer photo of it replaced this one",
+    Status.NEEDS_REVIEW: "it was held again, and a newer email has the current buttons",
 }
 
 
 def _refusal_page(refused: _Refused) -> ReviewResponse:
     status, title, message = _REFUSALS[refused.reason]
     job = refused.job
-    product = (job or {}).get("product") or UNNAMED_PRODUCT
+    product = (job.product if job else "") or UNNAMED_PRODUCT
     if refused.reason == "decided" and job is not None:
-        message = f"{product} is no longer waiting for review: {_NOW_IS.get(job['current_status'], 'it moved on')}."
+        message = f"{product} is no longer waiting for review: {_NOW_IS.get(job.status, 'it moved on')}."
     elif refused.reason == "images-gone":
         message = f"{product}: {message}"
-    job_id = job["job_id"] if job else None
+    job_id = job.job_id if job else None
     return ReviewResponse(status, render_result_page(title=title, message=message, job_id=job_id),
                           f"refused:{refused.reason}", job_id)
 
@@ -128,18 +133,18 @@ def _verified(token_text: str | None, ctx: ReviewContext, now: datetime) -> Revi
         raise _Refused(refused.reason) from refused
 
 
-def _job(token: ReviewToken, ctx: ReviewContext) -> dict[str, Any]:
+def _job(token: ReviewToken, ctx: ReviewContext) -> Job:
     job = ctx.jobs.get(token.job_id)
     if job is None:
         raise _Refused("unknown-job")
     return job
 
 
-def _check_held(token: ReviewToken, job: dict[str, Any], ctx: ReviewContext) -> None:
+def _check_held(token: ReviewToken, job: Job, ctx: ReviewContext) -> None:
     """Still the hold this link was minted for, and the action is still one this job offers."""
-    if token.nonce in (job.get(SPENT_TOKENS) or ()):
+    if token.nonce in job.spent_tokens:
         raise _Refused("used", job)
-    if job["current_status"] != states.NEEDS_REVIEW or job["updated_at"] != token.held_at:
+    if job.status != Status.NEEDS_REVIEW or job.updated_at != token.held_at:
         raise _Refused("decided", job)
     if token.action not in offered_actions(job, hosted_retry=ctx.hosted_retry):
         raise _Refused("not-offered", job)
@@ -164,11 +169,11 @@ def show(token_text: str | None, ctx: ReviewContext, *, now: datetime) -> Review
             key, job_id=token.job_id, action=action, kind=token.kind, held_at=token.held_at,
             expires_at=token.expires_at)
         buttons.append(PageButton(action, LABELS[action], page_token))
-    held_since = datetime.fromisoformat(job["updated_at"])
+    held_since = datetime.fromisoformat(job.updated_at)
     html = render_review_page(
         job_id=token.job_id,
-        product=job.get("product") or UNNAMED_PRODUCT,
-        reasons=list(job.get("reasons") or []),
+        product=job.product or UNNAMED_PRODUCT,
+        reasons=list(job.reasons),
         held_since=f"{held_since:%d %b %Y, %H:%M} UTC",
         original=original,
         cutout=cutout,
@@ -177,11 +182,11 @@ def show(token_text: str | None, ctx: ReviewContext, *, now: datetime) -> Review
     return ReviewResponse(200, html, "shown", token.job_id)
 
 
-def _held_images(job: dict[str, Any], ctx: ReviewContext) -> tuple[bytes, bytes | None]:
+def _held_images(job: Job, ctx: ReviewContext) -> tuple[bytes, bytes | None]:
     """The photo and the attempted cutout the page shows; refused (a clear page) when either is gone."""
-    original = ctx.bucket.get_optional(job["source_work_key"])
-    cutout = ctx.bucket.get_optional(job["cutout_key"]) if job.get("cutout_key") else None
-    if original is None or (job.get("cutout_key") and cutout is None):
+    original = ctx.bucket.get_optional(job.source_work_key) if job.source_work_key else None
+    cutout = ctx.bucket.get_optional(job.cutout_key) if job.cutout_key else None
+    if original is None or (job.cutout_key and cutout is None):
         raise _Refused("images-gone", job)
     return original, cutout
 
@@ -202,6 +207,13 @@ def _same_origin(requester: Requester) -> bool:
     return urlsplit(requester.origin).netloc.lower() == (requester.host or "").lower()
 
 
+def posted(body: str | None) -> tuple[str | None, str | None]:
+    """The token and the action a decision form posts (nothing at all from a body larger than the form)."""
+    form = parse_qs(body or "") if len(body or "") <= MAX_FORM_BYTES else {}
+    token, action = ((form.get(name) or [None])[0] for name in (TOKEN_PARAMETER, "action"))
+    return token, action
+
+
 def decide(token_text: str | None, action: str | None, ctx: ReviewContext, *, now: datetime,
            iso: Callable[[datetime], str], requester: Requester) -> ReviewResponse:
     """POST from the page: verify everything, then perform the token's action exactly once.
@@ -216,7 +228,7 @@ def decide(token_text: str | None, action: str | None, ctx: ReviewContext, *, no
         if action != token.action:
             raise _Refused("wrong-action")
         job = _job(token, ctx)
-        if token.nonce in (job.get(SPENT_TOKENS) or ()):
+        if token.nonce in job.spent_tokens:
             _finish(job, ctx)  # a repeat of a decision a crash cut short: only complete its follow-up
         _check_held(token, job, ctx)
         moved = _ACTIONS[token.action](token, job, ctx, iso(now), _audit(token, requester, iso))
@@ -245,69 +257,79 @@ def _audit(token: ReviewToken, requester: Requester, iso: Callable[[datetime], s
     return {key: value for key, value in detail.items() if value is not None}
 
 
-def _next_round(job: dict[str, Any]) -> int:
-    """Each decision that sends the job back through the pipeline starts a new round; publish keys its
-    once-only notices on it, so a second hold after a retry gets its own review email."""
-    return int(job.get("review_round") or 0) + 1
+def _move(to: Status, token: ReviewToken, ctx: ReviewContext, at: str, audit: dict, attrs: dict[str, Any]) -> bool:
+    """The decision's one conditional write: out of the hold this token was minted for, spending the token."""
+    return ctx.jobs.transition(token.job_id, to, allowed_from={Status.NEEDS_REVIEW}, at=at,
+                               attrs={"review_decision": audit, **attrs}, detail=audit,
+                               unchanged_since=token.held_at, spend_token=token.nonce)
 
 
-def _approve(token: ReviewToken, job: dict[str, Any], ctx: ReviewContext, at: str, audit: dict) -> bool:
+def _approve(token: ReviewToken, job: Job, ctx: ReviewContext, at: str, audit: dict) -> bool:
     """Trust the held cutout: back to ``cut``, and the variants stage builds and publishes as usual."""
-    attrs = {"review_round": _next_round(job), "review_decision": audit,
-             "variants_enqueued": False, "publish_review_enqueued": False}
-    return ctx.jobs.transition(token.job_id, states.CUT, allowed_from={states.NEEDS_REVIEW}, at=at, attrs=attrs,
-                               detail=audit, unchanged_since=token.held_at, spend_token=token.nonce)
+    return _move(Status.CUT, token, ctx, at, audit, {
+        "review_round": job.review_round + 1, Handoff.VARIANTS: False, Handoff.PUBLISH_REVIEW: False})
 
 
-def _reject(token: ReviewToken, job: dict[str, Any], ctx: ReviewContext, at: str, audit: dict) -> bool:
-    """Close the job; the uploaded original moves from ``inbox/`` to ``rejected/<job_id>/``."""
-    attrs = {"review_decision": audit, "reason_code": "rejected_in_review", "moved": False,
-             "rejected_key": rejected_key(token.job_id, safe_file_name(job.get("source_file") or ""))}
-    return ctx.jobs.transition(token.job_id, states.REJECTED, allowed_from={states.NEEDS_REVIEW}, at=at,
-                               attrs=attrs, detail=audit, unchanged_since=token.held_at, spend_token=token.nonce)
+def _reject(token: ReviewToken, job: Job, ctx: ReviewContext, at: str, audit: dict) -> bool:
+    """Close the job; the kept original moves to ``rejected/<job_id>/``."""
+    return _move(Status.REJECTED, token, ctx, at, audit, {
+        "reason_code": "rejected_in_review", "moved": False,
+        "rejected_key": rejected_key(token.job_id, safe_file_name(job.source_file))})
 
 
-def _retry(token: ReviewToken, job: dict[str, Any], ctx: ReviewContext, at: str, audit: dict) -> bool:
+def _retry(token: ReviewToken, job: Job, ctx: ReviewContext, at: str, audit: dict) -> bool:
     """Back to ``ingested`` with the hosted engine asked for: the cutout stage runs again on the same source."""
-    attrs = {"review_round": _next_round(job), "review_decision": audit, "engine_override": "hosted",
-             "cutout_enqueued": False, "variants_enqueued": False, "publish_review_enqueued": False}
-    return ctx.jobs.transition(token.job_id, states.INGESTED, allowed_from={states.NEEDS_REVIEW}, at=at,
-                               attrs=attrs, detail=audit, unchanged_since=token.held_at, spend_token=token.nonce)
+    return _move(Status.INGESTED, token, ctx, at, audit, {
+        "review_round": job.review_round + 1, "engine_override": "hosted",
+        Handoff.CUTOUT: False, Handoff.VARIANTS: False, Handoff.PUBLISH_REVIEW: False})
 
 
-_ACTIONS: dict[str, Callable[[ReviewToken, dict[str, Any], ReviewContext, str, dict], bool]] = {
+_ACTIONS: dict[str, Callable[[ReviewToken, Job, ReviewContext, str, dict], bool]] = {
     "approve": _approve, "reject": _reject, "retry": _retry,
 }
+"""Each decision starts a new review round when it sends the job back through the pipeline: publish keys
+its once-only notices on the round, so a second hold after a retry gets its own review email."""
 
 
-def _finish(job: dict[str, Any], ctx: ReviewContext) -> None:
+def _finish(job: Job, ctx: ReviewContext) -> None:
     """The follow-up of a decision, each step recorded once done (safe to run again)."""
-    status = job["current_status"]
-    message = StageMessage(job_id=job["job_id"])
-    if status == states.CUT:
-        hand_off(ctx.jobs, job, "variants_enqueued", ctx.variants_queue, message)
-    elif status == states.INGESTED:
-        hand_off(ctx.jobs, job, "cutout_enqueued", ctx.cutout_queue, message)
-    elif status == states.REJECTED and job.get("moved") is False:
+    message = StageMessage(job_id=job.job_id)
+    if job.status == Status.CUT:
+        hand_off(ctx.jobs, job, Handoff.VARIANTS, ctx.variants_queue, message)
+    elif job.status == Status.INGESTED:
+        hand_off(ctx.jobs, job, Handoff.CUTOUT, ctx.cutout_queue, message)
+    elif job.status == Status.REJECTED and job.moved is False:
         # The kept original (jobs opened before originals/ existed still have theirs in inbox/ only).
-        source_key, version = ((job["original_key"], None) if job.get("original_kept")
-                               else (job["source_key"], job.get("source_version")))
+        source_key, version = ((job.original_key, None) if job.original_kept
+                               else (job.source_key, job.source_version))
         try:
-            ctx.bucket.move(source_key, job["rejected_key"], version)
+            ctx.bucket.move(source_key, job.rejected_key, version)
         except ClientError as exc:
             # Already gone (an inbox/ original the owner deleted, or that expired): the job stays rejected.
             if not not_found(exc):
                 raise
-        ctx.jobs.update(job["job_id"], {"moved": True})
+        ctx.jobs.update(job.job_id, {"moved": True})
 
 
-def _done_message(action: str, job: dict[str, Any]) -> tuple[str, str]:
-    product = job.get("product") or UNNAMED_PRODUCT
+def download(token_text: str | None, ctx: ReviewContext, *, now: datetime) -> ReviewResponse:
+    """GET /download: a download link from the ready email, redirected to a presigned URL minted now (a
+    presigned URL dies with the role's credentials; see ``picr.links.download``)."""
+    try:
+        key = read_download(ctx.signing_key(), token_text, now=now)
+    except LinkRefused as refused:
+        page = render_result_page(title="This link does not work", message="The download link is not valid or has "
+                                  "expired. The images are still in your picr bucket under out/.")
+        return ReviewResponse(403, page, f"refused:{refused.reason}")
+    return ReviewResponse(302, "", "download", location=ctx.bucket.presign(key, REDIRECT_EXPIRY_S))
+
+
+def _done_message(action: str, job: Job) -> tuple[str, str]:
+    product = job.product or UNNAMED_PRODUCT
     if action == "approve":
         return "Approved", (f"The images for {product} are being made from this cutout now. The usual "
                             "“images ready” email follows in a minute or two.")
     if action == "reject":
         return "Rejected", (f"{product} is closed and nothing was made from it. The photo is kept at "
-                            f"{job.get('rejected_key')}.")
+                            f"{job.rejected_key}.")
     return "Sent for another try", (f"{product} is being cut out again with the hosted engine. You will get "
                                     "an email with the result.")

@@ -9,7 +9,7 @@
 * Held jobs' files: when the owner set a retention period (``RetentionDays``), the bucket deletes kept
   images that old; a held job's are renewed before they reach it, so nothing is deleted while it is held.
 
-Every loop isolates its jobs (``picr.stages.isolation``): one job that fails is reported and skipped, and
+Every loop isolates its jobs (``picr.pipeline``): one job that fails is reported and skipped, and
 the others are still listed, handed on or renewed.
 """
 
@@ -20,19 +20,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 
-from picr import jobs as states
-from picr.jobs import JobStore
-from picr.messages import PublishMessage, QueueSender, StageMessage
-from picr.notify import HeldJob, build_digest_email
-from picr.review_links import ReviewLinks
-from picr.stages.isolation import JobFailure, each_job, log_job_failure
-from picr.storage import ImageBucket
+from picr.aws.bucket import ImageBucket
+from picr.aws.jobs import JobStore
+from picr.aws.queues import PublishMessage, QueueSender, StageMessage
+from picr.job import Job, Status
+from picr.links.review import ReviewLinks
+from picr.notify.emails import HeldJob, build_digest_email
+from picr.pipeline import JobFailure, each_job, log_job_failure
 
 DigestDeliver = Callable[[dict[str, str], EmailMessage], str]
 RENEWAL_MARGIN = timedelta(days=30)
 """Held jobs' files are renewed this long before the retention period would delete them, so a sweep
 that fails for weeks still renews them in time."""
-HELD_FILES = ("original_key", "source_work_key", "cutout_key")
 
 
 @dataclass
@@ -45,7 +44,7 @@ class SweepContext:
     review_after: timedelta
     review_links: ReviewLinks | None = None
     """Mints each held job's signed Approve / Reject / Retry buttons; None lists the jobs without them."""
-    next_stages: dict[str, QueueSender] | None = None
+    next_stages: dict[Status, QueueSender] | None = None
     """The queue that takes a job on from each working state: ``ingested`` → cutout, ``cut`` → variants,
     ``varied`` → publish. None leaves stranded jobs alone."""
     stranded_after: timedelta = timedelta(hours=6)
@@ -64,34 +63,34 @@ def sweep(ctx: SweepContext, *, now: datetime, iso: Callable[[datetime], str]) -
     """Send today's digest of held jobs (each at most once a day); returns the job ids listed."""
     day = now.date().isoformat()
     waiting = [
-        job for job in ctx.jobs.in_status(states.NEEDS_REVIEW, updated_before=iso(now - ctx.review_after))
-        if job.get("reminded_on") != day
+        job for job in ctx.jobs.in_status(Status.NEEDS_REVIEW, updated_before=iso(now - ctx.review_after))
+        if job.reminded_on != day
     ]
-    held = each_job(sorted(waiting, key=lambda job: job["updated_at"]), "digest",
+    held = each_job(sorted(waiting, key=lambda job: job.updated_at), "digest",
                     lambda job: _held(job, ctx, now), ctx.on_job_failure)
     if not held:
         return []
     message = build_digest_email(sender=ctx.sender, recipients=ctx.recipients, held=held, day=day, sent_at=now)
     ctx.deliver({"digest": day, "jobs": ",".join(job.job_id for job in held)}, message)
-    each_job([{"job_id": job.job_id} for job in held], "digest-reminded",
-             lambda job: ctx.jobs.update(job["job_id"], {"reminded_on": day}), ctx.on_job_failure)
+    each_job(held, "digest-reminded", lambda job: ctx.jobs.update(job.job_id, {"reminded_on": day}),
+             ctx.on_job_failure)
     return [job.job_id for job in held]
 
 
-def _held(job: dict, ctx: SweepContext, now: datetime) -> HeldJob:
+def _held(job: Job, ctx: SweepContext, now: datetime) -> HeldJob:
     return HeldJob(
-        job_id=job["job_id"],
-        product=job.get("product") or "",
-        reasons=list(job.get("reasons") or []),
-        waited_hours=(now - _parse(job["updated_at"])).total_seconds() / 3600,
-        original=ctx.bucket.get(job["source_work_key"]).data,
-        cutout=ctx.bucket.get(job["cutout_key"]).data if job.get("cutout_key") else None,
+        job_id=job.job_id,
+        product=job.product,
+        reasons=list(job.reasons),
+        waited_hours=(now - _parse(job.updated_at)).total_seconds() / 3600,
+        original=ctx.bucket.get(job.source_work_key).data,
+        cutout=ctx.bucket.get(job.cutout_key).data if job.cutout_key else None,
         actions=ctx.review_links.for_job(job, kind="digest", now=now) if ctx.review_links else (),
     )
 
 
-def _next_message(status: str, job_id: str) -> StageMessage:
-    if status == states.VARIED:
+def _next_message(status: Status, job_id: str) -> StageMessage:
+    if status == Status.VARIED:
         return PublishMessage(job_id=job_id, outcome="ready")
     return StageMessage(job_id=job_id)
 
@@ -102,10 +101,10 @@ def redrive_stranded(ctx: SweepContext, *, now: datetime, iso: Callable[[datetim
         return []
     redriven = []
     for status, queue in ctx.next_stages.items():
-        def redrive(job: dict, status: str = status, queue: QueueSender = queue) -> str:
-            queue.send(_next_message(status, job["job_id"]))
-            ctx.jobs.update(job["job_id"], {"redriven_at": iso(now)})
-            return job["job_id"]
+        def redrive(job: Job, status: Status = status, queue: QueueSender = queue) -> str:
+            queue.send(_next_message(status, job.job_id))
+            ctx.jobs.update(job.job_id, {"redriven_at": iso(now)})
+            return job.job_id
 
         stranded = ctx.jobs.in_status(status, updated_before=iso(now - ctx.stranded_after))
         redriven += each_job(stranded, f"redrive-{status}", redrive, ctx.on_job_failure)
@@ -118,9 +117,9 @@ def keep_held_files(ctx: SweepContext, *, now: datetime) -> list[str]:
         return []
     older_than = now - (ctx.retention - RENEWAL_MARGIN)
 
-    def renew(job: dict) -> list[str]:
-        keys = [job[name] for name in HELD_FILES if job.get(name)]
+    def renew(job: Job) -> list[str]:
+        keys = [key for key in (job.original_key, job.source_work_key, job.cutout_key) if key]
         return [key for key in keys if ctx.bucket.renew(key, older_than=older_than)]
 
-    return [key for keys in each_job(ctx.jobs.in_status(states.NEEDS_REVIEW), "keep-held-files", renew,
+    return [key for keys in each_job(ctx.jobs.in_status(Status.NEEDS_REVIEW), "keep-held-files", renew,
                                      ctx.on_job_failure) for key in keys]

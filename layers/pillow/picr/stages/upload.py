@@ -8,45 +8,21 @@ passes the token, the query value or the body, and sends back the ``PageResponse
 from __future__ import annotations
 
 import json
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cache
 from typing import Any
-from urllib.parse import urlsplit
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
-
-from picr.jobs import JobStore
-from picr.notify import TEMPLATE_DIR
-from picr.upload import (
-    LinkRefused,
-    RateLimiter,
-    RequestedFile,
-    UploadForms,
-    UploadPolicy,
-    check_file,
-    owns_key,
-    post_policy,
-    read_link_token,
-    status_view,
-    upload_key,
-)
+from picr.aws.jobs import JobStore
+from picr.aws.upload_forms import RateLimiter, UploadForms
+from picr.intake.upload import RequestedFile, UploadPolicy, check_file, owns_key, post_policy, status_view, upload_key
+from picr.links.tokens import LinkRefused
+from picr.links.upload import read_link_token
+from picr.pages.upload import PageResponse, json_response, upload_page
 
 MAX_BODY_CHARS = 16_384
 """An upload request names at most 20 files (name, type, size) and a product: a few KB at most."""
 MAX_STATUS_KEYS = 20
-POLL_MS = 3000
-"""The page asks for news every 3 s: a cutout takes 20-30 s, so a result shows within a few seconds of
-being ready, at 20 requests a minute (well inside the link's budget)."""
 CHANNEL_ORDER = ("social", "web", "market")
-
-
-@dataclass(frozen=True)
-class PageResponse:
-    status: int
-    body: str
-    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -61,18 +37,14 @@ class UploadContext:
     policy: UploadPolicy = field(default_factory=UploadPolicy)
 
 
-def origin_of(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
-
-
 # ------------------------------------------------------------------ the three requests
 
 def page(token: str | None, ctx: UploadContext, *, now_s: float) -> PageResponse:
     refused = _admit(token, ctx, now_s)
     if isinstance(refused, PageResponse):
-        return _html(refused.status, ctx=ctx, problem=json.loads(refused.body)["error"], extra=refused.headers)
-    return _html(200, ctx=ctx)
+        return upload_page(refused.status, storage_origin=ctx.storage_origin,
+                           problem=json.loads(refused.body)["error"], retry_after=refused.headers.get("Retry-After"))
+    return upload_page(200, storage_origin=ctx.storage_origin)
 
 
 def request_uploads(token: str | None, body: str | None, ctx: UploadContext, *, now_s: float) -> PageResponse:
@@ -85,13 +57,13 @@ def request_uploads(token: str | None, body: str | None, ctx: UploadContext, *, 
         files = [RequestedFile(str(f["name"]), str(f["type"]), int(f["size"])) for f in request["files"]]
         product = str(request.get("product") or "").strip()[:80] or None
     except (ValueError, TypeError, KeyError):
-        return _json(400, {"error": "That request could not be read."})
+        return json_response(400, {"error": "That request could not be read."})
     if not 0 < len(files) <= ctx.policy.max_files_per_request:
-        return _json(400, {"error": f"Send 1 to {ctx.policy.max_files_per_request} photos at a time."})
+        return json_response(400, {"error": f"Send 1 to {ctx.policy.max_files_per_request} photos at a time."})
     acceptable = [file for file in files if check_file(file, ctx.policy) is None]
     if not ctx.limiter.allow(link_id, "photos", limit=ctx.policy.photos_per_hour, window_s=3600, now_s=now_s,
                              cost=max(1, len(acceptable))):
-        return _json(429, {"error": "Too many photos this hour. Please try again later."}, retry_after=3600)
+        return json_response(429, {"error": "Too many photos this hour. Please try again later."}, retry_after=3600)
     slots = []
     for file in files:
         problem = check_file(file, ctx.policy)
@@ -104,7 +76,7 @@ def request_uploads(token: str | None, body: str | None, ctx: UploadContext, *, 
                                               ExpiresIn=ctx.policy.post_expiry_s)
         ctx.forms.issue(key, link_id, now_s=now_s)  # before the form leaves: ingest admits recorded keys only
         slots.append({"key": key, "url": form["url"], "fields": form["fields"]})
-    return _json(200, {"uploads": slots})
+    return json_response(200, {"uploads": slots})
 
 
 def photo_status(token: str | None, keys: str | None, ctx: UploadContext, *, now_s: float) -> PageResponse:
@@ -113,7 +85,7 @@ def photo_status(token: str | None, keys: str | None, ctx: UploadContext, *, now
     if isinstance(link_id, PageResponse):
         return link_id
     wanted = [key for key in (keys or "").split(",") if key][:MAX_STATUS_KEYS]
-    return _json(200, {"photos": [_photo(link_id, key, ctx) for key in wanted]})
+    return json_response(200, {"photos": [_photo(link_id, key, ctx) for key in wanted]})
 
 
 # ------------------------------------------------------------------ helpers
@@ -123,64 +95,31 @@ def _admit(token: str | None, ctx: UploadContext, now_s: float) -> str | PageRes
     try:
         link_id = read_link_token(ctx.signing_key(), token)
     except LinkRefused:
-        return _json(403, {"error": "This upload link is not valid."})
+        return json_response(403, {"error": "This upload link is not valid."})
     if not ctx.limiter.allow(link_id, "requests", limit=ctx.policy.requests_per_minute, window_s=60, now_s=now_s):
-        return _json(429, {"error": "Too many requests. Please wait a minute."}, retry_after=60)
+        return json_response(429, {"error": "Too many requests. Please wait a minute."}, retry_after=60)
     return link_id
 
 
 def _photo(link_id: str, key: str, ctx: UploadContext) -> dict[str, Any]:
     form = ctx.forms.get(key) if owns_key(link_id, key) else None
-    if form is None or form.get("link_id") != link_id:
+    if form is None or form.link_id != link_id:
         return status_view(link_id, key, None, uploaded=False)
-    if form.get("refused"):
-        return status_view(link_id, key, None, uploaded=True, refused=form["refused"])
-    job = ctx.jobs.get(form["job_id"]) if form.get("job_id") else None  # the one object the form admitted
+    if form.refused:
+        return status_view(link_id, key, None, uploaded=True, refused=form.refused)
+    job = ctx.jobs.get(form.job_id) if form.job_id else None  # the one object the form admitted
     if job is None:
         response = ctx.s3.list_object_versions(Bucket=ctx.bucket, Prefix=key, MaxKeys=10)
         uploaded = any(v["Key"] == key for v in response.get("Versions", []))
         return status_view(link_id, key, None, uploaded=uploaded)
     urls = []
-    if job.get("token_id") == link_id:
-        outputs = sorted(job.get("outputs") or [], key=lambda o: _channel_rank(o["channel"]))
-        urls = [(o["channel"], ctx.s3.generate_presigned_url(
-            "get_object", Params={"Bucket": ctx.bucket, "Key": o["key"]}, ExpiresIn=ctx.policy.view_expiry_s))
+    if job.token_id == link_id:
+        outputs = sorted(job.outputs, key=lambda o: _channel_rank(o.channel))
+        urls = [(o.channel, ctx.s3.generate_presigned_url(
+            "get_object", Params={"Bucket": ctx.bucket, "Key": o.key}, ExpiresIn=ctx.policy.view_expiry_s))
             for o in outputs]
     return status_view(link_id, key, job, uploaded=True, output_urls=urls)
 
 
 def _channel_rank(channel: str) -> int:
     return CHANNEL_ORDER.index(channel) if channel in CHANNEL_ORDER else len(CHANNEL_ORDER)
-
-
-def _json(status: int, body: dict[str, Any], *, retry_after: int | None = None) -> PageResponse:
-    headers = {"Content-Type": "application/json", "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
-    if retry_after is not None:
-        headers["Retry-After"] = str(retry_after)
-    return PageResponse(status, json.dumps(body), headers)
-
-
-def _html(status: int, *, ctx: UploadContext, problem: str | None = None,
-          extra: dict[str, str] | None = None) -> PageResponse:
-    """The page, or (with ``problem``) the same frame saying why there is no form."""
-    nonce = secrets.token_urlsafe(16)
-    body = _environment().get_template("upload_page.html").render(problem=problem, nonce=nonce, poll_ms=POLL_MS)
-    storage = ctx.storage_origin
-    headers = {
-        "Content-Type": "text/html; charset=utf-8",
-        "Cache-Control": "no-store",  # the token is in the URL: nothing keeps a copy,
-        "Referrer-Policy": "no-referrer",  # and no request carries it off in a Referer
-        "X-Content-Type-Options": "nosniff",
-        "Content-Security-Policy": (
-            f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; "
-            f"connect-src 'self' {storage}; img-src {storage}; form-action 'none'; frame-ancestors 'none'; "
-            "base-uri 'none'"),
-    }
-    if extra and "Retry-After" in extra:
-        headers["Retry-After"] = extra["Retry-After"]
-    return PageResponse(status, body, headers)
-
-
-@cache
-def _environment() -> Environment:
-    return Environment(loader=FileSystemLoader(TEMPLATE_DIR), autoescape=select_autoescape(default=True))

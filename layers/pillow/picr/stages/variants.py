@@ -11,14 +11,14 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-from picr import jobs as states
-from picr.channels import ChannelConfigError, default_logo, load_channel_config
-from picr.jobs import JobStore
-from picr.messages import PublishMessage, QueueSender
-from picr.render import render_variants
-from picr.stages.handoff import hand_off
-from picr.storage import CHANNELS_CONFIG_KEY, LOGO_KEY, ImageBucket, draft_key
-from picr.verify import check_variant
+from picr.aws.bucket import CHANNELS_CONFIG_KEY, LOGO_KEY, ImageBucket, draft_key
+from picr.aws.jobs import JobStore
+from picr.aws.queues import PublishMessage, QueueSender
+from picr.image.channels import ChannelConfigError, default_logo, load_channel_config
+from picr.image.render import render_variants
+from picr.image.verify import check_variant
+from picr.job import Draft, Handoff, Status
+from picr.pipeline import hand_off
 
 
 @dataclass
@@ -38,17 +38,16 @@ def build_variants(job_id: str, ctx: VariantsContext, *, now: str) -> str:
     job = ctx.jobs.get(job_id)
     if job is None:
         raise LookupError(f"job {job_id} does not exist")
-    if job["current_status"] == states.CUT:
-        _render_all(job_id, job["cutout_key"], ctx, now=now)
+    if job.status == Status.CUT:
+        _render_all(job_id, job.cutout_key, ctx, now=now)
         job = ctx.jobs.get(job_id) or job
-    status = job["current_status"]
-    if status == states.VARIED:
-        hand_off(ctx.jobs, job, "publish_ready_enqueued", ctx.publish_queue,
+    if job.status == Status.VARIED:
+        hand_off(ctx.jobs, job, Handoff.PUBLISH_READY, ctx.publish_queue,
                  PublishMessage(job_id=job_id, outcome="ready"))
-    elif status == states.NEEDS_REVIEW:
-        hand_off(ctx.jobs, job, "publish_review_enqueued", ctx.publish_queue,
+    elif job.status == Status.NEEDS_REVIEW:
+        hand_off(ctx.jobs, job, Handoff.PUBLISH_REVIEW, ctx.publish_queue,
                  PublishMessage(job_id=job_id, outcome="review"))
-    return status
+    return job.status
 
 
 def _render_all(job_id: str, cutout_key: str, ctx: VariantsContext, *, now: str) -> None:
@@ -66,19 +65,19 @@ def _render_all(job_id: str, cutout_key: str, ctx: VariantsContext, *, now: str)
         key = draft_key(job_id, spec.name, variant.ext)
         ctx.bucket.put(key, variant.data, variant.content_type)
         failures.extend(f"{spec.name}: {failure}" for failure in check.failures)
-        drafts.append({
-            "channel": spec.name, "work_key": key, "ext": variant.ext, "content_type": variant.content_type,
-            "width": variant.width, "height": variant.height, "format": variant.format,
-            "bytes": len(variant.data), "sha256": variant.sha256,
-            "watermarked": variant.watermarked, "checks": dict(check.checks), "passed": check.passed,
-        })
+        drafts.append(Draft(
+            channel=spec.name, work_key=key, ext=variant.ext, content_type=variant.content_type,
+            width=variant.width, height=variant.height, format=variant.format,
+            bytes=len(variant.data), sha256=variant.sha256,
+            watermarked=variant.watermarked, checks=dict(check.checks), passed=check.passed,
+        ))
     if failures:
         _hold(job_id, ctx, failures, now=now, attrs={"variants": drafts})
         return
-    ctx.jobs.transition(job_id, states.VARIED, allowed_from={states.CUT}, at=now,
-                        attrs={"variants": drafts}, detail={"channels": [d["channel"] for d in drafts]})
+    ctx.jobs.transition(job_id, Status.VARIED, allowed_from={Status.CUT}, at=now,
+                        attrs={"variants": drafts}, detail={"channels": [d.channel for d in drafts]})
 
 
 def _hold(job_id: str, ctx: VariantsContext, reasons: list[str], *, now: str, attrs: dict | None = None) -> None:
-    ctx.jobs.transition(job_id, states.NEEDS_REVIEW, allowed_from={states.CUT}, at=now,
+    ctx.jobs.transition(job_id, Status.NEEDS_REVIEW, allowed_from={Status.CUT}, at=now,
                         attrs={"reasons": reasons, **(attrs or {})}, detail={"reasons": reasons})

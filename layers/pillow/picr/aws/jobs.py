@@ -1,0 +1,250 @@
+"""The job store: one DynamoDB table holding each job's current state and its append-only history.
+
+Layout (PK ``job_id``, SK ``ts``):
+
+* ``ts = "#current"`` — one item per job with ``current_status`` and ``updated_at``. Only this item
+  carries ``current_status``, so the ``by-status`` index holds exactly one row per job and the sweep
+  can ask "which jobs are *now* held, since when" with a Query, never a Scan.
+* ``ts = "<iso time>#<status>"`` — one history item per transition, written in the same transaction
+  as the state change and never updated, so the history answers "who did what, when" later.
+
+Every change is a conditional transition (from an allowed set of states), which is what makes a
+redelivered message or a retried function harmless: the second attempt finds the job already moved.
+
+This is the only code that knows the item's shape: it reads items into ``picr.job.Job`` records and
+writes the fields it is given (names of ``Job`` fields, or ``Handoff`` flags), checked by name.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from picr.job import Draft, Handoff, HistoryEntry, Job, NewJob, PublishedImage, Status
+
+CURRENT = "#current"
+STATUS_INDEX = "by-status"
+STATUS_ATTRIBUTE = "current_status"
+SPENT_TOKENS = "spent_tokens"
+"""String set on the current item: ids of one-time review tokens already used on this job."""
+
+_KEY_ATTRIBUTES = frozenset({"job_id", "ts"})
+_FIELDS = {f.name: f for f in dataclasses.fields(Job)}
+_WRITABLE = (frozenset(_FIELDS) - {"job_id", "status", "updated_at", "handoffs", "spent_tokens"}) | {
+    handoff.value for handoff in Handoff}
+"""What a caller may set on the current item: ``Job`` fields (the state, its time, the key and the spent
+tokens move only through ``transition``) and the hand-off flags."""
+_RECORDS = {"variants": Draft, "outputs": PublishedImage}
+_TUPLES = frozenset(name for name, f in _FIELDS.items() if str(f.type).startswith("tuple["))
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+def _to_dynamo(value: Any) -> Any:
+    """DynamoDB has no float type: floats travel as Decimal (rounded, so they stay readable)."""
+    if isinstance(value, Enum):
+        return value.value
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return _to_dynamo(dataclasses.asdict(value))
+    if isinstance(value, float):
+        return Decimal(str(round(value, 6)))
+    if isinstance(value, Mapping):
+        return {str(k): _to_dynamo(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_to_dynamo(v) for v in value]
+    return value
+
+
+def _from_dynamo(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _from_dynamo(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_from_dynamo(v) for v in value]
+    return value
+
+
+def _item(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _serializer.serialize(_to_dynamo(v)) for k, v in values.items() if v is not None}
+
+
+def _plain(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _from_dynamo(_deserializer.deserialize(v)) for k, v in item.items()}
+
+
+def _writable(attrs: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The attributes to set, by name; a name that is no ``Job`` field or hand-off flag is a bug."""
+    unknown = sorted(set(attrs or {}) - _WRITABLE)
+    if unknown:
+        raise ValueError(f"not fields of a job: {', '.join(unknown)}")
+    return {str(key): value for key, value in (attrs or {}).items()}
+
+
+def _record(cls: type, value: Mapping[str, Any]) -> Any:
+    """A nested record from its map, ignoring attributes it does not know (written by an older release)."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{key: item for key, item in value.items() if key in names})
+
+
+def job_from_item(item: Mapping[str, Any]) -> Job:
+    """The ``Job`` a current item describes (plain values: see ``_plain``)."""
+    values: dict[str, Any] = {"status": Status(item[STATUS_ATTRIBUTE]),
+                              "handoffs": frozenset(h for h in Handoff if item.get(h.value))}
+    for name, value in item.items():
+        if name not in _FIELDS or name in values or value is None:
+            continue
+        if name in _RECORDS:
+            value = tuple(_record(_RECORDS[name], entry) for entry in value)
+        elif name == SPENT_TOKENS:
+            value = frozenset(value)
+        elif name in _TUPLES:
+            value = tuple(value)
+        values[name] = value
+    return Job(**values)
+
+
+class JobStore:
+    """Adapter over the jobs table; takes its boto3 DynamoDB client so tests pass a moto one."""
+
+    def __init__(self, client: Any, table: str) -> None:
+        self._client = client
+        self._table = table
+
+    def open(self, job: NewJob, *, at: str, attrs: Mapping[str, Any] | None = None,
+             status: Status = Status.INGESTED, detail: Mapping[str, Any] | None = None) -> bool:
+        """Create the job in ``status``; False when the job already exists (a duplicate event)."""
+        current = {
+            "job_id": job.job_id, "ts": CURRENT, STATUS_ATTRIBUTE: status, "updated_at": at,
+            "created_at": at, "source_key": job.source_key, "source_file": job.source_file,
+            "product": job.product, "event_time": job.event_time, "source_version": job.source_version,
+            **_writable(attrs),
+        }
+        puts = [
+            {"Put": {"TableName": self._table, "Item": _item(current),
+                     "ConditionExpression": "attribute_not_exists(job_id)"}},
+            self._history_put(job.job_id, status, at, detail),
+        ]
+        return self._transact(puts)
+
+    def transition(self, job_id: str, to_status: Status, *, allowed_from: Iterable[Status], at: str,
+                   attrs: Mapping[str, Any] | None = None, detail: Mapping[str, Any] | None = None,
+                   unchanged_since: str | None = None, spend_token: str | None = None) -> bool:
+        """Move the job to ``to_status`` if it is in one of ``allowed_from``; False if it was not.
+
+        ``unchanged_since`` also requires ``updated_at`` to still be that time (the job has not moved
+        since the caller looked, e.g. since a review link was minted). ``spend_token`` records a one-time
+        token id in ``spent_tokens`` in the same write, and refuses the move if it is already there.
+        """
+        allowed = sorted(Status(state).value for state in set(allowed_from))
+        names = {"#s": STATUS_ATTRIBUTE, "#u": "updated_at"}
+        values: dict[str, Any] = {":to": Status(to_status), ":at": at}
+        sets = ["#s = :to", "#u = :at"]
+        for index, (key, value) in enumerate(sorted(_writable(attrs).items())):
+            names[f"#a{index}"] = key
+            values[f":a{index}"] = value
+            sets.append(f"#a{index} = :a{index}")
+        for index, state in enumerate(allowed):
+            values[f":f{index}"] = state
+        condition = f"#s IN ({', '.join(f':f{i}' for i in range(len(allowed)))})"
+        expression = "SET " + ", ".join(sets)
+        if unchanged_since is not None:
+            values[":since"] = unchanged_since
+            condition += " AND #u = :since"
+        if spend_token is not None:
+            names["#spent"] = SPENT_TOKENS
+            values[":token"] = spend_token
+            values[":tokens"] = {spend_token}
+            condition += " AND (attribute_not_exists(#spent) OR NOT contains(#spent, :token))"
+            expression += " ADD #spent :tokens"
+        update = {
+            "Update": {
+                "TableName": self._table,
+                "Key": _item({"job_id": job_id, "ts": CURRENT}),
+                "UpdateExpression": expression,
+                "ConditionExpression": condition,
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": _item(values),
+            }
+        }
+        return self._transact([update, self._history_put(job_id, to_status, at, detail)])
+
+    def update(self, job_id: str, attrs: Mapping[str, Any]) -> None:
+        """Record fields on the current item without a state change (e.g. that a follow-up step is done)."""
+        attrs = _writable(attrs)
+        names = {f"#a{i}": key for i, key in enumerate(sorted(attrs))}
+        values = {f":a{i}": attrs[key] for i, key in enumerate(sorted(attrs))}
+        self._client.update_item(
+            TableName=self._table,
+            Key=_item({"job_id": job_id, "ts": CURRENT}),
+            UpdateExpression="SET " + ", ".join(f"#a{i} = :a{i}" for i in range(len(attrs))),
+            ConditionExpression="attribute_exists(job_id)",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=_item(values),
+        )
+
+    def mark_handed_off(self, job_id: str, handoff: Handoff) -> None:
+        self.update(job_id, {handoff: True})
+
+    def get(self, job_id: str) -> Job | None:
+        response = self._client.get_item(
+            TableName=self._table, Key=_item({"job_id": job_id, "ts": CURRENT}), ConsistentRead=True
+        )
+        return job_from_item(_plain(response["Item"])) if "Item" in response else None
+
+    def history(self, job_id: str) -> list[HistoryEntry]:
+        """The transitions, oldest first (history keys sort by time; ``#current`` sorts before them)."""
+        rows = self._query_all(
+            KeyConditionExpression="job_id = :j AND ts > :c",
+            ExpressionAttributeValues=_item({":j": job_id, ":c": CURRENT}),
+            ConsistentRead=True,
+        )
+        return [HistoryEntry(status=Status(row.pop("status")), at=row.pop("at"),
+                             detail={k: v for k, v in row.items() if k not in _KEY_ATTRIBUTES}) for row in rows]
+
+    def in_status(self, status: Status, *, updated_before: str | None = None) -> list[Job]:
+        """Jobs whose current status is ``status`` (optionally unchanged since before a time), via the index."""
+        condition = f"{STATUS_ATTRIBUTE} = :s"
+        values: dict[str, Any] = {":s": Status(status)}
+        if updated_before is not None:
+            condition += " AND updated_at < :t"
+            values[":t"] = updated_before
+        items = self._query_all(
+            IndexName=STATUS_INDEX, KeyConditionExpression=condition, ExpressionAttributeValues=_item(values)
+        )
+        return [job_from_item(item) for item in items]
+
+    def _query_all(self, **kwargs: Any) -> list[dict[str, Any]]:
+        """Every page of a Query on the table (never a Scan)."""
+        items: list[dict[str, Any]] = []
+        kwargs["TableName"] = self._table
+        while True:
+            response = self._client.query(**kwargs)
+            items.extend(_plain(item) for item in response.get("Items", []))
+            if "LastEvaluatedKey" not in response:
+                return items
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def _history_put(self, job_id: str, status: Status, at: str, detail: Mapping[str, Any] | None) -> dict:
+        status = Status(status)
+        row = {"job_id": job_id, "ts": f"{at}#{status}", "status": status, "at": at, **(detail or {})}
+        return {"Put": {"TableName": self._table, "Item": _item(row),
+                        "ConditionExpression": "attribute_not_exists(ts)"}}
+
+    def _transact(self, items: list[dict]) -> bool:
+        try:
+            self._client.transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "TransactionCanceledException":
+                reasons = exc.response.get("CancellationReasons") or []
+                if any(r.get("Code") == "ConditionalCheckFailed" for r in reasons):
+                    return False
+            raise
+        return True

@@ -1,0 +1,2 @@
+"""Telling people: the emails (built from ``picr/templates/``), sending them through SES or SNS, and
+delivering each at most once."""

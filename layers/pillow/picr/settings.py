@@ -1,0 +1,192 @@
+"""Each function's settings: exactly the environment variables its function needs, validated at cold start.
+
+A field ``x`` is the variable ``PICR_X`` that ``template.yaml`` sets for that function. The handler builds
+its settings at import, so a deployment missing a variable its function needs fails the function's first
+invocation with an error naming the variable, instead of half-working until the code path that needs it
+runs. A field with a default is optional; a required one may not be blank either (CloudFormation cannot
+omit a variable conditionally, so an empty string means "not set"). Nothing else in picr reads
+``os.environ``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+ENV_PREFIX = "PICR_"
+
+
+class ConfigError(RuntimeError):
+    """The environment does not describe a usable deployment of this function."""
+
+
+def variable(field: str) -> str:
+    return f"{ENV_PREFIX}{field.upper()}"
+
+
+class FunctionSettings(BaseModel):
+    """What every function reads: the images bucket."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    bucket: str = Field(min_length=3)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @classmethod
+    def variables(cls) -> set[str]:
+        """The environment variables this function reads."""
+        return {variable(name) for name in cls.model_fields}
+
+    @classmethod
+    def required_variables(cls) -> set[str]:
+        return {variable(name) for name, field in cls.model_fields.items() if field.is_required()}
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> Self:
+        """The settings from ``PICR_*`` variables; raises ``ConfigError`` naming every missing or bad one."""
+        source = os.environ if environ is None else environ
+        values = {name: source[variable(name)] for name in cls.model_fields if variable(name) in source}
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            missing = sorted(variable(str(error["loc"][0])) for error in exc.errors()
+                             if error["type"] == "missing" or error.get("input") is None)
+            if missing:
+                raise ConfigError(f"{cls.__name__}: missing environment: {', '.join(missing)}") from exc
+            raise ConfigError(f"{cls.__name__}: invalid environment: {_described(exc)}") from exc
+
+
+def _described(exc: ValidationError) -> str:
+    return "; ".join(f"{variable(str(error['loc'][0])) if error['loc'] else 'settings'}: {error['msg']}"
+                     for error in exc.errors())
+
+
+class _Jobs(FunctionSettings):
+    jobs_table: str = Field(min_length=3)
+
+
+class _Idempotency(FunctionSettings):
+    idempotency_table: str = Field(min_length=3)
+    """Powertools idempotency records, and the upload page's form records and rate counters beside them."""
+
+
+class NotifySettings(_Idempotency):
+    """A function that mails the owner (once per notice: the idempotency table)."""
+
+    sender: str = Field(min_length=3)
+    owner_email: str = Field(min_length=3)
+    notify_channel: Literal["ses", "sns"] = "ses"
+    sns_topic_arn: str | None = None
+
+    @model_validator(mode="after")
+    def _topic_for_sns(self) -> Self:
+        if self.notify_channel == "sns" and not self.sns_topic_arn:
+            raise ValueError(f"{variable('notify_channel')}=sns needs {variable('sns_topic_arn')}")
+        return self
+
+    @property
+    def recipients(self) -> list[str]:
+        return [self.owner_email]
+
+
+class ReviewLinkSettings(FunctionSettings):
+    """A function that mints the signed Approve / Reject / Retry links."""
+
+    review_url: str = Field(min_length=8)
+    """The review function's URL (its Function URL); the signed links point here."""
+    review_secret_arn: str = Field(min_length=3)
+    review_link_hours: float = Field(default=72, gt=0, le=7 * 24)
+    """How long a review link works. The daily digest re-issues links for every job still held, so a link
+    only has to outlive a weekend away from the inbox; a short life limits what a forwarded mail can do."""
+    hosted_retry: bool = False
+    """A hosted engine is configured, so held jobs cut by the local engine may be retried with it."""
+
+    @property
+    def review_link_lifetime(self) -> timedelta:
+        return timedelta(hours=self.review_link_hours)
+
+
+class IngestSettings(_Jobs, _Idempotency):
+    cutout_queue_url: str
+    publish_queue_url: str
+    max_edge: int = Field(default=2000, ge=320, le=8000)
+    drive_folder_id: str | None = None
+    """The watched Drive folder's id: the Drive lane's source identity on its jobs."""
+    upload_photos_per_hour: int = Field(default=60, ge=1)
+
+
+class CutoutSettings(_Jobs):
+    variants_queue_url: str
+    publish_queue_url: str
+    engine: Literal["local", "hosted"] = "local"
+    model: str = "u2netp"   # the model whose gate profile is committed (segmentation/profiles)
+    hosted_url: str = "https://api.remove.bg/v1.0/removebg"
+    hosted_secret_arn: str | None = None
+    """The hosted engine's key; set whenever a hosted engine is configured (as the engine, or for retries)."""
+
+    @model_validator(mode="after")
+    def _key_for_hosted(self) -> Self:
+        if self.engine == "hosted" and not self.hosted_secret_arn:
+            raise ValueError(f"{variable('engine')}=hosted needs {variable('hosted_secret_arn')}")
+        return self
+
+
+class VariantsSettings(_Jobs):
+    publish_queue_url: str
+
+
+class PublishSettings(_Jobs, NotifySettings, ReviewLinkSettings):
+    link_expiry_days: int = Field(default=7, ge=1, le=7)
+    """How long the ready email's download links work (their signed token; see ``picr.links.download``)."""
+
+
+class SweepSettings(_Jobs, NotifySettings, ReviewLinkSettings):
+    cutout_queue_url: str
+    variants_queue_url: str
+    publish_queue_url: str
+    review_after_hours: float = Field(default=24, gt=0)
+    retention_days: int = Field(default=0, ge=0)
+    """How long the bucket keeps originals and job images (``RetentionDays``); 0 keeps them forever."""
+
+    @property
+    def retention(self) -> timedelta | None:
+        return timedelta(days=self.retention_days) if self.retention_days else None
+
+
+class ReviewSettings(_Jobs):
+    variants_queue_url: str
+    cutout_queue_url: str
+    review_secret_arn: str = Field(min_length=3)
+    hosted_retry: bool = False
+
+
+class UploadSettings(_Jobs, _Idempotency):
+    upload_secret_arn: str = Field(min_length=3)
+    upload_max_mb: int = Field(default=25, ge=1, le=40)
+    upload_requests_per_minute: int = Field(default=120, ge=1)
+    upload_photos_per_hour: int = Field(default=60, ge=1)
+
+
+class MailIntakeSettings(NotifySettings):
+    allowed_senders: str | None = None
+    mail_max_photos: int = Field(default=10, ge=1, le=50)
+
+    @property
+    def allowed_sender_list(self) -> list[str]:
+        """``PICR_ALLOWED_SENDERS`` split on commas, and the owner's own address, which is always allowed
+        (the owner mails photos from their own phone); lower-cased, as addresses compare case-insensitively."""
+        entries = [entry.strip() for entry in (self.allowed_senders or "").split(",")] + [self.owner_email]
+        return list(dict.fromkeys(entry.lower() for entry in entries if entry))
+
+
+class DriveSyncSettings(FunctionSettings):
+    drive_folder_id: str = Field(min_length=1)
+    drive_secret_arn: str = Field(min_length=3)

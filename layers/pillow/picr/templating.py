@@ -1,0 +1,35 @@
+"""The one Jinja environment behind every email and page picr renders, over the templates in ``templates/``.
+
+HTML templates are autoescaped: product names, reasons and file names come from uploads, emails and Drive.
+Plain-text mail templates (``.txt``) are not, since they are never shown as HTML. ``StrictUndefined`` makes a
+template that names a value its caller did not pass fail loudly, instead of rendering an empty string into
+an owner's email or a public page. Block tags leave no blank lines behind them (``trim_blocks``,
+``lstrip_blocks``), and a text template's last newline is kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+TEMPLATE_DIR = Path(__file__).parent / "templates"
+
+
+@cache
+def environment() -> Environment:
+    return Environment(
+        loader=FileSystemLoader(TEMPLATE_DIR),
+        autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=True, default=False),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+def render(template_name: str, context: Mapping[str, Any]) -> str:
+    return environment().get_template(template_name).render(context)

@@ -1,0 +1,68 @@
+"""The gate's new signals: each on real pixels (a corpus or dev photo where it must fire, one where it
+must not), and the arithmetic of each on crafted arrays."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from picr.segmentation import gate_signals as gs
+
+
+def disc(shape=(320, 320), centre=(160, 160), radius=60) -> np.ndarray:
+    yy, xx = np.mgrid[0:shape[0], 0:shape[1]]
+    return np.hypot(xx - centre[0], yy - centre[1]) <= radius
+
+
+# ---- arithmetic -------------------------------------------------------------------------------------------
+
+
+def test_mirror_disagreement_is_one_minus_the_iou_of_the_two_looks():
+    first = disc().astype(np.float32)
+    assert gs.mirror_disagreement(first, first) == 0.0
+    shifted = disc(centre=(190, 160)).astype(np.float32)
+    overlap = (disc() & disc(centre=(190, 160))).sum() / (disc() | disc(centre=(190, 160))).sum()
+    assert gs.mirror_disagreement(first, shifted) == pytest.approx(1 - overlap)
+    assert gs.mirror_disagreement(np.zeros((8, 8)), np.zeros((8, 8))) == 0.0
+
+
+def test_rival_after_hiding_counts_whole_objects_away_from_the_hidden_one():
+    kept = disc(radius=40)
+    hole = gs._grow(kept, 4)
+    look = np.zeros((320, 320), np.float32)
+    look[disc(centre=(260, 80), radius=20)] = 0.9           # a second object, well clear of the hole
+    assert gs.rival_after_hiding(look, hole, int(kept.sum())) == pytest.approx(disc(radius=20).sum() / kept.sum(),
+                                                                              rel=0.02)
+    smear = np.zeros((320, 320), np.float32)
+    smear[disc(radius=48)] = 1.0                             # the inpainted area found again
+    smear[300:, :] = 1.0                                     # a table edge running off the frame
+    assert gs.rival_after_hiding(smear, hole, int(kept.sum())) == 0.0
+
+
+def test_missed_by_cutout_is_the_first_looks_mass_away_from_the_kept_object():
+    first = np.zeros((320, 320), np.float32)
+    first[disc()] = 1.0
+    first[150:170, 220:300] = 0.6                            # a thin part the first look saw
+    kept = disc()
+    assert gs.missed_by_cutout(first, kept) == pytest.approx(0.6 * (300 - 226) * 20 / kept.sum(), rel=0.1)
+    assert gs.missed_by_cutout(first, kept | (first > 0.5)) == 0.0
+
+
+def test_model_soft_band_is_the_uncertain_width_per_outline_cell():
+    sharp = disc().astype(np.float32)
+    soft = cv2.GaussianBlur(sharp, (0, 0), 6)
+    assert gs.model_soft_band(sharp) == 0.0
+    assert gs.model_soft_band(soft) > 8
+
+
+@pytest.mark.parametrize(("ratio", "imbalance"), [(0.0, 0.0), (0.02, 0.0), (0.2, 0.8), (0.9, pytest.approx(0.1))])
+def test_pair_imbalance_reads_a_small_second_object_as_doubt(ratio, imbalance):
+    assert gs.pair_imbalance(ratio) == imbalance
+
+
+def test_signed_distance_is_negative_inside_and_positive_outside():
+    solid = disc(radius=30)
+    distance = gs.signed_distance(solid)
+    assert distance[160, 160] == pytest.approx(-30, abs=1.5) and distance[160, 220] == pytest.approx(30, abs=1.5)
+    assert (distance[solid] < 0).all() and (distance[~solid] > 0).all()
