@@ -40,6 +40,21 @@ def test_rival_after_hiding_counts_whole_objects_away_from_the_hidden_one():
     assert gs.rival_after_hiding(smear, hole, int(kept.sum())) == 0.0
 
 
+def test_left_after_hiding_sees_objects_running_off_the_frame_and_half_sure_ones():
+    kept = disc(radius=40)
+    hole = gs._grow(kept, 4)
+    nothing = np.zeros((320, 320), np.float32)
+    nothing[disc(radius=46)] = 1.0                           # only the inpainting's smear: not counted
+    assert gs.left_after_hiding(nothing, hole, int(kept.sum())) == (0.0, 0.0)
+    look = nothing.copy()
+    look[300:, :] = 0.8                                      # a table edge running off the frame
+    look[disc(centre=(260, 80), radius=10)] = 0.3           # a small thing the model is unsure of
+    peak, mass = gs.left_after_hiding(look, hole, int(kept.sum()))
+    assert peak == pytest.approx(0.8)
+    assert mass == pytest.approx((0.8 * 20 * 320 + 0.3 * disc(radius=10).sum()) / kept.sum(), rel=0.01)
+    assert gs.rival_after_hiding(look, hole, int(kept.sum())) == 0.0   # the strict reading misses both
+
+
 def test_missed_by_cutout_is_the_first_looks_mass_away_from_the_kept_object():
     first = np.zeros((320, 320), np.float32)
     first[disc()] = 1.0

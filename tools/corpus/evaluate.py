@@ -175,12 +175,21 @@ def committed_profile(model: str) -> GateProfile:
         return unfitted(model)
 
 
+def source_group(meta: dict) -> str:
+    """The source file a photo is built around: its product (or light, flame or smoke), else its background
+    (an empty frame). Photos sharing it are near copies, so the fit's cross-validation keeps them in one
+    fold, as the fit/evaluation split does."""
+    sources = meta.get("source", [])
+    subject = [s for s in sources if s["role"].startswith(("product", "light"))]
+    return (subject or sources or [{"path": meta["id"]}])[0]["path"]
+
+
 def row_for(meta: dict, record: dict, gate: GateResult, alpha: Path) -> dict:
     """One photo's row: what it is, the decision, and whether that is a leak or a false hold."""
     decision = "publish" if gate.passed else "hold"
     return {
         "id": meta["id"], "class": meta["class"], "part": meta["part"], "expected": meta["expected"],
-        "decision": decision, "confidence": gate.confidence, "reasons": gate.reasons,
+        "group": meta.get("group") or source_group(meta), "decision": decision, "confidence": gate.confidence, "reasons": gate.reasons,
         "signals": gate.scores, "warnings": record["warnings"], "passes": record["passes"],
         "iou": record["iou"], "bf": record["bf"], "mae": record["mae"],
         "object_fraction": meta["object_fraction"], "alpha": str(alpha),

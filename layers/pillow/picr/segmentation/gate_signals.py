@@ -30,6 +30,10 @@ SENTENCES = {
                            "where the product is.",
     "rival_after_hiding": "Something else in the photo stands out as much as what was kept: with the cut-out "
                           "object hidden, the model picks another object. Check that the right one was cut out.",
+    "hidden_peak": "With the cut-out object hidden, the model is still sure it sees something else in the photo. "
+                   "Check that the right object was cut out.",
+    "hidden_mass": "With the cut-out object hidden, the model still finds a lot in the photo (another object, or a "
+                   "busy background). Check that the right object was cut out.",
     "missed_by_cutout": "The model saw more in the photo than the cutout keeps: parts of the product (or "
                         "another object) may be missing.",
     "pair_imbalance": "Two objects of very different sizes were kept; only one of them may be the product.",
@@ -123,6 +127,20 @@ def rival_after_hiding(hidden_look: np.ndarray, hole: np.ndarray, kept_cells: in
     x, y, w, h, area = (stats[1:, i] for i in range(5))
     whole = (x > 0) & (y > 0) & (x + w < width) & (y + h < height)
     return float(area[whole].max()) / max(kept_cells, 1) if whole.any() else 0.0
+
+
+def left_after_hiding(hidden_look: np.ndarray, hole: np.ndarray, kept_cells: int,
+                      settings: SignalSettings = DEFAULT_SIGNALS) -> tuple[float, float]:
+    """What the model still sees with the kept object hidden, anywhere clear of the hidden area: its highest
+    probability there, and its probability mass there as a share of the kept object's area.
+
+    Unlike :func:`rival_after_hiding` this counts objects running off the frame and objects the model is
+    only half sure of: a small product among eye-catching things is often seen only that way, and on a
+    plain product shot the model, with the product gone, sees nothing at all."""
+    away = hidden_look[~_grow(hole, settings.rival_margin_px)]
+    if away.size == 0:
+        return 0.0, 0.0
+    return float(away.max()), float(away.sum()) / max(kept_cells, 1)
 
 
 def missed_by_cutout(first: np.ndarray, kept: np.ndarray, settings: SignalSettings = DEFAULT_SIGNALS) -> float:
@@ -303,6 +321,8 @@ def measure_looks(looks: Looks, rgb: np.ndarray, alpha: np.ndarray,
         "mirror_disagreement": mirror_disagreement(looks.first, looks.mirrored),
         "rival_after_hiding": rival_after_hiding(looks.hidden, looks.hole, int(looks.kept.sum()), settings),
         "missed_by_cutout": missed_by_cutout(looks.first, looks.kept, settings),
+        **dict(zip(("hidden_peak", "hidden_mass"),
+                   left_after_hiding(looks.hidden, looks.hole, int(looks.kept.sum()), settings), strict=True)),
         "model_soft_band": model_soft_band(looks.final),
     }
     height, width = alpha.shape
