@@ -48,10 +48,17 @@ def test_a_cutout_inside_every_knot_gets_the_intercepts_confidence_and_passes():
 
 
 def test_each_signal_past_its_knot_costs_confidence_and_says_why_largest_doubt_first():
+    result = profile().decide({**CLEAN, "mirror_disagreement": 0.3, "colour_contrast": -20.0})
+    # doubts: 2 * (0.3 - 0.1) / 0.1 = 4 and 1 * (20 + 20) / 10 = 4; logit 3 - 8 = -5
+    assert result.confidence == pytest.approx(1 / (1 + np.exp(5.0)), abs=1e-4) and not result.passed
+    assert set(result.reasons) == {SENTENCES["mirror_disagreement"], gate_profile.SENTENCES["colour_contrast"]}
+
+
+def test_the_owner_is_told_the_doubts_that_decided_not_every_small_one():
     result = profile().decide({**CLEAN, "mirror_disagreement": 0.3, "colour_contrast": 10.0})
-    # doubts: 2 * (0.3 - 0.1) / 0.1 = 4 and 1 * (-10 + 20) / 10 = 1; logit 3 - 5 = -2
+    # doubts 4 and 1, logit 3 - 5 = -2: without the first (4) it would pass, so only that one is named
     assert result.confidence == pytest.approx(1 / (1 + np.exp(2.0)), abs=1e-4) and not result.passed
-    assert result.reasons == [SENTENCES["mirror_disagreement"], gate_profile.SENTENCES["colour_contrast"]]
+    assert result.reasons == [SENTENCES["mirror_disagreement"]]
 
 
 def test_a_signal_that_was_not_measured_adds_no_doubt():

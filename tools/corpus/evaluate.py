@@ -189,7 +189,8 @@ def row_for(meta: dict, record: dict, gate: GateResult, alpha: Path) -> dict:
     decision = "publish" if gate.passed else "hold"
     return {
         "id": meta["id"], "class": meta["class"], "part": meta["part"], "expected": meta["expected"],
-        "group": meta.get("group") or source_group(meta), "decision": decision, "confidence": gate.confidence, "reasons": gate.reasons,
+        "group": meta.get("group") or source_group(meta),
+        "decision": decision, "confidence": gate.confidence, "reasons": gate.reasons,
         "signals": gate.scores, "warnings": record["warnings"], "passes": record["passes"],
         "iou": record["iou"], "bf": record["bf"], "mae": record["mae"],
         "object_fraction": meta["object_fraction"], "alpha": str(alpha),

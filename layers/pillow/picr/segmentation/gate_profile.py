@@ -81,6 +81,21 @@ class GateProfile:
         logit = self.intercept - sum(doubt for doubt, _ in doubts)
         return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, logit)))), doubts
 
+    def deciding(self, doubts: Sequence[tuple[float, str]]) -> list[tuple[float, str]]:
+        """The doubts (largest first) that held the cutout: the fewest without which it would have passed.
+        Knots sit inside the good cutouts' range, so a held cutout usually has many small doubts; the owner
+        is told the ones that decided, not every one."""
+        allowed = (self.intercept - math.log(self.threshold / (1 - self.threshold))
+                   if 0 < self.threshold < 1 else -math.inf)
+        remaining = sum(doubt for doubt, _ in doubts)
+        named = []
+        for doubt, name in doubts:
+            if remaining <= allowed:
+                break
+            named.append((doubt, name))
+            remaining -= doubt
+        return named
+
     def decide(self, signals: Mapping[str, float], quality_warnings: Sequence[str] = (),
                min_coverage: float = DEFAULT_THRESHOLDS.min_coverage) -> GateResult:
         """The gate's verdict on measured ``signals`` (``gate.measure`` plus ``gate_signals``).
@@ -98,7 +113,7 @@ class GateProfile:
         passed = bool(self.terms) and confidence >= self.threshold
         reasons: list[str] = []
         if not passed:
-            for _, name in doubts:
+            for _, name in self.deciding(doubts):
                 reasons += [warning_reason(code) for code in codes] if name == "warnings" else [SENTENCES[name]]
             reasons = reasons or [UNFITTED_REASON if not self.terms else
                                   "The cutout is unlike the cutouts this model gets right."]
