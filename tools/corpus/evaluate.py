@@ -1,20 +1,24 @@
-"""Measure the cutout stage on the calibration corpus: today's gate, and every raw signal for refitting it.
+"""Measure the cutout stage on the calibration corpus: the committed gate profile's decisions, and every raw
+signal for refitting it.
 
     python -m tools.corpus.evaluate --corpus corpus --out corpus-eval [--part eval] [--ids ...] [--limit N]
 
 Every corpus photo goes through what the pipeline does to it (``tools.score_cases.ingest_photo``:
 normalise, ``source.jpg``, quality warnings) and then the cutout stage's own ``make_cutout`` with the
-local u2netp engine. Per photo the harness keeps, in ``<out>/cache/<id>-<key>/``, the cutout's 8-bit
-alpha (``alpha.png``) and ``record.json``: the gate's decision, confidence, reasons, every raw signal,
-the ingest warnings, and the shared scorer's IoU, boundary F and MAE against the corpus mask (its
-``load_pred`` and ``metrics``, imported from ``../shared/tools/score.py``). The key hashes the photo's
-bytes, the model file, the onnxruntime version and every source file of the ``picr`` package, so a
-second run reuses the measurements and any change to the model or the code measures again.
+local engine (its bare inference cached in ``<out>/inference/``). Per photo the harness keeps, in
+``<out>/cache/<id>-<key>/``, the cutout's 8-bit alpha (``alpha.png``) and ``record.json``: every raw
+signal (both extra looks included, measured without any fitted limits), the ingest warnings, and the
+shared scorer's IoU, boundary F and MAE against the corpus mask (its ``load_pred`` and ``metrics``,
+imported from ``../shared/tools/score.py``). The key hashes the photo's bytes, the model file, the
+onnxruntime version and every source file of the ``picr`` package, so a second run reuses the
+measurements and any change to the model or the code measures again.
 
-All photos are measured (the fit part is what a later fitting step learns from); the report is on
-one part, the evaluation part by default: ``<out>/results.json`` (one row per photo, every part),
-``<out>/report.json`` and a table on stdout. A *leak* is a photo published although it should be held
-or with IoU < 0.90; a *false hold* is a photo that should be published, was held, and had IoU ≥ 0.95.
+The decision on each photo is the model's committed profile's (``picr.segmentation.gate_profile``), made
+from the stored signals. All photos are measured (the fit part is what ``tools.calibrate`` learns from);
+the report is on one part, the evaluation part by default: ``<out>/results.json`` (one row per photo,
+every part), ``<out>/report.json`` and a table on stdout. A *leak* is a photo published although it
+should be held or with IoU < 0.90; a *false hold* is a photo that should be published, was held, and had
+IoU ≥ 0.95.
 """
 
 from __future__ import annotations
