@@ -21,6 +21,7 @@ from packaging.version import Version
 from rembg.sessions.u2netp import U2netpSession
 
 from functions.cutout import bake_model
+from picr.segmentation.gate_profile import available_profiles
 from tools import build, locks
 
 REPO = Path(__file__).resolve().parents[2]
@@ -83,10 +84,20 @@ def test_the_handler_is_app_handler(dockerfile) -> None:
 
 def test_the_model_is_baked_into_u2net_home_from_the_model_argument(dockerfile) -> None:
     after_from = dockerfile[[keyword for keyword, _ in dockerfile].index("FROM"):]
-    assert ("ARG", "MODEL=u2net") in after_from  # an ARG before FROM would be out of scope here
+    # an ARG before FROM would be out of scope here; the default is the model whose gate profile is committed
+    assert ("ARG", "MODEL=u2netp") in after_from
     (bake_step,) = [args for keyword, args in dockerfile if keyword == "RUN" and "bake_model.py" in args]
     assert 'bake_model.py "${MODEL}" /opt/u2net' in bake_step
     assert bake_model.MODELS.keys() >= {"u2net", "u2netp"}
+
+
+def test_the_build_refuses_a_model_without_a_profile_measured_on_the_baked_weights(dockerfile) -> None:
+    steps = [args for keyword, args in dockerfile if keyword == "RUN"]
+    bake = next(index for index, args in enumerate(steps) if "bake_model.py" in args)
+    (check,) = [index for index, args in enumerate(steps) if "load_profile" in args]
+    assert check > bake and "'/opt/u2net/' + sys.argv[1] + '.onnx'" in steps[check] and '"${MODEL}"' in steps[check]
+    assert bake_model.MODELS["u2netp"][0] == "u2netp.onnx"
+    assert "u2netp" in available_profiles()
 
 
 def test_dependencies_come_from_the_locked_requirements_as_wheels_only(dockerfile) -> None:
