@@ -81,3 +81,51 @@ def test_signed_distance_is_negative_inside_and_positive_outside():
     distance = gs.signed_distance(solid)
     assert distance[160, 160] == pytest.approx(-30, abs=1.5) and distance[160, 220] == pytest.approx(30, abs=1.5)
     assert (distance[solid] < 0).all() and (distance[~solid] > 0).all()
+
+
+# ---- on rendered photos: where each photo-side signal must fire and where it must not ------------------
+
+
+def lab_of(rgb: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(rgb.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
+
+
+def composite(alpha: np.ndarray, product: np.ndarray, background: np.ndarray) -> np.ndarray:
+    a = alpha[..., None]
+    return np.round(a * product + (1 - a) * background).astype(np.uint8)
+
+
+def ramp(shape=(320, 320)) -> np.ndarray:
+    """A background whose colour changes across the frame and so across the product: green to red, left to
+    right (smooth at the product's scale, like light falling off or a table meeting a wall)."""
+    share = (np.mgrid[0:shape[0], 0:shape[1]][1] / (shape[1] - 1)).astype(np.float32)[..., None]
+    return share * np.array([210, 60, 50], np.float32) + (1 - share) * np.array([40, 170, 60], np.float32)
+
+
+def test_show_through_sees_the_background_continue_inside_a_glass_but_not_inside_an_opaque_product():
+    solid = disc(radius=70)
+    blue = np.array([40, 60, 200], np.float32)
+    glass = composite(solid * 0.5, blue, ramp())          # half see-through: the ramp goes on through it
+    opaque = composite(solid * 1.0, blue, ramp())
+    assert gs.show_through(lab_of(glass), solid) > 0.5
+    assert abs(gs.show_through(lab_of(opaque), solid)) < 0.2
+
+
+def test_outline_fade_is_wide_for_a_glow_and_narrow_for_a_sharp_edge():
+    solid = disc(radius=70)
+    paper, red = np.array([235, 230, 220], np.float32), np.array([200, 30, 30], np.float32)
+    sharp = composite(solid.astype(np.float32), red, paper)
+    glow = composite(np.clip(-gs.signed_distance(solid) / 10.0, 0, 1), red, paper)   # 0 → 1 over 10 cells
+    px_per_cell = 4.0                                     # a 1280 px photo on this 320 grid
+    assert gs.outline_fade_px(lab_of(sharp), solid, px_per_cell) <= 8
+    # 10 cells = 40 px from clear to full; the 15–85 % stretch of that is 0.7 × 40 = 28 px (± a cell)
+    assert 20 <= gs.outline_fade_px(lab_of(glow), solid, px_per_cell) <= 36
+
+
+def test_the_outline_lies_on_the_photos_edges_only_where_the_mask_is_right():
+    solid = disc(radius=70)
+    paper = np.full((320, 320, 3), 225, np.float32)
+    photo = composite(solid.astype(np.float32), np.array([30, 30, 160], np.float32), paper)
+    gray = lab_of(photo)[..., 0]
+    assert gs.outline_on_edges(gray, solid) > 0.9
+    assert gs.outline_on_edges(gray, disc(radius=50)) < 0.2          # a mask that cut into the product
