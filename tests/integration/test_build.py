@@ -20,6 +20,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from functions.cutout import bake_model
+from picr.segmentation.gate_profile import available_profiles
 from tools import build, locks
 
 REPO = Path(__file__).resolve().parents[2]
@@ -97,7 +98,9 @@ def test_the_handler_is_app_handler(dockerfile) -> None:
 def test_the_model_is_baked_by_the_weights_stage_and_copied_into_the_function(dockerfile) -> None:
     built = stages(dockerfile)
     for stage in built.values():
-        assert ("ARG", "MODEL=u2net") in stage  # an ARG before FROM would be out of scope in the stage
+        # an ARG before FROM would be out of scope in the stage; the default is the model whose gate
+        # profile is committed
+        assert ("ARG", "MODEL=u2netp") in stage
     (bake_step,) = [args for keyword, args in built["weights"] if keyword == "RUN" and "bake_model.py" in args]
     assert 'bake_model.py "${MODEL}" /opt/u2net' in bake_step
     function = built["function"]
@@ -110,6 +113,15 @@ def test_the_model_is_baked_by_the_weights_stage_and_copied_into_the_function(do
     assert optimise > function.index(("COPY", "layers/pillow/picr ${LAMBDA_TASK_ROOT}/picr"))
     assert optimise > [keyword for keyword, _ in function].index("RUN")   # after the pip install
     assert bake_model.MODELS.keys() >= {"u2net", "u2netp"}
+
+
+def test_the_build_refuses_a_model_without_a_profile_measured_on_the_baked_weights(dockerfile) -> None:
+    function = stages(dockerfile)["function"]
+    (check,) = [args for keyword, args in function if keyword == "RUN" and "load_profile" in args]
+    assert "'/opt/u2net/' + sys.argv[1] + '.onnx'" in check and '"${MODEL}"' in check
+    assert function.index(("RUN", check)) > function.index(("COPY", "--from=weights /opt/u2net /opt/u2net"))
+    assert bake_model.MODELS["u2netp"][0] == "u2netp.onnx"
+    assert "u2netp" in available_profiles()
 
 
 @pytest.mark.parametrize(("stage", "lock"), [("weights", "requirements-build.txt"), ("function", "requirements.txt")])

@@ -26,7 +26,8 @@ from tools.shared_data import SAMPLES
 
 REPO = Path(__file__).resolve().parents[2]
 CUTOUT = REPO / "functions" / "cutout"
-PHOTO = SAMPLES / "teddy_bear.jpg"
+PHOTO = SAMPLES / "toolbox.jpg"
+"""A photo u2netp's gate profile publishes: this is about the image's layout, not the gate's judgement."""
 INVOKE = """
 import json, sys
 import app
@@ -59,7 +60,7 @@ def test_the_handler_cuts_a_photo_from_the_containers_layout(container_python, m
     from tools.embedded_stack import EmbeddedStack
 
     stack = EmbeddedStack()
-    stack.s3.put_object(Bucket=stack.bucket, Key="inbox/teddy_bear.jpg", Body=PHOTO.read_bytes())
+    stack.s3.put_object(Bucket=stack.bucket, Key="inbox/toolbox.jpg", Body=PHOTO.read_bytes())
     ingest = next(c for c in stack.consumers if c.stage == "ingest")
     while stack.poll_once(ingest):
         pass

@@ -724,6 +724,13 @@ def test_the_cutout_takes_one_photo_at_a_time_with_capped_concurrency(source: di
     assert 2 <= source["Parameters"]["CutoutMaxConcurrency"]["Default"] <= 5
 
 
+def test_the_default_cutout_model_is_one_whose_gate_profile_was_measured(source: dict) -> None:
+    from picr.segmentation.gate_profile import available_profiles
+
+    assert source["Parameters"]["CutoutModel"]["Default"] == "u2netp"
+    assert source["Parameters"]["CutoutModel"]["Default"] in available_profiles()
+
+
 def test_queues_share_one_dead_letter_queue_after_five_receives(deployment: dict) -> None:
     queues = of_type(deployment, "AWS::SQS::Queue")
     dlq = queues.pop("DeadLetterQueue")["Properties"]

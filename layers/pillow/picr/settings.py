@@ -129,7 +129,7 @@ class CutoutSettings(_Jobs):
     variants_queue_url: str
     publish_queue_url: str
     engine: Literal["local", "hosted"] = "local"
-    model: str = "u2net"
+    model: str = "u2netp"   # the model whose gate profile is committed (segmentation/profiles)
     hosted_url: str = "https://api.remove.bg/v1.0/removebg"
     hosted_secret_arn: str | None = None
     """The hosted engine's key; set whenever a hosted engine is configured (as the engine, or for retries)."""

@@ -19,6 +19,8 @@ from PIL import Image
 
 from picr.segmentation.engine import SegmentationEngine
 from picr.segmentation.gate import DEFAULT_THRESHOLDS, GateResult, GateThresholds, assess_cutout
+from picr.segmentation.gate_profile import GateProfile, profile_for
+from picr.segmentation.gate_signals import EXTRA_LOOKS, measure_looks, take_looks
 from picr.segmentation.refine import (
     DEFAULT_REFINE,
     RefineSettings,
@@ -119,12 +121,14 @@ def _image(rgba: np.ndarray) -> Image.Image:
 
 def make_cutout(image: Image.Image, engine: SegmentationEngine, quality_warnings: Sequence[str] = (),
                 thresholds: GateThresholds = DEFAULT_THRESHOLDS,
-                settings: CutoutSettings = DEFAULT_SETTINGS) -> CutoutResult:
+                settings: CutoutSettings = DEFAULT_SETTINGS, profile: GateProfile | None = None) -> CutoutResult:
     """Cut the product out of ``image`` and gate the result.
 
     The engine is only called when the image is not already a cut-out; an owner-supplied cut-out keeps
     its alpha and colours (pixels it made fully transparent are blanked, like ours) and is gated the
-    same way. Raises ``EngineError`` when the engine cannot produce a mask.
+    same way. A local model's cutout is judged by its fitted profile (``profile``, else the committed
+    one of ``engine``: ``ProfileError`` when it has none), which takes two more model looks. Raises
+    ``EngineError`` when the engine cannot produce a mask.
 
     Memory: the alpha is 8-bit from the refinement on, each full-size array is dropped as soon as the
     next step has what it needs, and the RGBA result is assembled in the buffer the image is made on.
@@ -136,12 +140,13 @@ def make_cutout(image: Image.Image, engine: SegmentationEngine, quality_warnings
         gate = assess_cutout(own_alpha, quality_warnings, thresholds)
         return CutoutResult(rgba=_image(rgba), gate=gate, engine=SUPPLIED_ENGINE, passes=0)
 
+    profile = profile or profile_for(engine)
     photo = image if image.mode == "RGB" else image.convert("RGB")
     rgb = np.asarray(photo)
     coarse = engine.predict(photo)
     model_input = engine.input_size
     box = closer_look_box(coarse, model_input, settings) if model_input else None
-    agreement = None
+    agreement, closer = None, coarse
     candidates = None
     if model_input is None:
         # the engine saw the photo at full resolution: its edges need no repair, only the cleanup
@@ -155,14 +160,18 @@ def make_cutout(image: Image.Image, engine: SegmentationEngine, quality_warnings
         cells = (max(2, round((x1 - x0) * model_input / photo.width)),
                  max(2, round((y1 - y0) * model_input / photo.height)))
         agreement = view_agreement(coarse[y0:y1, x0:x1], closer, cells)
-        del coarse
         # the crop holds everything the first look saw at 0.5 or more; outside it is faint haze only
         refined = refine_mask(rgb[y0:y1, x0:x1], closer, settings.refine)
-        del closer
         alpha_u8 = np.zeros(rgb.shape[:2], np.uint8)
         alpha_u8[y0:y1, x0:x1] = refined.alpha
         candidates = (refined.xs + x0, refined.ys + y0)
-    coarse = refined = None   # the full-size float maps are not needed any more
-    gate = assess_cutout(alpha_u8, quality_warnings, thresholds, image=rgb, view_agreement=agreement)
+    refined = None
+    passes, looked = 1 if box is None else 2, None
+    if profile is not None and model_input is not None:
+        looked = measure_looks(take_looks(photo, engine, coarse, closer, alpha_u8), rgb, alpha_u8)
+        passes += EXTRA_LOOKS
+    coarse = closer = None   # the full-size float maps are not needed any more
+    gate = assess_cutout(alpha_u8, quality_warnings, thresholds, image=rgb, view_agreement=agreement,
+                         profile=profile, extra_signals=looked)
     return CutoutResult(rgba=_image(decontaminated_rgba(rgb, alpha_u8, candidates)), gate=gate,
-                        engine=engine.name, passes=1 if box is None else 2)
+                        engine=engine.name, passes=passes)

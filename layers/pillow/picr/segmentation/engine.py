@@ -155,6 +155,8 @@ class LocalEngine:
         if model_name not in PREPROCESSING:
             raise EngineError(f"model {model_name!r} is not one of {sorted(PROBABILITY_MODELS)}")
         weights = installed_model(model_name, home)
+        self.weights = weights
+        """The model file: its gate profile must have been measured on exactly this file."""
         import onnxruntime  # only the cutout container has it
 
         options = session_options(onnxruntime)
