@@ -183,7 +183,9 @@ class ImageBucket:
         parts = urlsplit(self.presign(INBOX, 60))
         return f"{parts.scheme}://{parts.netloc}"
 
-    def presign(self, key: str, expires_s: int) -> str:
-        return self._client.generate_presigned_url(
-            "get_object", Params={"Bucket": self.name, "Key": key}, ExpiresIn=expires_s
-        )
+    def presign(self, key: str, expires_s: int, *, download_as: str | None = None) -> str:
+        """A GET link valid ``expires_s``; with ``download_as`` the browser saves it under that file name."""
+        params = {"Bucket": self.name, "Key": key}
+        if download_as is not None:
+            params["ResponseContentDisposition"] = f'attachment; filename="{download_as}"'
+        return self._client.generate_presigned_url("get_object", Params=params, ExpiresIn=expires_s)

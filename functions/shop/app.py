@@ -1,0 +1,53 @@
+"""picr-shop: the shop's own page behind a public Function URL (AuthType NONE: the owner link's token is the auth).
+GET /?t=<token>[&held=1][&after=<cursor>]: products newest first, a page at a time (held only with held=1);
+GET /product?t=<token>&job=<id>: one product's images per channel with downloads, its manifest and history."""
+
+from __future__ import annotations
+
+import boto3
+from aws_lambda_powertools.event_handler import LambdaFunctionUrlResolver, Response
+
+from picr.aws.bucket import PRESIGNING, ImageBucket
+from picr.aws.jobs import JobStore
+from picr.aws.secrets import Secrets
+from picr.links.review import review_links_for
+from picr.links.tokens import TOKEN_PARAMETER
+from picr.runtime import function_url_handler, logger, metrics, utc_now
+from picr.settings import ShopSettings
+from picr.stages.shop import PRODUCT_PATH, ShopContext, ShopResponse, listing, product
+
+settings = ShopSettings.from_environment()
+secrets = Secrets(boto3.client("secretsmanager"))
+bucket = ImageBucket(boto3.client("s3", config=PRESIGNING), settings.bucket)  # links on the regional host
+context = ShopContext(
+    jobs=JobStore(boto3.client("dynamodb"), settings.jobs_table),
+    bucket=bucket,
+    owner_key=secrets.key(settings.owner_secret_arn),
+    review_links=review_links_for(settings, secrets.key(settings.review_secret_arn)),
+    storage_origin=bucket.presigned_origin(),  # allowed by the page's CSP
+    page_size=settings.shop_page_size,
+    view_s=settings.shop_view_minutes * 60,
+)
+app = LambdaFunctionUrlResolver()
+
+
+def _reply(result: ShopResponse) -> Response:
+    logger.info("shop", extra={"outcome": result.outcome, "status": result.status})
+    metrics.add_metric(name=f"Shop_{result.outcome.replace(':', '_')}", unit="Count", value=1)
+    return Response(status_code=result.status, body=result.html, headers=result.headers)
+
+
+@app.get("/")
+def products() -> Response:
+    query = app.current_event.get_query_string_value
+    return _reply(listing(query(TOKEN_PARAMETER), context, held=query("held") == "1", after=query("after"),
+                          now=utc_now()))
+
+
+@app.get(f"/{PRODUCT_PATH}")
+def one_product() -> Response:
+    query = app.current_event.get_query_string_value
+    return _reply(product(query(TOKEN_PARAMETER), query("job"), context, now=utc_now()))
+
+
+handler = function_url_handler(app)

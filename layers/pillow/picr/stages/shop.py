@@ -1,0 +1,164 @@
+"""The shop page: every product behind the owner link, newest first, and each product's own page.
+
+Every request starts with the owner token: a malformed or forged one (which is what a link minted with a
+replaced key is: revoked) gets 403, an expired one 410, before anything is read. The list is one Query
+of one index page (``JobStore.newest``: every job by ``by-created``, or the held ones by ``by-status``),
+never a Scan, and pages on with the index's own cursor. Images and downloads are presigned for the length
+of a visit; nothing here changes anything.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from picr.aws.bucket import ImageBucket
+from picr.aws.jobs import JobStore
+from picr.intake.naming import safe_file_name
+from picr.job import JOB_ID_PATTERN, SETTLED, HistoryEntry, Job, Status
+from picr.links.owner import read_owner_token
+from picr.links.review import ReviewLinks
+from picr.links.tokens import LinkRefused, link_url
+from picr.notify.emails import UNNAMED_PRODUCT
+from picr.pages import shop as pages
+
+PRODUCT_PATH = "product"
+CHANNEL_ORDER = ("social", "web", "market")
+MAX_DETAILS = 6
+"""History details shown per step: the few that say what happened (reasons, who decided), not every field."""
+_JOB_ID = re.compile(JOB_ID_PATTERN)
+
+_REFUSALS: dict[str, tuple[int, str, str]] = {
+    "missing": (400, "This page opens from your shop link",
+                "Open the shop link you were given (it ends in ?t=…)."),
+    "malformed": (403, "This shop link is not valid",
+                  "It may have been cut short pages.when it was copied. Open the whole link again."),
+    "forged": (403, "This shop link is not valid",
+               "It was revoked (the owner-link key was replaced) or never issued. Ask for a new link."),
+    "expired": (410, "This shop link has expired",
+                "Owner links work for a set time. Mint a new one with python -m tools.owner_link."),
+    "bad-page": (400, "That page of products could not be found", "Start again from the first page."),
+    "unknown-job": (404, "This product is not on record", "Go back to your products."),
+}
+
+
+@dataclass
+class ShopContext:
+    jobs: JobStore
+    bucket: ImageBucket  # a presigning client: image and download links on the bucket's regional host
+    owner_key: Callable[[], bytes]
+    review_links: ReviewLinks
+    storage_origin: str
+    page_size: int = 20
+    view_s: int = 900
+
+
+@dataclass(frozen=True)
+class ShopResponse:
+    status: int
+    html: str
+    headers: dict[str, str]
+    outcome: str
+    """For logs and metrics: ``list``, ``held``, ``product`` or ``refused:<reason>``."""
+
+
+class _Refused(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def listing(token: str | None, ctx: ShopContext, *, held: bool, after: str | None, now: datetime) -> ShopResponse:
+    """One page of products, newest first; with ``held`` only those waiting for review."""
+    try:
+        _owner(token, ctx, now)
+        try:
+            jobs, cursor = ctx.jobs.newest(limit=ctx.page_size, status=Status.NEEDS_REVIEW if held else None,
+                                           after=after or None)
+        except ValueError as exc:
+            raise _Refused("bad-page") from exc
+    except _Refused as refused:
+        return _refusal(refused, ctx)
+    assert token is not None
+    rows = [pages.ProductRow(job, _href(token, PRODUCT_PATH, job=job.job_id), _thumbnail(job, ctx)) for job in jobs]
+    held_query = {"held": "1"} if held else {}
+    links = {"all": _href(token, ""), "held": _href(token, "", held="1"),
+             "next": _href(token, "", **held_query, after=cursor) if cursor else None}
+    html = pages.render_list(rows, held_only=held, links=links)
+    return ShopResponse(200, html, pages.page_headers(ctx.storage_origin), "held" if held else "list")
+
+
+def product(token: str | None, job_id: str | None, ctx: ShopContext, *, now: datetime) -> ShopResponse:
+    """One product: its images per channel with downloads, the manifest, the history, and for a held
+    product a fresh review link."""
+    try:
+        _owner(token, ctx, now)
+        job = ctx.jobs.get(job_id) if job_id and _JOB_ID.fullmatch(job_id) else None
+        if job is None:
+            raise _Refused("unknown-job")
+    except _Refused as refused:
+        return _refusal(refused, ctx)
+    assert token is not None
+    manifest = ctx.bucket.get_optional(job.manifest_key) if job.manifest_key else None
+    review = (ctx.review_links.for_job(job, kind="shop", now=now) if job.status == Status.NEEDS_REVIEW else [])
+    view = pages.ProductView(
+        job_id=job.job_id, product=job.product or UNNAMED_PRODUCT, created=pages.when(job.created_at or job.updated_at),
+        state=pages.state_label(job.status), reasons=job.reasons, images=tuple(_images(job, ctx)),
+        manifest=json.dumps(json.loads(manifest), indent=2, sort_keys=True) if manifest else None,
+        timeline=tuple(_entry(entry) for entry in ctx.jobs.history(job.job_id)),
+        review_url=review[0].url if review else None, links={"back": _href(token, "")},
+    )
+    return ShopResponse(200, pages.render_product(view), pages.page_headers(ctx.storage_origin), "product")
+
+
+# ------------------------------------------------------------------ helpers
+
+def _owner(token: str | None, ctx: ShopContext, now: datetime) -> None:
+    if not token:
+        raise _Refused("missing")
+    try:
+        read_owner_token(ctx.owner_key(), token, now=now)
+    except LinkRefused as refused:
+        raise _Refused(refused.reason) from refused
+
+
+def _refusal(refused: _Refused, ctx: ShopContext) -> ShopResponse:
+    status, title, message = _REFUSALS[refused.reason]
+    return ShopResponse(status, pages.render_refusal(title, message), pages.page_headers(ctx.storage_origin),
+                        f"refused:{refused.reason}")
+
+
+def _href(token: str, path: str, **query: str) -> str:
+    """A link relative to the shop page's own URL: the token goes nowhere else."""
+    extra = "".join(f"&{name}={value}" for name, value in query.items())
+    return link_url("./" if not path else "", token, path) + extra
+
+
+def _thumbnail(job: Job, ctx: ShopContext) -> str | None:
+    """The smallest published image of a ready product, else its cleaned photo while it has one."""
+    if job.outputs:
+        smallest = min(job.outputs, key=lambda output: output.width * output.height)
+        return ctx.bucket.presign(smallest.key, ctx.view_s)
+    if job.source_work_key and job.status != Status.REJECTED:
+        return ctx.bucket.presign(job.source_work_key, ctx.view_s)
+    return None
+
+
+def _images(job: Job, ctx: ShopContext) -> list[pages.ChannelImageView]:
+    base = safe_file_name(job.product or job.job_id).rsplit(".", 1)[0]
+    ordered = sorted(job.outputs, key=lambda o: (CHANNEL_ORDER.index(o.channel) if o.channel in CHANNEL_ORDER
+                                                 else len(CHANNEL_ORDER), o.channel))
+    return [pages.ChannelImageView(output, ctx.bucket.presign(output.key, ctx.view_s), ctx.bucket.presign(
+        output.key, ctx.view_s, download_as=f"{base}-{output.channel}.{output.key.rsplit('.', 1)[-1]}"))
+        for output in ordered]
+
+
+def _entry(entry: HistoryEntry) -> pages.TimelineEntry:
+    details = [f"{name.replace('_', ' ')}: {value}" for name, value in sorted(entry.detail.items())
+               if isinstance(value, (str, int, float)) and not isinstance(value, bool) and str(value)]
+    state = pages.state_label(entry.status) if entry.status in SETTLED else entry.status.value  # ingested, cut, varied
+    return pages.TimelineEntry(at=pages.when(entry.at), state=state,
+                               details=tuple(text[:120] for text in details[:MAX_DETAILS]))
