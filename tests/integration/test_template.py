@@ -748,6 +748,11 @@ def test_the_cutout_takes_one_photo_at_a_time_with_capped_concurrency(source: di
     assert 2 <= source["Parameters"]["CutoutMaxConcurrency"]["Default"] <= 5
 
 
+def test_a_re_render_of_every_product_is_worked_through_by_at_most_five_variants_at_a_time(deployment: dict) -> None:
+    (mapping,) = [m for m in event_source_mappings(deployment) if m["FunctionName"] == {"Ref": "VariantsFunction"}]
+    assert mapping["ScalingConfig"] == {"MaximumConcurrency": 5}
+
+
 def test_queues_share_one_dead_letter_queue_after_five_receives(deployment: dict) -> None:
     queues = of_type(deployment, "AWS::SQS::Queue")
     dlq = queues.pop("DeadLetterQueue")["Properties"]
