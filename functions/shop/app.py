@@ -1,32 +1,38 @@
 """picr-shop: the shop's own page behind a public Function URL (AuthType NONE: the owner link's token is the auth).
 GET /?t=<token>[&held=1][&after=<cursor>]: products newest first, a page at a time (held only with held=1);
-GET /product?t=<token>&job=<id>: one product's images per channel with downloads, its manifest and history."""
+GET /product?t=<token>&job=<id>: one product's images per channel with downloads, its manifest and history;
+POST /rerender {t, channel} from the list page: re-render that channel for every ready product."""
 
 from __future__ import annotations
 
 import boto3
 from aws_lambda_powertools.event_handler import LambdaFunctionUrlResolver, Response
 
+from picr.aws.batches import RerenderBatches
 from picr.aws.bucket import PRESIGNING, ImageBucket
 from picr.aws.jobs import JobStore
+from picr.aws.queues import QueueSender
 from picr.aws.secrets import Secrets
 from picr.links.review import review_links_for
 from picr.links.tokens import TOKEN_PARAMETER
 from picr.runtime import function_url_handler, logger, metrics, utc_now
 from picr.settings import ShopSettings
-from picr.stages.shop import PRODUCT_PATH, ShopContext, ShopResponse, listing, product
+from picr.stages.rerender import RerenderContext
+from picr.stages.review import Requester
+from picr.stages.shop import PRODUCT_PATH, ShopContext, ShopResponse, listing, product, rerender
 
 settings = ShopSettings.from_environment()
 secrets = Secrets(boto3.client("secretsmanager"))
 bucket = ImageBucket(boto3.client("s3", config=PRESIGNING), settings.bucket)  # links on the regional host
+dynamodb = boto3.client("dynamodb")
+jobs = JobStore(dynamodb, settings.jobs_table)
 context = ShopContext(
-    jobs=JobStore(boto3.client("dynamodb"), settings.jobs_table),
-    bucket=bucket,
-    owner_key=secrets.key(settings.owner_secret_arn),
+    jobs=jobs, bucket=bucket, owner_key=secrets.key(settings.owner_secret_arn),
     review_links=review_links_for(settings, secrets.key(settings.review_secret_arn)),
     storage_origin=bucket.presigned_origin(),  # allowed by the page's CSP
-    page_size=settings.shop_page_size,
-    view_s=settings.shop_view_minutes * 60,
+    rerender=RerenderContext(bucket=bucket, jobs=jobs, batches=RerenderBatches(dynamodb, settings.idempotency_table),
+                             variants_queue=QueueSender(boto3.client("sqs"), settings.variants_queue_url)),
+    page_size=settings.shop_page_size, view_s=settings.shop_view_minutes * 60,
 )
 app = LambdaFunctionUrlResolver()
 
@@ -48,6 +54,14 @@ def products() -> Response:
 def one_product() -> Response:
     query = app.current_event.get_query_string_value
     return _reply(product(query(TOKEN_PARAMETER), query("job"), context, now=utc_now()))
+
+
+@app.post("/rerender")
+def start_rerender() -> Response:
+    event, headers = app.current_event, app.current_event.headers  # where the browser says the post came from
+    requester = Requester(origin=headers.get("origin"), host=event.request_context.domain_name,
+                          fetch_site=headers.get("sec-fetch-site"))
+    return _reply(rerender(event.decoded_body, requester, context, now=utc_now()))
 
 
 handler = function_url_handler(app)

@@ -143,3 +143,42 @@ def test_an_expired_link_is_refused_and_a_bad_page_or_product_too(stack, shop, c
     assert get(after="bm90IGEgY3Vyc29y")["statusCode"] == 400
     assert get("/product", job="f" * 20)["statusCode"] == 404
     assert get("/product", job="../x")["statusCode"] == 404
+
+
+def post_rerender(stack, body: str, **headers: str) -> dict:
+    event = url_event("/rerender")
+    event["requestContext"]["http"]["method"] = "POST"
+    event["body"], event["headers"] = body, {**event["headers"], "content-type": "application/x-www-form-urlencoded",
+                                             **headers}
+    return stack.invoke("ShopFunction", event)
+
+
+def waiting(stack) -> int:
+    url = stack.queue_urls()["VariantsQueue"]
+    return int(stack.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])[
+        "Attributes"]["ApproximateNumberOfMessages"])
+
+
+def test_the_list_page_starts_a_re_render_of_every_ready_product_from_its_own_form(stack, shop):
+    made, get, _key = shop
+    page = get()["body"]
+    form = re.search(r'<form method="post" action="rerender".*?</form>', page, re.S).group(0)
+    assert re.findall(r'<option value="([a-z]+)">', form) == ["web", "market", "social"]  # the configured channels
+    token = re.search(r'name="t" value="([^"]+)"', form).group(1)
+    started = post_rerender(stack, f"t={token}&channel=market", **{"sec-fetch-site": "same-origin"})
+    ready = sum(job.status == Status.DONE for job in made)
+    assert started["statusCode"] == 202 and f"of {ready} ready products" in started["body"]
+    assert waiting(stack) == ready  # one message per ready product, to the variants stage
+
+
+@pytest.mark.parametrize(("body", "headers", "status", "says"), [
+    ("t={token}&channel=etsy", {}, 400, "There is no channel &#39;etsy&#39;"),
+    ("t={token}&channel=market", {"sec-fetch-site": "cross-site"}, 403, "Not from the shop page"),
+    ("t=forged&channel=market", {}, 403, "not valid"),
+])
+def test_a_re_render_from_the_page_is_refused_with_a_clear_message(stack, shop, body, headers, status, says):
+    _made, get, _key = shop
+    token = re.search(r'name="t" value="([^"]+)"', get()["body"]).group(1)
+    refused = post_rerender(stack, body.format(token=token), **headers)
+    assert (refused["statusCode"], says in refused["body"]) == (status, True), refused["body"][-500:]
+    assert waiting(stack) == 0

@@ -361,7 +361,10 @@ def expected_grants(lanes: frozenset[str]) -> dict[str, set[tuple[str, str]]]:
         | grant("secretsmanager:GetSecretValue", "${OwnerLinkSecret}")
         | review_key
         | grant(("dynamodb:GetItem", "dynamodb:Query"), *JOB_TABLE, "${JobsTable.Arn}/index/by-created")
-        | grant("s3:GetObject", *objects("out/*", "work/*")),
+        | grant("s3:GetObject", *objects("out/*", "work/*", "config/channels.json"))
+        # re-renders: one message per product to the variants stage, the batch record in its own corner
+        | grant("sqs:SendMessage", "${VariantsQueue.Arn}")
+        | grant("dynamodb:PutItem", "${IdempotencyTable.Arn}"),
     }
     if "drive" in lanes:
         expected["DriveSyncFunction"] = (
@@ -599,11 +602,16 @@ def test_the_upload_role_lists_counts_and_records_only_in_its_own_corner(deploym
     assert render(by_action["s3:PutObject"]["Resource"]) == f"{BUCKET}/inbox/upload/*"
 
 
-def test_the_shop_page_never_scans_or_writes_and_is_announced(lanes_on: dict, deployment: dict) -> None:
-    actions = {action for action, _resource in function_grants(lanes_on)["ShopFunction"]}
-    assert not {action for action in actions if action.startswith("dynamodb:")} - {"dynamodb:GetItem",
-                                                                                     "dynamodb:Query"}
-    assert not {action for action in actions if action.startswith("s3:")} - {"s3:GetObject"}
+def test_the_shop_page_never_scans_or_writes_a_job_or_an_image_and_is_announced(lanes_on: dict,
+                                                                              deployment: dict) -> None:
+    grants = function_grants(lanes_on)["ShopFunction"]
+    jobs_actions = {action for action, resource in grants if resource.startswith("${JobsTable")}
+    assert jobs_actions == {"dynamodb:GetItem", "dynamodb:Query"}  # no Scan, no write
+    assert {action for action, _resource in grants if action.startswith("s3:")} == {"s3:GetObject"}
+    by_action = {action: statement for statement in statements(deployment["Resources"]["ShopRole"], deployment)
+                 for action in as_list(statement["Action"])}
+    assert by_action["dynamodb:PutItem"]["Condition"] == {
+        "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["rerender#*"]}}
     assert deployment["Outputs"]["ShopUrl"]["Value"] == {"Fn::GetAtt": ["ShopFunctionUrl", "FunctionUrl"]}
     assert deployment["Outputs"]["OwnerLinkKeyArn"]["Value"] == {"Ref": "OwnerLinkSecret"}
 

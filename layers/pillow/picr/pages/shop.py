@@ -32,14 +32,15 @@ def when(at: str) -> str:
 
 
 def page_headers(storage_origin: str) -> dict[str, str]:
-    """No caching and no Referer (the token is in the URL), never framed, images from the bucket only."""
+    """No caching and no Referer (the token is in the URL), never framed, images from the bucket only, forms
+    posting back here only."""
     return {
         "Content-Type": "text/html; charset=utf-8",
         "Cache-Control": "no-store",
         "Referrer-Policy": "no-referrer",
         "X-Content-Type-Options": "nosniff",
         "Content-Security-Policy": (f"default-src 'none'; img-src {storage_origin}; style-src 'unsafe-inline'; "
-                                    "form-action 'none'; frame-ancestors 'none'; base-uri 'none'"),
+                                    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
     }
 
 
@@ -101,14 +102,17 @@ class ProductView:
     links: dict[str, str] = field(default_factory=dict)
 
 
-def render_list(rows: Sequence[ProductRow], *, held_only: bool, links: dict[str, str | None]) -> str:
-    """The list, newest first; ``links`` holds ``all``, ``held`` and ``next`` (None on the last page)."""
-    return render("shop_page.html", {"rows": list(rows), "held_only": held_only, "links": links, "job_id": None})
+def render_list(rows: Sequence[ProductRow], *, held_only: bool, links: dict[str, str | None], token: str,
+                channels: Sequence[str]) -> str:
+    """The list, newest first; ``links`` holds ``all``, ``held`` and ``next`` (None on the last page). The
+    re-render form offers ``channels`` and posts ``token`` back (in the body: never in a log's URL)."""
+    return render("shop_page.html", {"rows": list(rows), "held_only": held_only, "links": links, "job_id": None,
+                                     "token": token, "channels": list(channels)})
 
 
 def render_product(view: ProductView) -> str:
     return render("shop_product.html", {"view": view, "job_id": view.job_id})
 
 
-def render_refusal(title: str, message: str) -> str:
+def render_message(title: str, message: str) -> str:
     return render("review_result.html", {"title": title, "message": message, "job_id": None})

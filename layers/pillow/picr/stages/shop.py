@@ -14,16 +14,20 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import parse_qs
 
-from picr.aws.bucket import ImageBucket
+from picr.aws.bucket import CHANNELS_CONFIG_KEY, ImageBucket
 from picr.aws.jobs import JobStore
+from picr.image.channels import ChannelConfigError, load_channel_config
 from picr.intake.naming import safe_file_name
 from picr.job import JOB_ID_PATTERN, SETTLED, HistoryEntry, Job, Status
 from picr.links.owner import read_owner_token
 from picr.links.review import ReviewLinks
-from picr.links.tokens import LinkRefused, link_url
+from picr.links.tokens import TOKEN_PARAMETER, LinkRefused, link_url
 from picr.notify.emails import UNNAMED_PRODUCT
 from picr.pages import shop as pages
+from picr.stages.rerender import RerenderContext, RerenderRefused, start_rerender
+from picr.stages.review import Requester, same_origin
 
 PRODUCT_PATH = "product"
 CHANNEL_ORDER = ("social", "web", "market")
@@ -42,7 +46,10 @@ _REFUSALS: dict[str, tuple[int, str, str]] = {
                 "Owner links work for a set time. Mint a new one with python -m tools.owner_link."),
     "bad-page": (400, "That page of products could not be found", "Start again from the first page."),
     "unknown-job": (404, "This product is not on record", "Go back to your products."),
+    "cross-site": (403, "Not from the shop page", "A re-render is only started from the shop page itself."),
 }
+MAX_FORM_BYTES = 2048
+"""The re-render form posts a token and a channel name: a few hundred bytes."""
 
 
 @dataclass
@@ -52,6 +59,7 @@ class ShopContext:
     owner_key: Callable[[], bytes]
     review_links: ReviewLinks
     storage_origin: str
+    rerender: RerenderContext
     page_size: int = 20
     view_s: int = 900
 
@@ -87,7 +95,11 @@ def listing(token: str | None, ctx: ShopContext, *, held: bool, after: str | Non
     held_query = {"held": "1"} if held else {}
     links = {"all": _href(token, ""), "held": _href(token, "", held="1"),
              "next": _href(token, "", **held_query, after=cursor) if cursor else None}
-    html = pages.render_list(rows, held_only=held, links=links)
+    try:
+        channels = [spec.name for spec in load_channel_config(ctx.bucket.get_optional(CHANNELS_CONFIG_KEY)).channels]
+    except ChannelConfigError:
+        channels = []  # the form would only be refused: the re-render says why when asked
+    html = pages.render_list(rows, held_only=held, links=links, token=token, channels=channels)
     return ShopResponse(200, html, pages.page_headers(ctx.storage_origin), "held" if held else "list")
 
 
@@ -114,6 +126,27 @@ def product(token: str | None, job_id: str | None, ctx: ShopContext, *, now: dat
     return ShopResponse(200, pages.render_product(view), pages.page_headers(ctx.storage_origin), "product")
 
 
+def rerender(body: str | None, requester: Requester, ctx: ShopContext, *, now: datetime) -> ShopResponse:
+    """POST from the list page's form: re-render one channel for every ready product."""
+    form = parse_qs(body or "") if len(body or "") <= MAX_FORM_BYTES else {}
+    token, channel = ((form.get(name) or [None])[0] for name in (TOKEN_PARAMETER, "channel"))
+    try:
+        if not same_origin(requester):
+            raise _Refused("cross-site")
+        _owner(token, ctx, now)
+    except _Refused as refused:
+        return _refusal(refused, ctx)
+    headers = pages.page_headers(ctx.storage_origin)
+    try:
+        batch = start_rerender(channel or "", None, ctx.rerender, now_s=now.timestamp())
+    except RerenderRefused as refused:
+        return ShopResponse(400, pages.render_message("Nothing was re-rendered", str(refused)), headers,
+                            "refused:rerender")
+    message = (f"The {batch.channel} images of {len(batch.job_ids)} ready products are being made again. One "
+               "email will say when they are done.")
+    return ShopResponse(202, pages.render_message("Re-render started", message), headers, "rerender")
+
+
 # ------------------------------------------------------------------ helpers
 
 def _owner(token: str | None, ctx: ShopContext, now: datetime) -> None:
@@ -127,7 +160,7 @@ def _owner(token: str | None, ctx: ShopContext, now: datetime) -> None:
 
 def _refusal(refused: _Refused, ctx: ShopContext) -> ShopResponse:
     status, title, message = _REFUSALS[refused.reason]
-    return ShopResponse(status, pages.render_refusal(title, message), pages.page_headers(ctx.storage_origin),
+    return ShopResponse(status, pages.render_message(title, message), pages.page_headers(ctx.storage_origin),
                         f"refused:{refused.reason}")
 
 
