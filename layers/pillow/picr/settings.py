@@ -177,6 +177,19 @@ class UploadSettings(_Jobs, _Idempotency):
     upload_photos_per_hour: int = Field(default=60, ge=1)
 
 
+class ShopSettings(_Jobs, _Idempotency, ReviewLinkSettings):
+    """The shop page: every product behind the owner link, review links for the held ones, and re-renders
+    (their batch records live in the idempotency table)."""
+
+    owner_secret_arn: str = Field(min_length=3)
+    variants_queue_url: str
+    shop_page_size: int = Field(default=20, ge=1, le=100)
+    """Products per page of the shop page (one Query of that many rows)."""
+    shop_view_minutes: int = Field(default=15, ge=1, le=60)
+    """How long the page's image and download links work: minted per page view, so they need only outlive
+    the visit (and never the role credentials that sign them)."""
+
+
 class MailIntakeSettings(NotifySettings):
     allowed_senders: str | None = None
     mail_max_photos: int = Field(default=10, ge=1, le=50)
