@@ -8,7 +8,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 LOCK := requirements-dev.txt
 STAMP := $(VENV)/.installed
-MODEL := models/u2netp.onnx
+WEIGHTS := models/u2netp.onnx
+# The cutout model the local commands run and `make calibrate` fits (its weights: models/$(MODEL).onnx).
+MODEL ?= u2netp
 export U2NET_HOME := $(CURDIR)/models
 export AWS_DEFAULT_REGION ?= eu-west-2
 export SAM_CLI_TELEMETRY := 0
@@ -16,9 +18,9 @@ IN ?=
 OUT ?= out
 
 .PHONY: setup venv browser faketime demo test test-shifted process invoke env build bench load lint lock clean corpus \
-	evaluate-corpus simulated-owner
+	evaluate-corpus calibrate profile simulated-owner
 
-setup: $(STAMP) $(MODEL) browser
+setup: $(STAMP) $(WEIGHTS) browser
 
 venv: $(STAMP)
 
@@ -43,7 +45,8 @@ $(STAMP): $(LOCK)
 # The locks, from the human-edited *.in files: the newest releases published before today (UTC), so a
 # second run on the same day writes the same files. requirements-dev.txt is resolved for every platform;
 # the deployed locks are constrained by it (the tests run exactly what ships) and resolved for where they
-# run: the layer and drive-sync for arm64 Lambda, the cutout image for arm64 and its x86_64 fallback.
+# run: the layer and drive-sync for arm64 Lambda, the cutout image (its function and the stage that fetches
+# its weights) for arm64 and its x86_64 fallback.
 # A bump is one deliberate commit of the changed locks, which the suite then judges.
 LOCK_DATE ?= $(shell date -u +%F)
 UV_COMPILE = $(VENV)/bin/uv pip compile --quiet --upgrade --generate-hashes --python-version 3.13 \
@@ -53,22 +56,24 @@ lock: $(STAMP)
 	$(UV_COMPILE) --python-platform aarch64-manylinux_2_28 -c $(LOCK) layers/pillow/requirements.in \
 		-o layers/pillow/requirements.txt
 	$(UV_COMPILE) --universal -c $(LOCK) functions/cutout/requirements.in -o functions/cutout/requirements.txt
+	$(UV_COMPILE) --universal -c $(LOCK) functions/cutout/requirements-build.in \
+		-o functions/cutout/requirements-build.txt
 	$(UV_COMPILE) --python-platform aarch64-manylinux_2_28 -c $(LOCK) functions/drive_sync/requirements.in \
 		-o functions/drive_sync/requirements.txt
 
-$(MODEL): tools/fetch_model.py | $(STAMP)
+$(WEIGHTS): tools/fetch_model.py | $(STAMP)
 	$(PY) tools/fetch_model.py models
 
-demo: setup
+demo: setup profile
 	$(PY) -m tools.demo --out demo-out
 
-process: setup
+process: setup profile
 	@test -n "$(IN)" || { echo 'usage: make process IN="photos or folders" OUT=dir'; exit 2; }
-	$(PY) -m tools.process --out $(OUT) $(IN)
+	$(PY) -m tools.process --model $(MODEL) --out $(OUT) $(IN)
 
 # One sample event through one function's handler on the embedded moto stack (no Docker): prints its return
 # value and what it changed in the bucket and the jobs table.
-invoke: $(STAMP) $(MODEL)
+invoke: $(STAMP) $(WEIGHTS) profile
 	@test -n "$(FN)" -a -n "$(EVENT)" || { echo 'usage: make invoke FN=IngestFunction EVENT=events/ingest.json'; exit 2; }
 	@$(PY) -m tools.invoke $(FN) $(EVENT)
 
@@ -97,7 +102,7 @@ faketime:
 build: setup
 	$(PY) -m tools.build
 
-bench: setup
+bench: setup profile
 	$(PY) -m tools.bench
 
 lint: setup
@@ -106,8 +111,10 @@ lint: setup
 clean:
 	rm -rf .aws-sam demo-out .pytest_cache
 
-load: setup
-	$(PY) -m tools.load --photos $(or $(PHOTOS),40)
+# LOAD_ARGS passes tools/load.py's options, e.g. "--faults 0 --crash-rate 0 --redeliver 0" for the clean run
+# whose service times tools/burst_sim.py replays.
+load: setup profile
+	$(PY) -m tools.load --photos $(or $(PHOTOS),40) $(LOAD_ARGS)
 
 # The calibration corpus (git-ignored corpus/): pinned Debian packages, sha256-checked, into
 # ~/.cache/picr-corpus (or $$PICR_CORPUS_CACHE), then 375 generated photos with exact masks; a few minutes.
@@ -128,3 +135,16 @@ simulated-owner: setup
 evaluate-corpus: setup
 	test -f corpus/manifest.json || $(MAKE) corpus
 	$(PY) -m tools.corpus.evaluate --corpus corpus --out
+
+# The gate's limits for one model, fitted on the corpus's fit part and reported on its evaluation part
+# (tools/calibrate.py): writes layers/pillow/picr/segmentation/profiles/$(MODEL).json (commit it) and
+# corpus-eval/calibration-$(MODEL).json / .png. Needs models/$(MODEL).onnx. CALIBRATE_ARGS="--no-eval"
+# fits without looking at the evaluation part.
+CALIBRATE_ARGS ?=
+calibrate: setup
+	test -f corpus/manifest.json || $(MAKE) corpus
+	$(PY) -m tools.calibrate --model $(MODEL) $(CALIBRATE_ARGS)
+
+# A cutout model without a gate profile measured on its weights is refused, here as at cold start.
+profile: $(STAMP)
+	@PYTHONPATH=layers/pillow $(PY) -m picr.segmentation.gate_profile $(MODEL) models/$(MODEL).onnx

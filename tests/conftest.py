@@ -46,27 +46,11 @@ def job_store(stack):
 
 @pytest.fixture
 def moto_server(monkeypatch) -> Iterator[str]:
-    """A real moto server on 127.0.0.1 (HTTP), with every boto3 client of this process pointed at it."""
-    from aws_lambda_powertools.utilities.parameters.base import DEFAULT_PROVIDERS
-    from moto.server import ThreadedMotoServer
+    """A real moto server on 127.0.0.1 (HTTP), empty, with every boto3 client of this process pointed at it."""
+    from tests.support.moto_server import serve_moto
 
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "eu-west-2",
-                        "AWS_REGION": "eu-west-2", "AWS_ENDPOINT_URL": endpoint}.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    # Powertools keeps one default secrets client per process: one made before this test would miss the
-    # server, and one made during it would point later tests at a server that is gone.
-    DEFAULT_PROVIDERS.clear()
-    try:
+    with serve_moto(monkeypatch) as endpoint:
         yield endpoint
-    finally:
-        DEFAULT_PROVIDERS.clear()
-        server.stop()
 
 
 @pytest.fixture

@@ -7,11 +7,15 @@ Per photo, in one process and interleaved so that machine load hits them alike:
 
 * ``cutout``: the whole ``make_cutout`` (model, second look when it takes one, refinement, gate,
   decontamination, RGBA);
-* ``onnx``: the bare ONNX inference on an already prepared input tensor (one model pass);
+* ``onnx``: the bare ONNX inference on an already prepared input tensor (one model pass), in the cutout's
+  own session (``picr.segmentation.engine.session_options``);
+* ``onnx_default_options``: the same inference in a session with onnxruntime's default options (memory
+  pattern planner on, every graph optimisation), so the price of the memory-saving options is visible;
 * ``rembg_alpha_matting``: ``rembg.remove(photo, session=s, alpha_matting=True)``. It takes seconds,
   so it runs ``--matting-repeats`` times (default 2) instead of ``--repeats``; the output says so.
 
-Medians are reported, with ``cutout / onnx`` and ``matting / cutout``. Peak RSS is measured per
+Medians are reported, with ``cutout / onnx`` (per model pass too, and against the default-options
+inference) and ``matting / cutout``. Peak RSS is measured per
 configuration in a fresh subprocess (import, engine, one warm-up and one measured run; ``VmHWM`` of
 the whole process, as Lambda counts it; Linux only). GB-seconds per photo = median cutout seconds × the chosen
 Lambda memory. The default 3584 MB is the smallest Lambda size with two vCPUs, matching the two cores
@@ -51,12 +55,13 @@ if str(REPO / "layers" / "pillow") not in sys.path:
 
 from picr.image.photo import normalise_upload  # noqa: E402
 from picr.segmentation.cutout import make_cutout  # noqa: E402
-from picr.segmentation.engine import LocalEngine  # noqa: E402
+from picr.segmentation.engine import LocalEngine, installed_model  # noqa: E402
 
 DEFAULT_2000 = CASES / "03_guitar_cluttered_living_room" / "photo.jpg"
 DEFAULT_12MP_SOURCE = CASES / "06_trumpet_and_cymbal_beige_paper" / "photo.jpg"
 DEFAULT_TWO_PASS = CASES / "04_small_cherimoya_white_paper" / "photo.jpg"
-CONFIGURATIONS = ("cutout", "onnx", "rembg_alpha_matting")
+CONFIGURATIONS = ("cutout", "onnx", "onnx_default_options", "rembg_alpha_matting")
+INTERLEAVED = ("cutout", "onnx", "onnx_default_options")
 
 
 def make_12mp_photo(folder: Path, source: Path = DEFAULT_12MP_SOURCE) -> Path:
@@ -93,6 +98,12 @@ def _runner(configuration: str, engine: LocalEngine, photo: Image.Image) -> Call
     if configuration == "onnx":
         tensor = engine.model_input(photo)
         return lambda: engine.infer(tensor)
+    if configuration == "onnx_default_options":
+        import onnxruntime
+
+        session = onnxruntime.InferenceSession(str(installed_model(engine.name)), providers=["CPUExecutionProvider"])
+        feed = {session.get_inputs()[0].name: engine.model_input(photo)}
+        return lambda: session.run(None, feed)
     import rembg
 
     session = rembg.new_session(engine.name)
@@ -128,33 +139,45 @@ def bench_cutout(photo_paths: Sequence[Path], repeats: int = 5, matting_repeats:
     engine = LocalEngine(model)
     report: dict = {"model": model, "repeats": repeats, "matting_repeats": matting_repeats,
                     "note": f"rembg_alpha_matting runs {matting_repeats}× (seconds each), the others {repeats}×; "
-                            "medians; cutout and onnx interleaved in one process",
+                            "medians; cutout, onnx and onnx_default_options take turns in one process",
                     "lambda_memory_mb": lambda_memory_mb, "photos": []}
     for path in map(Path, photo_paths):
         photo, ingest_seconds = working_image(path)
-        cutout_run, onnx_run = _runner("cutout", engine, photo), _runner("onnx", engine, photo)
-        cutout_run()  # warm-up: first-call allocations in onnxruntime and OpenCV
-        onnx_run()
-        cutout_times, onnx_times = [], []
+        runs = {name: _runner(name, engine, photo) for name in INTERLEAVED}
+        for run in runs.values():
+            run()  # warm-up: first-call allocations in onnxruntime and OpenCV
+        times: dict[str, list[float]] = {name: [] for name in INTERLEAVED}
         for _ in range(repeats):
-            cutout_times.append(_timed(cutout_run))
-            onnx_times.append(_timed(onnx_run))
+            for name, run in runs.items():
+                times[name].append(_timed(run))
         result = make_cutout(photo, engine)
         matting_times = [_timed(_runner("rembg_alpha_matting", engine, photo)) for _ in range(matting_repeats)]
         with Image.open(path) as original:
             original_size = original.size
-        cutout_s, onnx_s = statistics.median(cutout_times), statistics.median(onnx_times)
+        medians = {name: statistics.median(values) for name, values in times.items()}
+        cutout_s, onnx_s = medians["cutout"], medians["onnx"]
+        passes = max(1, result.passes)
+        # paired: each round's cutout over the same round's inference, so drifting load hits both
+        per_round = [c / (o * passes) for c, o in zip(times["cutout"], times["onnx"], strict=True)]
         matting_s = statistics.median(matting_times) if matting_times else None
         entry = {
             "photo": str(path), "original_size": list(original_size), "working_size": list(photo.size),
             "ingest_downscale_s": None if ingest_seconds is None else round(ingest_seconds, 4),
             "model_passes": result.passes, "gate_passed": result.gate.passed,
-            "median_s": {"cutout": round(cutout_s, 4), "onnx": round(onnx_s, 4),
+            "median_s": {**{name: round(value, 4) for name, value in medians.items()},
                          "rembg_alpha_matting": None if matting_s is None else round(matting_s, 3)},
-            "runs_s": {"cutout": [round(t, 4) for t in cutout_times], "onnx": [round(t, 4) for t in onnx_times],
+            "runs_s": {**{name: [round(t, 4) for t in values] for name, values in times.items()},
                        "rembg_alpha_matting": [round(t, 3) for t in matting_times]},
             "cutout_over_onnx": round(cutout_s / onnx_s, 2),
-            "cutout_over_onnx_per_pass": round(cutout_s / (onnx_s * max(1, result.passes)), 2),
+            "cutout_over_onnx_per_pass": round(cutout_s / (onnx_s * passes), 2),
+            "cutout_over_onnx_per_pass_paired": {"min": round(min(per_round), 2),
+                                                 "median": round(statistics.median(per_round), 2),
+                                                 "max": round(max(per_round), 2)},
+            # each one's fastest run: the one least slowed by other work on a shared machine
+            "cutout_over_onnx_per_pass_fastest": round(min(times["cutout"]) / (min(times["onnx"]) * passes), 2),
+            "cutout_over_default_options_onnx_per_pass": round(cutout_s / (medians["onnx_default_options"] * passes),
+                                                               2),
+            "onnx_over_default_options_onnx": round(onnx_s / medians["onnx_default_options"], 2),
             "matting_over_cutout": None if matting_s is None else round(matting_s / cutout_s, 1),
             "gb_seconds_per_photo": round(cutout_s * lambda_memory_mb / 1024, 3),
         }

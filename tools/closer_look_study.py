@@ -44,7 +44,7 @@ if str(REPO / "layers" / "pillow") not in sys.path:
     sys.path.insert(0, str(REPO / "layers" / "pillow"))
 
 from picr.segmentation.cutout import DEFAULT_SETTINGS, CutoutSettings, closer_look_box, make_cutout  # noqa: E402
-from picr.segmentation.engine import LocalEngine  # noqa: E402
+from picr.segmentation.engine import LocalEngine, session_options  # noqa: E402
 from tools.score_cases import DEFAULT_EVAL, DEFAULT_SCORER, load_case_photo, published_summary, run_picr, score  # noqa: E402
 
 STANDARD = (320, 320)
@@ -65,9 +65,7 @@ class FreeSizeEngine(LocalEngine):
         for value in (*model.graph.input, *model.graph.output):
             dims = value.type.tensor_type.shape.dim
             dims[2].dim_param, dims[3].dim_param = "height", "width"
-        options = onnxruntime.SessionOptions()
-        options.enable_mem_pattern = False
-        self._onnx = onnxruntime.InferenceSession(model.SerializeToString(), options,
+        self._onnx = onnxruntime.InferenceSession(model.SerializeToString(), session_options(onnxruntime),
                                                   providers=["CPUExecutionProvider"])
         self.pixels_seen = 0
 

@@ -148,8 +148,12 @@ class EmbeddedStack:
         self.ses = boto3.client("ses", region_name=REGION)
         self.sns = boto3.client("sns", region_name=REGION)
         self.secrets = boto3.client("secretsmanager", region_name=REGION)
-        self.local_env = {"PICR_MODEL": model, "U2NET_HOME": str(models_dir), "NUMBA_CACHE_DIR": "/tmp"}
+        self.local_env = {"PICR_MODEL": model, "U2NET_HOME": str(models_dir)}
         self.timings: dict[str, list[float]] = {}
+        self.invocations: list[dict[str, Any]] = []
+        """Every SQS-triggered invocation: stage, batch size, wall-clock start, seconds (and CPU seconds), each
+        message's wait in its queue (from SQS's SentTimestamp) and how many it settled: what ``make load``
+        reports."""
         self.function_urls = dict(function_urls or {})
         self._create_resources()
         self.functions = self._functions()
@@ -345,7 +349,8 @@ class EmbeddedStack:
         if not messages:
             return 0
         event = {"Records": [_sqs_record(message, consumer.queue_arn) for message in self.faults.order(messages)]}
-        started = time.monotonic()
+        received_at = time.time()  # the wall clock, as SQS's SentTimestamp is
+        started, started_cpu = time.monotonic(), time.process_time()
         try:
             result = self.invoke(consumer.function.logical_id, event)
             failed = {item["itemIdentifier"] for item in (result or {}).get("batchItemFailures", [])}
@@ -355,6 +360,14 @@ class EmbeddedStack:
             print(f"  ! {consumer.stage} crashed: {exc!r}", file=sys.stderr)
             failed = {message["MessageId"] for message in messages}
         self.timings.setdefault(consumer.stage, []).append(time.monotonic() - started)
+        cpu_s = time.process_time() - started_cpu   # this process's CPU: moto's work included, other processes' not
+        self.invocations.append({
+            "stage": consumer.stage, "messages": len(messages), "received_at": round(received_at, 3),
+            "seconds": round(self.timings[consumer.stage][-1], 4), "cpu_s": round(cpu_s, 4),
+            "settled": len(messages) - len(failed),
+            "waits_s": [round(max(0.0, received_at - int(m["Attributes"]["SentTimestamp"]) / 1000), 3)
+                        for m in messages],
+        })
         for message in messages:
             if message["MessageId"] not in failed and self.faults.redeliver(message["MessageId"]):
                 failed.add(message["MessageId"])  # at-least-once: SQS hands a finished message out again

@@ -29,6 +29,7 @@ import re
 import sys
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -163,6 +164,13 @@ def _upload_token(stack: EmbeddedStack) -> str:
     return parse_qs(urlsplit(url).query)["t"][0]
 
 
+def _owner_token(stack: EmbeddedStack) -> str:
+    from picr.links.owner import mint_owner_token
+
+    key = stack.secrets.get_secret_value(SecretId=stack.resolver.resolve({"Ref": "OwnerLinkSecret"}))
+    return mint_owner_token(key["SecretString"].encode(), "shop", now=datetime.now(UTC), lifetime=timedelta(days=1))
+
+
 def seed(stack: EmbeddedStack, function: str, needed: set[str]) -> dict[str, str]:
     """Put what the event's placeholders name into the stack; returns their values."""
     values: dict[str, str] = {}
@@ -177,6 +185,8 @@ def seed(stack: EmbeddedStack, function: str, needed: set[str]) -> dict[str, str
         values["ReviewToken"] = _review_token(stack)
     if "UploadToken" in needed:
         values["UploadToken"] = _upload_token(stack)
+    if "OwnerToken" in needed:
+        values["OwnerToken"] = _owner_token(stack)
     _empty_queues(stack)  # the event stands in for the delivery the data above caused
     return values
 

@@ -1,7 +1,12 @@
 """``make load``: a shoot of N photos through the local runner with faults on; prints one JSON report.
 
 A benchmark, not a test (tests/e2e/test_load.py runs a small one): photos in, jobs terminal, notifications,
-duplicate outputs and emails, lost photos, dead letters, wall time and per-stage invocation p50/p95.
+duplicate outputs and emails, lost photos, dead letters, wall time, the time from the first upload to the
+last email (the end of the last publish invocation that settled a message: publish sends the one email
+per photo), and per stage the invocations' seconds (wall and CPU) and batch sizes and the messages' waits in their
+queue (SQS's SentTimestamp to the receive). The runner is one process polling the queues in turn, so the
+waits are this machine's, not Lambda's: ``tools/burst_sim.py`` replays the per-stage service times measured
+here through the template's concurrency limits to predict Lambda's.
 """
 
 from __future__ import annotations
@@ -67,12 +72,40 @@ def report(summary: dict[str, Any], photos: int, wall_s: float) -> dict[str, Any
             sum(n for kind, n in summary["faults_injected"].items() if kind.startswith("api:"))
             / max(1, summary["faults_injected"].get("invocations", 0)), 3),
         "wall_s": round(wall_s, 2),
+        "time_to_last_email_s": _time_to_last_email(summary),
         "stage_invocation_s": {
             stage: {"n": len(times), "p50": round(statistics.median(times), 3),
                     "p95": round(_percentile(times, 0.95), 3)}
             for stage, times in summary["invocation_seconds"].items()
         },
+        "stages": _stages(summary["invocations"]),
     }
+
+
+def _time_to_last_email(summary: dict[str, Any]) -> float | None:
+    ends = [call["received_at"] + call["seconds"] for call in summary["invocations"]
+            if call["stage"] == "publish" and call["settled"]]
+    return round(max(ends) - summary["started_at"], 2) if ends else None
+
+
+def _stages(invocations: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per stage: invocations, messages, batch sizes, seconds per invocation and per message, queue waits
+    (the service times ``tools/burst_sim.py`` reads)."""
+    stages: dict[str, Any] = {}
+    for stage in dict.fromkeys(call["stage"] for call in invocations):
+        calls = [call for call in invocations if call["stage"] == stage]
+        waits = [wait for call in calls for wait in call["waits_s"]]
+        messages = sum(call["messages"] for call in calls)
+        stages[stage] = {
+            "invocations": len(calls), "messages": messages,
+            "batch_size_mean": round(messages / len(calls), 2),
+            "invocation_s": [[call["messages"], call["seconds"]] for call in calls],
+            "invocation_cpu_s": [[call["messages"], call["cpu_s"]] for call in calls],
+            "seconds_per_message": round(sum(call["seconds"] for call in calls) / messages, 4),
+            "wait_s": {"p50": round(statistics.median(waits), 2), "p95": round(_percentile(waits, 0.95), 2),
+                       "max": round(max(waits), 2)},
+        }
+    return stages
 
 
 def load(count: int, plan: FaultPlan, out: Path) -> dict[str, Any]:

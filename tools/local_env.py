@@ -125,7 +125,8 @@ def write(stack_name: str, region: str, out: Path, cloudformation: Any = None) -
             invocations.append(f"  sam local invoke {functions[path.stem]} --region {names['AWS::Region']} "
                                f"--env-vars {env_file} -e {events}/{path.name}")
     hints = {"bucket": names["ImagesBucketName"], "jobs_table": environments["IngestFunction"]["PICR_JOBS_TABLE"],
-             "upload_url": resolver.resolve({"Fn::GetAtt": ["UploadFunctionUrl", "FunctionUrl"]})}
+             "upload_url": resolver.resolve({"Fn::GetAtt": ["UploadFunctionUrl", "FunctionUrl"]}),
+             "shop_url": resolver.resolve({"Fn::GetAtt": ["ShopFunctionUrl", "FunctionUrl"]})}
     if to_fill:
         lines.append("Before invoking, put your own values where these events still say ${...}:")
         for name, files in to_fill.items():

@@ -20,6 +20,7 @@ DEV_LOCK = REPO / "requirements-dev.txt"
 DEPLOYED_LOCKS = {
     "layer": REPO / "layers" / "pillow" / "requirements.txt",
     "cutout": REPO / "functions" / "cutout" / "requirements.txt",
+    "cutout_build": REPO / "functions" / "cutout" / "requirements-build.txt",  # the image's weights stage
     "drive_sync": REPO / "functions" / "drive_sync" / "requirements.txt",
 }
 LAMBDA_ARM64 = {"platform_machine": "aarch64", "sys_platform": "linux", "os_name": "posix",

@@ -28,6 +28,7 @@ import email.parser
 import email.policy
 import json
 import sys
+import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -96,6 +97,7 @@ def run(inputs: Sequence[Path], out: Path, *, model: str = "u2netp", models_dir:
         uploads: list[tuple[Path, str, str]] = []
         mails: list[tuple[Path, str]] = []
         names: set[str] = set()
+        started_at = time.time()
         for path in inputs:
             if _is_mail(path):
                 mails.append((path, deliver_mail(stack, path)))
@@ -128,6 +130,8 @@ def run(inputs: Sequence[Path], out: Path, *, model: str = "u2netp", models_dir:
         summary["counts"]["refused"] = len(refused_mails)
         summary["faults_injected"] = dict(stack.faults.injected)
         summary["invocation_seconds"] = {stage: [round(t, 4) for t in times] for stage, times in stack.timings.items()}
+        summary["started_at"] = round(started_at, 3)
+        summary["invocations"] = stack.invocations
         (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     say(f"wrote {out / 'summary.json'}")
     return summary

@@ -49,6 +49,8 @@ DATA_PLACEHOLDERS = {p.name: p for p in (
                     "the t= value of a link in a needs-review email"),
     DataPlaceholder("UploadToken", "an upload link's token",
                     "the t= value of the link python -m tools.upload_link shop --url {upload_url} prints"),
+    DataPlaceholder("OwnerToken", "an owner link's token",
+                    "the t= value of the link python -m tools.owner_link shop --url {shop_url} prints"),
 )}
 
 

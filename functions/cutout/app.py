@@ -21,6 +21,7 @@ from picr.aws.secrets import Secrets
 from picr.runtime import job_stage_handler, logger, metrics
 from picr.segmentation.engine import HostedEngine, LocalEngine, SegmentationEngine
 from picr.segmentation.gate import GateThresholds
+from picr.segmentation.gate_profile import profile_for
 from picr.settings import CutoutSettings
 from picr.stages.cutout import CutoutContext, cut
 from picr.stages.fix import FixContext, handle
@@ -35,10 +36,16 @@ def hosted_engine() -> SegmentationEngine:
     return HostedEngine(settings.hosted_url, lambda: secrets.text(settings.hosted_secret_arn or ""))
 
 
+def local_engine() -> SegmentationEngine:
+    engine = LocalEngine(settings.model)
+    profile_for(engine)   # the gate's fitted limits for exactly these weights, or ProfileError: no start
+    return engine
+
+
 context = CutoutContext(
     bucket=ImageBucket(boto3.client("s3"), settings.bucket),
     jobs=JobStore(boto3.client("dynamodb"), settings.jobs_table),
-    engine=hosted_engine() if settings.engine == "hosted" else LocalEngine(settings.model),
+    engine=hosted_engine() if settings.engine == "hosted" else local_engine(),
     variants_queue=QueueSender(sqs, settings.variants_queue_url),
     publish_queue=QueueSender(sqs, settings.publish_queue_url),
     thresholds=GateThresholds(),

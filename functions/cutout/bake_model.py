@@ -1,13 +1,16 @@
-"""Build-time model fetch for the cutout image: download one rembg model and refuse it unless it matches.
+"""Build-time model fetch for the cutout image: fetch one rembg model and refuse it unless it matches.
 
-rembg downloads weights on first use and, once a file is on disk, never checks it again; on Lambda the
-home directory is read-only and a download would cost every cold start. So the Dockerfile runs this
-once, at build time, into ``U2NET_HOME`` (``/opt/u2net``), where rembg's ``resolve_existing`` finds
-``<name>.onnx`` and skips its own download.
+The function itself never downloads (on Lambda the file system is read-only and a download would cost
+every cold start) and carries no rembg: the engine opens ``<U2NET_HOME>/<model>.onnx`` with onnxruntime.
+So the Dockerfile's first stage, which has rembg installed (functions/cutout/requirements-build.txt),
+runs this once into ``/opt/u2net``, and only that folder is copied into the function's image.
 
-The URLs and md5 sums are the ones rembg 2.0.86 pins in each session's ``download_models`` (md5 is what
-rembg publishes; ``tests/integration/test_build.py`` re-reads them from the installed rembg so a rembg upgrade that
-changes a model cannot slip past). Standard library only: it runs in the bare Lambda base image.
+The file is fetched by rembg's own session class (``download_models``: its release URL, its md5 checked
+as it downloads), then checked again against the md5 pinned here (``MODELS``, rembg 2.0.86's;
+``tests/integration/test_build.py`` re-reads them from the installed rembg), so a rembg release that
+swapped a model fails the build instead of changing the weights unnoticed. ``--url`` fetches from a mirror
+(or a local
+file, as the tests do) with the standard library instead, under the same pinned md5.
 
 Usage: ``python bake_model.py <model> <dest_dir> [--url URL]``
 """
@@ -16,7 +19,10 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import os
+import shutil
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -71,6 +77,29 @@ def download(url: str, target: Path) -> None:
             out.write(block)
 
 
+def fetch_with_rembg(model: str, target: Path) -> None:
+    """rembg's own download of ``model`` (its URL; its md5, checked by pooch as it downloads) to ``target``.
+
+    rembg puts models under ``$U2NET_HOME/models/<name>/`` and reads that variable when asked, so it is
+    pointed at a scratch folder beside ``target`` for the call.
+    """
+    from rembg.sessions import sessions  # the build stage's rembg; the function's image has none
+
+    with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
+        previous = os.environ.get("U2NET_HOME")
+        os.environ["U2NET_HOME"] = scratch
+        try:
+            fetched = sessions[model].download_models()
+        except ValueError as exc:  # pooch: the file does not have the md5 rembg pins
+            raise ChecksumMismatch(f"{model}: {exc}") from exc
+        finally:
+            if previous is None:
+                os.environ.pop("U2NET_HOME", None)
+            else:
+                os.environ["U2NET_HOME"] = previous
+        shutil.move(fetched, target)
+
+
 def bake(model: str, dest_dir: Path, url: str | None = None) -> Path:
     """Fetch ``model`` into ``dest_dir/<model>.onnx`` and verify it; nothing is left behind on failure."""
     if model not in MODELS:
@@ -79,10 +108,13 @@ def bake(model: str, dest_dir: Path, url: str | None = None) -> Path:
     dest_dir.mkdir(parents=True, exist_ok=True)
     target = dest_dir / f"{model}.onnx"
     partial = target.with_name(target.name + ".part")
-    source = url or model_url(model)
+    source = url or f"rembg's {model} session ({model_url(model)})"
     for attempt in range(1, ATTEMPTS + 1):
         try:
-            download(source, partial)
+            if url:
+                download(url, partial)
+            else:
+                fetch_with_rembg(model, partial)
             break
         except OSError as exc:
             partial.unlink(missing_ok=True)

@@ -10,17 +10,19 @@ from datetime import timedelta
 
 import boto3
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from pydantic import TypeAdapter
 
+from picr.aws.batches import RerenderBatches
 from picr.aws.bucket import ImageBucket
 from picr.aws.jobs import JobStore
-from picr.aws.queues import PublishMessage
+from picr.aws.queues import PublishMessage, RerenderedMessage
 from picr.aws.secrets import Secrets
 from picr.links.download import DownloadLinks
 from picr.links.review import review_links_for
 from picr.notify.delivery import idempotent_delivery
 from picr.runtime import count, iso, logger, sqs_batch_handler, utc_now, with_idempotency
 from picr.settings import PublishSettings
-from picr.stages.publish import PublishContext, publish
+from picr.stages.publish import PublishContext, publish, publish_rerendered
 
 settings = PublishSettings.from_environment()
 dynamodb = boto3.client("dynamodb")
@@ -36,12 +38,19 @@ context = PublishContext(
     recipients=settings.recipients,
     download_links=DownloadLinks(settings.review_url, signing_key, timedelta(days=settings.link_expiry_days)),
     review_links=review_links_for(settings, signing_key),
+    batches=RerenderBatches(dynamodb, settings.idempotency_table),
 )
 
 
+messages: TypeAdapter[RerenderedMessage | PublishMessage] = TypeAdapter(RerenderedMessage | PublishMessage)
+
+
 def record_handler(record: SQSRecord) -> None:
-    message = PublishMessage.model_validate_json(record.body)
-    moment = utc_now()
+    message, moment = messages.validate_json(record.body), utc_now()
+    if isinstance(message, RerenderedMessage):
+        outcome = publish_rerendered(message, context, now=iso(moment), sent_at=moment)
+        logger.info("rerendered", extra={"job_id": message.job_id, "batch_id": message.batch_id, "outcome": outcome})
+        return
     status = publish(message, context, now=iso(moment), sent_at=moment)
     logger.info("published", extra={"job_id": message.job_id, "outcome": message.outcome, "status": status})
     count(status)

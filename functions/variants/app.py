@@ -1,15 +1,18 @@
-"""picr-variants: SQS → variants stage (render and self-check every channel)."""
+"""picr-variants: SQS → variants stage (render and self-check every channel), or, for a re-render batch's
+message, one channel again from the stored cutout."""
 
 from __future__ import annotations
 
 import boto3
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from pydantic import TypeAdapter
 
 from picr.aws.bucket import ImageBucket
 from picr.aws.jobs import JobStore
-from picr.aws.queues import QueueSender
-from picr.runtime import job_stage_handler
+from picr.aws.queues import QueueSender, RerenderMessage, StageMessage
+from picr.runtime import count, iso, logger, sqs_batch_handler, utc_now
 from picr.settings import VariantsSettings
-from picr.stages.variants import VariantsContext, build_variants
+from picr.stages.variants import VariantsContext, build_variants, rerender_variant
 
 settings = VariantsSettings.from_environment()
 context = VariantsContext(
@@ -17,4 +20,18 @@ context = VariantsContext(
     jobs=JobStore(boto3.client("dynamodb"), settings.jobs_table),
     publish_queue=QueueSender(boto3.client("sqs"), settings.publish_queue_url),
 )
-handler = job_stage_handler("variants", lambda job_id, now: build_variants(job_id, context, now=now))
+messages: TypeAdapter[RerenderMessage | StageMessage] = TypeAdapter(RerenderMessage | StageMessage)
+
+
+def record_handler(record: SQSRecord) -> None:
+    message = messages.validate_json(record.body)
+    if isinstance(message, RerenderMessage):
+        outcome = rerender_variant(message, context)
+        logger.info("rerender", extra={"job_id": message.job_id, "batch_id": message.batch_id, "outcome": outcome})
+        return
+    status = build_variants(message.job_id, context, now=iso(utc_now()))
+    logger.info("variants", extra={"job_id": message.job_id, "status": status})
+    count(status)
+
+
+handler = sqs_batch_handler(record_handler)

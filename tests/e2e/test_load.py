@@ -24,6 +24,13 @@ def test_shoot_with_faults_loses_and_duplicates_nothing(tmp_path, seed):
     assert result["jobs_without_exactly_one_notification"] == []
     assert result["duplicate_emails"] == 0
     assert result["duplicate_outputs"] == 0
+    # the burst figures: time to the last email and per-stage service times and queue waits
+    assert 0 < result["time_to_last_email_s"] <= result["wall_s"]
+    stages = result["stages"]
+    assert {"ingest", "cutout", "publish"} <= set(stages)
+    assert stages["cutout"]["batch_size_mean"] == 1 and stages["cutout"]["messages"] >= 8  # BatchSize 1
+    assert sum(n for n, _ in stages["publish"]["invocation_s"]) == stages["publish"]["messages"]
+    assert all(0 <= stage["wait_s"]["p50"] <= stage["wait_s"]["max"] for stage in stages.values())
     # the faults really happened: otherwise this test would prove nothing
     injected = result["faults_injected"]
     assert injected.get("redelivery", 0) >= 8

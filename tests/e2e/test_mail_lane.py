@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from tests.support.phone_mail import JPEG, phone_mail
-from tools.shared_data import SAMPLES
+from tools.shared_data import PHOTOS
 
 # ------------------------------------------------------------------ the local runner, end to end
 
@@ -22,9 +22,10 @@ def test_the_runner_takes_emails_like_ses_and_answers_sender_and_owner(tmp_path,
 
     inputs = tmp_path / "in"
     inputs.mkdir()
-    # An iPhone-style HEIC of a photo the gate passes with the small local model (the guitar sample is held
-    # for review by u2netp: this test is about the lane, not the cutout's judgement).
-    photos = [("IMG_0417.HEIC", heic_of(SAMPLES / "teddy_bear.jpg"), "image", "heic"),
+    # An iPhone-style HEIC of a photo u2netp's gate profile publishes (the guitar, teddy and binocular samples
+    # are held for review by it: this test is about the lane, not the cutout's judgement).
+    photos = [("IMG_0417.HEIC", heic_of(PHOTOS / "cases" / "05_large_red_anemone_mint_paper" / "photo.jpg"),
+               "image", "heic"),
               ("IMG_0418.JPG", JPEG, "image", "jpeg")]
     (inputs / "candle.eml").write_bytes(phone_mail(attachments=photos, ses=False))
     (inputs / "stranger.eml").write_bytes(phone_mail(sender="mallory@evil.example", ses=False))

@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 from packaging.utils import canonicalize_name
 from packaging.version import Version
-from rembg.sessions.u2netp import U2netpSession
 
 from functions.cutout import bake_model
+from picr.segmentation.gate_profile import available_profiles
 from tools import build, locks
 
 REPO = Path(__file__).resolve().parents[2]
@@ -57,11 +57,24 @@ def env_of(dockerfile: list[tuple[str, str]]) -> dict[str, str]:
     return dict(pair.split("=", 1) for pair in pairs)
 
 
+def stages(dockerfile: list[tuple[str, str]]) -> dict[str, list[tuple[str, str]]]:
+    """The instructions of each build stage, by its name (``AS``); the unnamed last stage is ``function``."""
+    found: dict[str, list[tuple[str, str]]] = {}
+    current: list[tuple[str, str]] = []
+    for keyword, args in dockerfile:
+        if keyword == "FROM":
+            _, _, name = args.partition(" AS ")
+            current = found.setdefault(name or "function", [])
+        current.append((keyword, args))
+    return found
+
+
 def test_the_base_image_is_the_lambda_python_313_image_for_the_arch_argument(dockerfile) -> None:
-    keywords = [keyword for keyword, _ in dockerfile]
     assert dockerfile[0] == ("ARG", "ARCH=arm64")
-    assert keywords.count("FROM") == 1
-    assert dict(dockerfile)["FROM"] == "public.ecr.aws/lambda/python:3.13-${ARCH}"
+    built = stages(dockerfile)
+    assert list(built) == ["weights", "function"]  # the function's image is the last stage
+    assert built["weights"][0] == ("FROM", "public.ecr.aws/lambda/python:3.13-${ARCH} AS weights")
+    assert built["function"][0] == ("FROM", "public.ecr.aws/lambda/python:3.13-${ARCH}")
 
 
 def test_the_image_runs_as_a_non_root_user(dockerfile) -> None:
@@ -71,33 +84,57 @@ def test_the_image_runs_as_a_non_root_user(dockerfile) -> None:
     assert [keyword for keyword, _ in dockerfile][-2:] == ["USER", "CMD"]
 
 
-def test_the_environment_points_rembg_and_numba_at_usable_directories(dockerfile) -> None:
-    env = env_of(dockerfile)
+def test_the_environment_points_the_engine_at_the_baked_weights(dockerfile) -> None:
+    env = env_of(stages(dockerfile)["function"])
     assert env["U2NET_HOME"] == "/opt/u2net"
-    assert env["NUMBA_CACHE_DIR"] == "/tmp"
+    assert env["PICR_MODEL"] == "${MODEL}"
+    assert "NUMBA_CACHE_DIR" not in env  # no numba in the image any more
 
 
 def test_the_handler_is_app_handler(dockerfile) -> None:
     assert json.loads(dict(dockerfile)["CMD"]) == ["app.handler"]
 
 
-def test_the_model_is_baked_into_u2net_home_from_the_model_argument(dockerfile) -> None:
-    after_from = dockerfile[[keyword for keyword, _ in dockerfile].index("FROM"):]
-    assert ("ARG", "MODEL=u2net") in after_from  # an ARG before FROM would be out of scope here
-    (bake_step,) = [args for keyword, args in dockerfile if keyword == "RUN" and "bake_model.py" in args]
+def test_the_model_is_baked_by_the_weights_stage_and_copied_into_the_function(dockerfile) -> None:
+    built = stages(dockerfile)
+    for stage in built.values():
+        # an ARG before FROM would be out of scope in the stage; the default is the model whose gate
+        # profile is committed
+        assert ("ARG", "MODEL=u2netp") in stage
+    (bake_step,) = [args for keyword, args in built["weights"] if keyword == "RUN" and "bake_model.py" in args]
     assert 'bake_model.py "${MODEL}" /opt/u2net' in bake_step
+    function = built["function"]
+    assert ("COPY", "--from=weights /opt/u2net /opt/u2net") in function
+    assert not [args for _, args in function if "bake_model" in args]
+    # the optimised graph is saved beside the weights, by the function's own engine code and onnxruntime
+    (optimise,) = [index for index, (keyword, args) in enumerate(function)
+                   if keyword == "RUN" and "optimise_model('${MODEL}', Path('/opt/u2net'))" in args]
+    assert optimise > function.index(("COPY", "--from=weights /opt/u2net /opt/u2net"))
+    assert optimise > function.index(("COPY", "layers/pillow/picr ${LAMBDA_TASK_ROOT}/picr"))
+    assert optimise > [keyword for keyword, _ in function].index("RUN")   # after the pip install
     assert bake_model.MODELS.keys() >= {"u2net", "u2netp"}
 
 
-def test_dependencies_come_from_the_locked_requirements_as_wheels_only(dockerfile) -> None:
-    assert ("COPY", "functions/cutout/requirements.txt /tmp/requirements.txt") in dockerfile
-    (install,) = [args for keyword, args in dockerfile if keyword == "RUN" and "pip install" in args]
-    assert "--only-binary=:all:" in install and "-r /tmp/requirements.txt" in install
+def test_the_build_refuses_a_model_without_a_profile_measured_on_the_baked_weights(dockerfile) -> None:
+    function = stages(dockerfile)["function"]
+    (check,) = [args for keyword, args in function if keyword == "RUN" and "load_profile" in args]
+    assert "'/opt/u2net/' + sys.argv[1] + '.onnx'" in check and '"${MODEL}"' in check
+    assert function.index(("RUN", check)) > function.index(("COPY", "--from=weights /opt/u2net /opt/u2net"))
+    assert bake_model.MODELS["u2netp"][0] == "u2netp.onnx"
+    assert "u2netp" in available_profiles()
+
+
+@pytest.mark.parametrize(("stage", "lock"), [("weights", "requirements-build.txt"), ("function", "requirements.txt")])
+def test_dependencies_come_from_the_locked_requirements_as_wheels_only(dockerfile, stage, lock) -> None:
+    steps = stages(dockerfile)[stage]
+    assert ("COPY", f"functions/cutout/{lock} /tmp/{lock}") in steps
+    (install,) = [args for keyword, args in steps if keyword == "RUN" and "pip install" in args]
+    assert "--only-binary=:all:" in install and f"-r /tmp/{lock}" in install and "--require-hashes" in install
 
 
 def test_every_copied_path_exists_in_the_build_context(dockerfile) -> None:
     for keyword, args in dockerfile:
-        if keyword == "COPY":
+        if keyword == "COPY" and not args.startswith("--from="):  # --from copies out of an earlier stage
             source = args.split()[0]
             assert (REPO / source).exists(), source
 
@@ -160,13 +197,23 @@ def test_the_dev_venv_is_exactly_the_lock() -> None:
         assert importlib.metadata.version(name) == entry.version, f"the venv has another {name}: run make"
 
 
-def test_the_cutout_pins_rembg_bare_and_an_onnxruntime_that_starts_on_arm64() -> None:
+def test_the_cutout_runtime_pins_an_onnxruntime_that_starts_on_arm64_and_no_rembg() -> None:
     cutout = locks.pins(locks.DEPLOYED_LOCKS["cutout"], locks.LAMBDA_ARM64)
-    assert {"rembg", "onnxruntime", "pillow", "pillow-heif", "numpy", "opencv-python-headless",
-            "aws-lambda-powertools", "pydantic"} <= set(cutout)
+    assert {"onnxruntime", "pillow", "numpy", "opencv-python-headless", "aws-lambda-powertools",
+            "pydantic"} <= set(cutout)
     assert not {"onnxruntime-gpu", "opencv-python"} & set(cutout)  # CUDA wheels / a GUI OpenCV
+    # rembg and what only rembg needs: 1.4 s and ~190 MB of import at every cold start
+    assert not {"rembg", "pymatting", "numba", "llvmlite", "scipy", "scikit-image"} & set(cutout)
     assert Version(cutout["onnxruntime"].version) >= ONNXRUNTIME_ARM64_FIX
     assert Version(cutout["pillow"].version).major == 12
+
+
+def test_the_weights_stage_pins_rembg_bare_with_the_functions_onnxruntime() -> None:
+    build_stage = locks.pins(locks.DEPLOYED_LOCKS["cutout_build"], locks.LAMBDA_ARM64)
+    runtime = locks.pins(locks.DEPLOYED_LOCKS["cutout"], locks.LAMBDA_ARM64)
+    assert {"rembg", "onnxruntime", "pooch"} <= set(build_stage)
+    assert "onnxruntime-gpu" not in build_stage
+    assert build_stage["onnxruntime"].version == runtime["onnxruntime"].version
 
 
 def test_the_layer_ships_only_what_the_zip_functions_import() -> None:
@@ -177,8 +224,8 @@ def test_the_layer_ships_only_what_the_zip_functions_import() -> None:
 
 
 def test_the_image_and_the_layer_install_their_locks_with_hash_checking(dockerfile) -> None:
-    (install,) = [args for keyword, args in dockerfile if keyword == "RUN" and "pip install" in args]
-    assert "--require-hashes" in install
+    installs = [args for keyword, args in dockerfile if keyword == "RUN" and "pip install" in args]
+    assert len(installs) == 2 and all("--require-hashes" in install for install in installs)
     assert "--require-hashes" in (REPO / "layers" / "pillow" / "Makefile").read_text()
 
 
@@ -258,16 +305,53 @@ def test_the_pinned_checksums_are_the_ones_rembg_publishes() -> None:
     assert bake_model.model_url("u2net") == "https://github.com/danielgatis/rembg/releases/download/v0.0.0/u2net.onnx"
 
 
-def test_bake_verifies_the_weights_and_rembg_finds_them_there(tmp_path: Path,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bake_verifies_the_weights_and_the_engine_finds_them_there(tmp_path: Path) -> None:
+    from picr.segmentation.engine import installed_model
+
     baked = bake_model.bake("u2netp", tmp_path / "u2net", url=DEV_MODEL.as_uri())
     assert baked == tmp_path / "u2net" / "u2netp.onnx"
     digest = hashlib.md5(baked.read_bytes(), usedforsecurity=False).hexdigest()
     assert digest == bake_model.MODELS["u2netp"][1]
     assert baked.stat().st_mode & 0o777 == 0o644
     assert [p.name for p in baked.parent.iterdir()] == ["u2netp.onnx"]
-    monkeypatch.setenv("U2NET_HOME", str(tmp_path / "u2net"))
-    assert U2netpSession.resolve_existing("u2netp.onnx") == str(baked)  # so rembg never downloads
+    assert installed_model("u2netp", tmp_path / "u2net") == baked  # where the function looks, U2NET_HOME
+
+
+def fake_release_download(monkeypatch: pytest.MonkeyPatch, payload: bytes) -> list[dict]:
+    """rembg's download (``pooch.retrieve``) served from ``payload`` instead of GitHub; returns its calls.
+    Like a rembg run with MODEL_CHECKSUM_DISABLED, it does not check the hash itself."""
+    import pooch
+
+    calls: list[dict] = []
+
+    def retrieve(url, known_hash, fname, path, progressbar=False):
+        calls.append({"url": url, "known_hash": known_hash})
+        Path(path).mkdir(parents=True, exist_ok=True)
+        (Path(path) / fname).write_bytes(payload)
+        return str(Path(path) / fname)
+
+    monkeypatch.setattr(pooch, "retrieve", retrieve)
+    return calls
+
+
+def test_bake_fetches_through_rembgs_registry_and_checksum(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = fake_release_download(monkeypatch, DEV_MODEL.read_bytes())
+    monkeypatch.setenv("U2NET_HOME", str(tmp_path / "elsewhere"))
+    baked = bake_model.bake("u2netp", tmp_path / "u2net")
+    assert calls == [{"url": bake_model.model_url("u2netp"), "known_hash": f"md5:{bake_model.MODELS['u2netp'][1]}"}]
+    assert [p.name for p in baked.parent.iterdir()] == ["u2netp.onnx"]  # rembg's scratch folder is gone
+    assert baked.read_bytes() == DEV_MODEL.read_bytes()
+    assert os.environ["U2NET_HOME"] == str(tmp_path / "elsewhere")  # put back after the fetch
+
+
+def test_bake_refuses_what_rembg_fetched_when_it_is_not_the_pinned_model(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    data = bytearray(DEV_MODEL.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    fake_release_download(monkeypatch, bytes(data))
+    with pytest.raises(bake_model.ChecksumMismatch, match="u2netp"):
+        bake_model.bake("u2netp", tmp_path / "u2net")
+    assert list((tmp_path / "u2net").iterdir()) == []
 
 
 def test_bake_refuses_weights_that_do_not_match_and_leaves_nothing(tmp_path: Path) -> None:
@@ -293,7 +377,7 @@ def test_the_plan_builds_every_zip_function_and_the_layer_and_skips_the_image() 
     assert plan.layers == ("PicrLayer",)
     assert {f.logical_id for f in plan.zip_functions} == {
         "IngestFunction", "VariantsFunction", "PublishFunction", "SweepFunction", "DriveSyncFunction",
-        "MailIntakeFunction", "ReviewFunction", "UploadFunction"}
+        "MailIntakeFunction", "ReviewFunction", "UploadFunction", "ShopFunction"}
     assert all(f.layers == ("PicrLayer",) for f in plan.zip_functions)
     command = build.sam_build_command(REPO / "template.yaml", Path("/b"), Path("/c"), plan)
     assert command[command.index("--exclude") + 1] == "CutoutFunction"

@@ -35,7 +35,8 @@ def test_the_events_name_nothing_of_one_particular_stack():
         for literal in ("picr-local-images", "123456789012", "eu-west-2", "eu-west-1"):
             assert literal not in text, (path.name, literal)
         assert placeholders(text) <= {"ImagesBucketName", "AppName", "AWS::Region", "AWS::AccountId", "PhotoKey",
-                                      "PhotoVersionId", "MailKey", "JobId", "ReviewToken", "UploadToken"}
+                                      "PhotoVersionId", "MailKey", "JobId", "ReviewToken", "UploadToken",
+                                      "OwnerToken"}
 
 
 def make_invoke(event: str) -> dict:
@@ -106,6 +107,7 @@ EXPECTED = {
     "mail_intake": check_mail_intake,
     "review": check_page,  # opening a review link shows the page and changes nothing
     "upload": check_page,
+    "shop": check_page,  # opening the owner link shows the shop page and changes nothing
     "sweep": check_result({"reminded": [], "redriven": []}),  # nothing held or stranded in a new stack
     "drive_sync": check_result({"status": "not_configured"}),  # the Drive key is still the placeholder
 }

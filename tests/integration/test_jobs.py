@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -119,3 +120,23 @@ def test_no_code_outside_the_store_reads_a_job_as_a_mapping():
     offenders = [f"{path.relative_to(REPO)}:{number}" for path in sources if path.name != "jobs.py"
                  for number, line in enumerate(path.read_text().splitlines(), 1) if pattern.search(line)]
     assert offenders == []
+
+
+def test_newest_pages_every_job_by_creation_and_held_ones_by_hold_and_refuses_foreign_cursors(job_store, clock):
+    for index in range(5):
+        at = clock.iso(timedelta(minutes=index))
+        job_store.open(NewJob(f"{index:020x}", f"inbox/{index}.jpg", f"{index}.jpg", "P", at), at=at)
+    job_store.transition(f"{1:020x}", Status.NEEDS_REVIEW, allowed_from=[Status.INGESTED],
+                         at=clock.iso(timedelta(minutes=9)))
+    job_store.transition(f"{3:020x}", Status.NEEDS_REVIEW, allowed_from=[Status.INGESTED],
+                         at=clock.iso(timedelta(minutes=8)))
+    first, cursor = job_store.newest(limit=3)
+    rest, end = job_store.newest(limit=3, after=cursor)
+    assert [job.job_id[-1] for job in first + rest] == ["4", "3", "2", "1", "0"] and end is None
+    held, _ = job_store.newest(limit=10, status=Status.NEEDS_REVIEW)
+    assert [job.job_id[-1] for job in held] == ["1", "3"]  # by when they were held, newest first
+    with pytest.raises(ValueError):  # a cursor of the full list is no cursor of the held list
+        job_store.newest(limit=3, status=Status.NEEDS_REVIEW, after=cursor)
+    for garbage in (cursor[:-4], "bm90IGEgY3Vyc29y", "é", "e30"):
+        with pytest.raises(ValueError):
+            job_store.newest(limit=3, after=garbage)

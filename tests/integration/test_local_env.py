@@ -41,6 +41,8 @@ DEPLOYED_OUTPUTS = {  # what sam deploy of template.yaml leaves as the stack's o
     "ReviewLinkKeyArn": f"{SECRET}review-link-key-GhIjKl",
     "UploadLinkKeyArn": f"{SECRET}upload-link-key-MnOpQr",
     "UploadUrl": "https://zyxwvutsrqponmlkjihgfedcba543210.lambda-url.eu-west-1.on.aws/",
+    "ShopUrl": "https://shopshopshopshopshopshopshop0123.lambda-url.eu-west-1.on.aws/",
+    "OwnerLinkKeyArn": f"{SECRET}owner-link-key-StUvWx",
     "InboundRuleSetName": "picr-inbound",
 }
 PARAMETERS = {"SenderEmail": "shop@example.com", "OwnerEmail": "owner@example.com", "DriveFolderId": "1AbCdEf",
@@ -79,9 +81,10 @@ def test_the_env_file_gives_every_function_the_stacks_real_names(made_env) -> No
     result, out = made_env
     assert result.returncode == 0, result.stdout + result.stderr
     environments = json.loads((out / "env.json").read_text())
+    # the stack's lanes: the Drive and email lanes are on
     assert set(environments) == {"IngestFunction", "CutoutFunction", "VariantsFunction", "PublishFunction",
-                                 "SweepFunction", "ReviewFunction", "UploadFunction", "DriveSyncFunction",
-                                 "MailIntakeFunction"}  # the stack's lanes: the Drive and email lanes are on
+                                 "SweepFunction", "ReviewFunction", "UploadFunction", "ShopFunction",
+                                 "DriveSyncFunction", "MailIntakeFunction"}
     for name, variables in environments.items():
         assert variables["PICR_BUCKET"] == BUCKET
         assert variables.get("PICR_JOBS_TABLE", "picr-jobs") == "picr-jobs"  # every function that reads jobs

@@ -34,6 +34,7 @@ from picr.settings import (
     MailIntakeSettings,
     PublishSettings,
     ReviewSettings,
+    ShopSettings,
     SweepSettings,
     UploadSettings,
     VariantsSettings,
@@ -356,6 +357,16 @@ def expected_grants(lanes: frozenset[str]) -> dict[str, set[tuple[str, str]]]:
         | grant("s3:GetObject", *objects("out/*"))
         | grant("dynamodb:GetItem", "${JobsTable.Arn}")
         | grant(("dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:GetItem"), "${IdempotencyTable.Arn}"),
+        # The shop page: reads jobs (one, its history, pages of the two indexes; no Scan, no write), signs
+        # links to published images and cleaned photos, mints review links for held products.
+        "ShopFunction": baseline("ShopLogGroup")
+        | grant("secretsmanager:GetSecretValue", "${OwnerLinkSecret}")
+        | review_key
+        | grant(("dynamodb:GetItem", "dynamodb:Query"), *JOB_TABLE, "${JobsTable.Arn}/index/by-created")
+        | grant("s3:GetObject", *objects("out/*", "work/*", "config/channels.json"))
+        # re-renders: one message per product to the variants stage, the batch record in its own corner
+        | grant("sqs:SendMessage", "${VariantsQueue.Arn}")
+        | grant("dynamodb:PutItem", "${IdempotencyTable.Arn}"),
     }
     if "drive" in lanes:
         expected["DriveSyncFunction"] = (
@@ -457,9 +468,9 @@ def test_only_the_cutout_reads_the_model_secret(lanes_on: dict, lanes_off: dict)
                if ("secretsmanager:GetSecretValue", "${HostedModelSecret}") in found}
     assert readers == {"CutoutFunction"}
     assert "HostedModelSecret" not in lanes_off["Resources"]
-    # With every lane off, the only secrets anyone reads are the review-link and upload-link keys.
+    # With every lane off, the only secrets anyone reads are the review-link, upload-link and owner-link keys.
     assert not any(action.startswith("secretsmanager:")
-                   and resource not in ("${ReviewTokenSecret}", "${UploadTokenSecret}")
+                   and resource not in ("${ReviewTokenSecret}", "${UploadTokenSecret}", "${OwnerLinkSecret}")
                    for found in function_grants(lanes_off).values() for action, resource in found)
 
 
@@ -477,7 +488,7 @@ def test_no_secret_value_is_in_any_environment_variable(lanes_on: dict) -> None:
 def test_only_the_review_lane_reads_the_review_link_key(lanes_on: dict) -> None:
     readers = {name for name, found in function_grants(lanes_on).items()
                if ("secretsmanager:GetSecretValue", "${ReviewTokenSecret}") in found}
-    assert readers == {"PublishFunction", "SweepFunction", "ReviewFunction"}
+    assert readers == {"PublishFunction", "SweepFunction", "ReviewFunction", "ShopFunction"}
 
 
 def test_publish_deletes_nothing(lanes_on: dict) -> None:
@@ -540,7 +551,7 @@ def test_the_review_function_has_a_public_url_and_the_review_links_point_at_it(d
     (url,) = [body["Properties"] for body in of_type(deployment, "AWS::Lambda::Url").values()
               if body["Properties"]["TargetFunctionArn"] == review]
     assert url["AuthType"] == "NONE"  # the signed token is the credential
-    for name in ("PublishFunction", "SweepFunction"):
+    for name in ("PublishFunction", "SweepFunction", "ShopFunction"):
         variables = deployment["Resources"][name]["Properties"]["Environment"]["Variables"]
         assert variables["PICR_REVIEW_URL"] == {"Fn::GetAtt": ["ReviewFunctionUrl", "FunctionUrl"]}
         assert variables["PICR_REVIEW_SECRET_ARN"] == {"Ref": "ReviewTokenSecret"}
@@ -563,16 +574,21 @@ def test_the_review_link_key_is_generated_at_deploy_never_written_down(source: d
     assert "ReviewTokenSecret" in environment and "resolve:secretsmanager" not in environment
 
 
-# ------------------------------------------------------------------ the upload page
+# ------------------------------------------------------------------ the upload and shop pages
 
-def test_only_the_upload_page_reads_its_link_key_generated_at_deploy(lanes_on: dict, source: dict) -> None:
+@pytest.mark.parametrize(("secret_id", "function", "variable"), [
+    ("UploadTokenSecret", "UploadFunction", "PICR_UPLOAD_SECRET_ARN"),
+    ("OwnerLinkSecret", "ShopFunction", "PICR_OWNER_SECRET_ARN"),
+])
+def test_only_its_own_page_reads_a_link_key_generated_at_deploy(lanes_on: dict, source: dict, secret_id: str,
+                                                                 function: str, variable: str) -> None:
     readers = {name for name, found in function_grants(lanes_on).items()
-               if ("secretsmanager:GetSecretValue", "${UploadTokenSecret}") in found}
-    assert readers == {"UploadFunction"}
-    secret = source["Resources"]["UploadTokenSecret"]["Properties"]
+               if ("secretsmanager:GetSecretValue", f"${{{secret_id}}}") in found}
+    assert readers == {function}
+    secret = source["Resources"][secret_id]["Properties"]
     assert "SecretString" not in secret and secret["GenerateSecretString"]["PasswordLength"] >= 32
-    variables = source["Resources"]["UploadFunction"]["Properties"]["Environment"]["Variables"]
-    assert variables["PICR_UPLOAD_SECRET_ARN"] == {"Ref": "UploadTokenSecret"}  # the ARN, never the value
+    variables = source["Resources"][function]["Properties"]["Environment"]["Variables"]
+    assert variables[variable] == {"Ref": secret_id}  # the ARN, never the value
 
 
 def test_the_upload_role_lists_counts_and_records_only_in_its_own_corner(deployment: dict) -> None:
@@ -586,6 +602,20 @@ def test_the_upload_role_lists_counts_and_records_only_in_its_own_corner(deploym
         assert by_action[action]["Condition"] == {
             "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["uploadform#*"]}}
     assert render(by_action["s3:PutObject"]["Resource"]) == f"{BUCKET}/inbox/upload/*"
+
+
+def test_the_shop_page_never_scans_or_writes_a_job_or_an_image_and_is_announced(lanes_on: dict,
+                                                                              deployment: dict) -> None:
+    grants = function_grants(lanes_on)["ShopFunction"]
+    jobs_actions = {action for action, resource in grants if resource.startswith("${JobsTable")}
+    assert jobs_actions == {"dynamodb:GetItem", "dynamodb:Query"}  # no Scan, no write
+    assert {action for action, _resource in grants if action.startswith("s3:")} == {"s3:GetObject"}
+    by_action = {action: statement for statement in statements(deployment["Resources"]["ShopRole"], deployment)
+                 for action in as_list(statement["Action"])}
+    assert by_action["dynamodb:PutItem"]["Condition"] == {
+        "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["rerender#*"]}}
+    assert deployment["Outputs"]["ShopUrl"]["Value"] == {"Fn::GetAtt": ["ShopFunctionUrl", "FunctionUrl"]}
+    assert deployment["Outputs"]["OwnerLinkKeyArn"]["Value"] == {"Ref": "OwnerLinkSecret"}
 
 
 def test_the_bucket_accepts_browser_posts_from_function_urls_only(deployment: dict) -> None:
@@ -622,9 +652,10 @@ SETTINGS = {  # logical id: the settings model its handler reads at cold start
     "IngestFunction": IngestSettings, "CutoutFunction": CutoutSettings, "VariantsFunction": VariantsSettings,
     "PublishFunction": PublishSettings, "SweepFunction": SweepSettings, "ReviewFunction": ReviewSettings,
     "DriveSyncFunction": DriveSyncSettings, "MailIntakeFunction": MailIntakeSettings, "UploadFunction": UploadSettings,
+    "ShopFunction": ShopSettings,
 }
 POWERTOOLS_ENVIRONMENT = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL"}
-IMAGE_ENVIRONMENT = {"NUMBA_CACHE_DIR", "U2NET_HOME"}  # where rembg finds the baked model, numba its cache
+IMAGE_ENVIRONMENT = {"U2NET_HOME"}  # where the engine finds the baked model
 FUNCTION_SHAPE = {  # logical id: (name, memory, timeout, code)
     "IngestFunction": ("ingest", 1024, 60, "functions/ingest/"),
     "CutoutFunction": ("cutout", {"Ref": "CutoutMemory"}, 120, None),
@@ -635,6 +666,7 @@ FUNCTION_SHAPE = {  # logical id: (name, memory, timeout, code)
     "DriveSyncFunction": ("drive-sync", 512, 120, "functions/drive_sync/"),
     "MailIntakeFunction": ("mail-intake", 512, 60, "functions/mail_intake/"),
     "UploadFunction": ("upload", 256, 10, "functions/upload/"),
+    "ShopFunction": ("shop", 256, 10, "functions/shop/"),
 }
 
 
@@ -724,6 +756,18 @@ def test_the_cutout_takes_one_photo_at_a_time_with_capped_concurrency(source: di
     assert mapping["BatchSize"] == 1
     assert mapping["ScalingConfig"] == {"MaximumConcurrency": {"Ref": "CutoutMaxConcurrency"}}
     assert 2 <= source["Parameters"]["CutoutMaxConcurrency"]["Default"] <= 5
+
+
+def test_the_default_cutout_model_is_one_whose_gate_profile_was_measured(source: dict) -> None:
+    from picr.segmentation.gate_profile import available_profiles
+
+    assert source["Parameters"]["CutoutModel"]["Default"] == "u2netp"
+    assert source["Parameters"]["CutoutModel"]["Default"] in available_profiles()
+
+
+def test_a_re_render_of_every_product_is_worked_through_by_at_most_five_variants_at_a_time(deployment: dict) -> None:
+    (mapping,) = [m for m in event_source_mappings(deployment) if m["FunctionName"] == {"Ref": "VariantsFunction"}]
+    assert mapping["ScalingConfig"] == {"MaximumConcurrency": 5}
 
 
 def test_queues_share_one_dead_letter_queue_after_five_receives(deployment: dict) -> None:
@@ -900,13 +944,16 @@ def test_the_jobs_table_has_the_history_key_and_a_sparse_status_index(deployment
     assert render(table["TableName"]) == "${AppName}-jobs"
     assert table["KeySchema"] == [{"AttributeName": "job_id", "KeyType": "HASH"},
                                   {"AttributeName": "ts", "KeyType": "RANGE"}]
-    (index,) = table["GlobalSecondaryIndexes"]
-    assert index["IndexName"] == "by-status"
-    assert index["KeySchema"] == [{"AttributeName": "current_status", "KeyType": "HASH"},
-                                  {"AttributeName": "updated_at", "KeyType": "RANGE"}]
-    assert index["Projection"] == {"ProjectionType": "ALL"}
+    by_status, by_created = table["GlobalSecondaryIndexes"]
+    assert by_status["IndexName"] == "by-status"
+    assert by_status["KeySchema"] == [{"AttributeName": "current_status", "KeyType": "HASH"},
+                                      {"AttributeName": "updated_at", "KeyType": "RANGE"}]
+    assert by_created["IndexName"] == "by-created"  # every job newest first, for the shop page
+    assert by_created["KeySchema"] == [{"AttributeName": "listing", "KeyType": "HASH"},
+                                       {"AttributeName": "created_at", "KeyType": "RANGE"}]
+    assert by_status["Projection"] == by_created["Projection"] == {"ProjectionType": "ALL"}
     assert {a["AttributeName"]: a["AttributeType"] for a in table["AttributeDefinitions"]} == {
-        "job_id": "S", "ts": "S", "current_status": "S", "updated_at": "S"}
+        "job_id": "S", "ts": "S", "current_status": "S", "updated_at": "S", "listing": "S", "created_at": "S"}
     assert table["BillingMode"] == "PAY_PER_REQUEST"
     assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
     assert table["SSESpecification"] == {"SSEEnabled": True}
@@ -1026,12 +1073,13 @@ def test_the_readme_answers_every_question_sam_deploy_guided_asks_about_public_u
 
     stacks, _ = SamLocalStackProvider.get_stacks(str(TEMPLATE), parameter_overrides=REQUIRED)
     unauthenticated = [resource for resource, authorised in auth_per_resource(stacks) if not authorised]
-    assert sorted(unauthenticated) == ["ReviewFunction Function Url", "UploadFunction Function Url"]
+    assert sorted(unauthenticated) == ["ReviewFunction Function Url", "ShopFunction Function Url",
+                                       "UploadFunction Function Url"]
     readme = README.read_text()
     for resource in unauthenticated:
         function = resource.split()[0]
         assert f"{resource} has no authentication. Is this okay? [y/N]" in readme or f"`{function}`" in readme
-    assert "answer `y` to both" in readme and "signed token" in readme
+    assert "answer `y` to all three" in readme and "signed token" in readme
 
 
 # ------------------------------------------------------------------ what a new account can deploy

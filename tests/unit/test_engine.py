@@ -1,8 +1,11 @@
-"""Engines: the local rembg/ONNX engine on real pixels, the hosted engine against a fake HTTP API."""
+"""Engines: the local U²-Net/ONNX engine on real pixels, the hosted engine against a fake HTTP API."""
 
 from __future__ import annotations
 
 import io
+import os
+import subprocess
+import sys
 import threading
 from email.parser import BytesParser
 from email.policy import HTTP
@@ -13,7 +16,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from picr.segmentation.engine import EngineError, HostedEngine, LocalEngine, read_preprocessing
+from picr.segmentation.engine import PREPROCESSING, EngineError, HostedEngine, LocalEngine, optimise_model
+from tools.shared_data import SAMPLES
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -30,22 +34,81 @@ def disc_photo(size=(480, 360), colour=(200, 30, 30), background=(235, 235, 230)
 # --------------------------------------------------------------------------------------------------
 
 
-def test_preprocessing_is_read_from_the_rembg_session_class():
-    from rembg.sessions.u2netp import U2netpSession
-
-    prep = read_preprocessing(U2netpSession)
-    assert prep.size == (320, 320)
-    assert prep.mean == pytest.approx((0.485, 0.456, 0.406))
-    assert prep.std == pytest.approx((0.229, 0.224, 0.225))
+class _NormalizeCalled(Exception):
+    def __init__(self, mean, std, size) -> None:
+        super().__init__("normalize called")
+        self.recipe = (tuple(mean), tuple(std), tuple(size))
 
 
-def test_preprocessing_of_a_session_without_normalize_is_refused():
-    class Remote:
-        def predict(self, img):
-            return [img]
+class _NormalizeRecorder:
+    """Stand-in for a rembg session: ``predict`` calls ``self.normalize(img, mean, std, size)`` with its
+    model's constants as literals, so a stand-in whose ``normalize`` raises with its arguments reads them.
+    It is its own ``inner_session`` because ``predict`` looks up ``inner_session.run`` first."""
 
-    with pytest.raises(EngineError):
-        read_preprocessing(Remote)
+    @property
+    def inner_session(self):
+        return self
+
+    def run(self, *args, **kwargs):
+        raise AssertionError("the session ran the model without calling normalize")
+
+    def normalize(self, img, mean, std, size, *args, **kwargs):
+        raise _NormalizeCalled(mean, std, size)
+
+
+def rembg_recipe(model: str) -> tuple[tuple, tuple, tuple]:
+    """(mean, std, size) the installed rembg's session for ``model`` normalises with."""
+    from rembg.sessions import sessions
+
+    with pytest.raises(_NormalizeCalled) as called:
+        sessions[model].predict(_NormalizeRecorder(), Image.new("RGB", (8, 8)))
+    return called.value.recipe
+
+
+@pytest.mark.parametrize("model", sorted(PREPROCESSING))
+def test_preprocessing_constants_are_the_installed_rembgs(model):
+    """The constants are copied into picr so the image needs no rembg; a rembg release that changes
+    them fails here instead of silently diverging from the weights it publishes."""
+    prep = PREPROCESSING[model]
+    mean, std, size = rembg_recipe(model)
+    assert prep.size == size
+    assert prep.mean == pytest.approx(mean, abs=0) and prep.std == pytest.approx(std, abs=0)
+    assert prep.scale_by_max
+
+
+def test_model_input_is_rembgs_normalisation_on_a_real_photo(local_engine):
+    """rembg's own ``BaseSession.normalize`` (resize, divide by the brightest value, mean/std per channel)
+    and ours give the same tensor; the photo is small enough that our box pre-reduction does not apply."""
+    from rembg.sessions.base import BaseSession
+
+    class Inputs:
+        def get_inputs(self):
+            return [type("Input", (), {"name": "input.1"})()]
+
+    with Image.open(SAMPLES / "teddy_bear.jpg") as opened:
+        photo = opened.convert("RGB").resize((400, 300))
+    prep = local_engine.preprocessing
+    stand_in = type("Session", (), {"inner_session": Inputs()})()
+    theirs = BaseSession.normalize(stand_in, photo, prep.mean, prep.std, prep.size)["input.1"]
+    ours = local_engine.model_input(photo)
+    assert ours.shape == theirs.shape == (1, 3, 320, 320) and ours.dtype == np.float32
+    assert np.abs(ours - theirs).max() < 1e-5
+
+
+def test_the_runtime_cuts_a_photo_without_importing_rembg():
+    """The cutout container ships no rembg (nor pymatting, numba, scipy, scikit-image): the engine and the
+    whole cutout must not need them."""
+    script = (
+        "import sys; from PIL import Image\n"
+        "from picr.segmentation.engine import LocalEngine; from picr.segmentation.cutout import make_cutout\n"
+        "result = make_cutout(Image.open(sys.argv[1]), LocalEngine('u2netp'))\n"
+        "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'rembg', 'pymatting', 'numba', 'scipy', 'skimage'})\n"
+        "print(result.rgba.mode, heavy)"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO / "layers" / "pillow")}
+    done = subprocess.run([sys.executable, "-c", script, str(SAMPLES / "teddy_bear.jpg")], env=env,
+                          capture_output=True, text=True, timeout=300, check=True)
+    assert done.stdout.split() == ["RGBA", "[]"]
 
 
 @pytest.fixture(scope="module")
@@ -70,26 +133,34 @@ def test_local_engine_model_input_follows_rembg_normalisation(local_engine):
     assert tensor[0, :, 0, 0] == pytest.approx([(1 - 0.485) / 0.229, (1 - 0.456) / 0.224, (1 - 0.406) / 0.225])
 
 
+def test_the_optimised_graph_saved_beside_the_weights_is_loaded_and_answers_the_same(tmp_path, local_engine):
+    """The image saves the optimised graph when it is built; the engine must load that one, and it must be
+    the same model."""
+    (tmp_path / "u2netp.onnx").symlink_to(REPO / "models" / "u2netp.onnx")
+    saved = optimise_model("u2netp", tmp_path)
+    assert saved == tmp_path / "u2netp.optimised.onnx" and saved.stat().st_size > 0
+    engine = LocalEngine("u2netp", home=tmp_path)
+    assert engine.graph == saved and local_engine.graph == REPO / "models" / "u2netp.onnx"
+    tensor = engine.model_input(disc_photo())
+    assert np.abs(engine.infer(tensor) - local_engine.infer(tensor)).max() < 1e-4
+
+
 @pytest.mark.parametrize("model", ["no-such-model", "birefnet-general"])
 def test_models_outside_the_u2net_family_are_refused_before_any_download(model):
     with pytest.raises(EngineError, match="not one of"):
         LocalEngine(model)
 
 
-def test_a_model_missing_from_the_image_is_refused_at_start_and_never_downloaded(tmp_path, monkeypatch):
+def test_a_model_missing_from_the_image_is_refused_at_start(tmp_path, monkeypatch):
     """An image baked with u2netp but deployed with PICR_MODEL=u2net (CutoutModel differing between sam build
     and sam deploy) must fail its cold start with a message, not download 176 MB or crash later."""
-    import pooch
-
-    def no_download(*args, **kwargs):
-        raise AssertionError("rembg tried to download a model")
-
     (tmp_path / "u2netp.onnx").symlink_to(REPO / "models" / "u2netp.onnx")
-    monkeypatch.setenv("U2NET_HOME", str(tmp_path))
-    monkeypatch.setattr(pooch, "retrieve", no_download)
     with pytest.raises(EngineError, match=r"u2net model is not installed .*found: u2netp\.onnx.*same CutoutModel"):
-        LocalEngine("u2net")
+        LocalEngine("u2net", home=tmp_path)
+    monkeypatch.setenv("U2NET_HOME", str(tmp_path))  # where the image bakes it, the template's variable
     assert LocalEngine("u2netp").name == "u2netp"  # the baked one starts
+    with pytest.raises(EngineError, match="found: nothing"):
+        LocalEngine("u2netp", home=tmp_path / "absent")
 
 
 # --------------------------------------------------------------------------------------------------

@@ -10,10 +10,11 @@ from picr.segmentation.refine import (
     block_mean,
     block_upsample,
     decontaminate,
+    decontaminated_rgba,
     drop_faint_pieces,
     guided_filter,
     pixels_between,
-    refine_alpha,
+    refine_mask,
     sample_at,
 )
 
@@ -26,6 +27,11 @@ def model_view(truth: np.ndarray, model_size: int = 320) -> np.ndarray:
     height, width = truth.shape
     small = cv2.resize(truth.astype(np.float32), (model_size, model_size), interpolation=cv2.INTER_AREA)
     return cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
+
+
+def refine_alpha(photo: np.ndarray, coarse: np.ndarray) -> np.ndarray:
+    """The refined alpha as 0..1 floats (its 8-bit steps), to compare with true masks."""
+    return refine_mask(photo, coarse).alpha.astype(np.float32) / 255
 
 
 def composite(alpha: np.ndarray, fg, bg) -> np.ndarray:
@@ -62,8 +68,9 @@ def test_disc_with_a_hole_keeps_its_hole_and_gets_sharper():
     truth = ring_with_hole()
     photo = composite(truth, (200, 40, 40), PAPER)
     coarse = model_view(truth)
-    alpha = refine_alpha(photo, coarse)
-    assert alpha.shape == truth.shape and alpha.dtype == np.float32
+    refined = refine_mask(photo, coarse)
+    assert refined.alpha.shape == truth.shape and refined.alpha.dtype == np.uint8
+    alpha = refined.alpha / 255
     assert alpha[600, 800] < 0.05                   # centre of the hole
     assert alpha[600, 800 + 200] > 0.95             # inside the ring
     assert iou(alpha, truth) >= iou(coarse, truth)
@@ -192,3 +199,25 @@ def test_refine_drops_model_haze_away_from_the_product():
     coarse[100:160, 100:200] = 0.3          # a faint smudge the model left in a corner
     alpha = refine_alpha(photo, coarse)
     assert alpha[80:180, 80:220].max() < 0.5 / 255          # nothing left that 8 bits can show
+
+
+def test_refine_mask_lists_every_partial_pixel_and_nothing_else_is_partial():
+    """The decontamination only looks at the listed pixels, so none may be missing."""
+    truth, photo, _ = halo_scene()
+    refined = refine_mask(photo, model_view(truth))
+    listed = np.zeros(truth.shape, bool)
+    listed[refined.ys, refined.xs] = True
+    partial = (refined.alpha > 0) & (refined.alpha < 255)
+    assert partial.sum() > 500
+    assert not (partial & ~listed).any()
+    assert set(np.unique(refined.alpha[~listed]).tolist()) <= {0, 255}
+
+
+def test_decontaminated_rgba_is_decontaminate_under_its_alpha_with_or_without_the_candidates():
+    truth, photo, _ = halo_scene()
+    refined = refine_mask(photo, model_view(truth))
+    expected = decontaminate(photo, refined.alpha)
+    for candidates in (None, (refined.xs, refined.ys)):
+        rgba = decontaminated_rgba(photo, refined.alpha, candidates)
+        assert rgba.shape == (*truth.shape, 4) and rgba.dtype == np.uint8
+        assert np.array_equal(rgba[..., :3], expected) and np.array_equal(rgba[..., 3], refined.alpha)

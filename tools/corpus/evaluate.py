@@ -1,20 +1,24 @@
-"""Measure the cutout stage on the calibration corpus: today's gate, and every raw signal for refitting it.
+"""Measure the cutout stage on the calibration corpus: the committed gate profile's decisions, and every raw
+signal for refitting it.
 
     python -m tools.corpus.evaluate --corpus corpus --out corpus-eval [--part eval] [--ids ...] [--limit N]
 
 Every corpus photo goes through what the pipeline does to it (``tools.score_cases.ingest_photo``:
 normalise, ``source.jpg``, quality warnings) and then the cutout stage's own ``make_cutout`` with the
-local u2netp engine. Per photo the harness keeps, in ``<out>/cache/<id>-<key>/``, the cutout's 8-bit
-alpha (``alpha.png``) and ``record.json``: the gate's decision, confidence, reasons, every raw signal,
-the ingest warnings, and the shared scorer's IoU, boundary F and MAE against the corpus mask (its
-``load_pred`` and ``metrics``, imported from ``../shared/tools/score.py``). The key hashes the photo's
-bytes, the model file, the onnxruntime version and every source file of the ``picr`` package, so a
-second run reuses the measurements and any change to the model or the code measures again.
+local engine (its bare inference cached in ``<out>/inference/``). Per photo the harness keeps, in
+``<out>/cache/<id>-<key>/``, the cutout's 8-bit alpha (``alpha.png``) and ``record.json``: every raw
+signal (both extra looks included, measured without any fitted limits), the ingest warnings, and the
+shared scorer's IoU, boundary F and MAE against the corpus mask (its ``load_pred`` and ``metrics``,
+imported from ``../shared/tools/score.py``). The key hashes the photo's bytes, the model file, the
+onnxruntime version and every source file of the ``picr`` package, so a second run reuses the
+measurements and any change to the model or the code measures again.
 
-All photos are measured (the fit part is what a later fitting step learns from); the report is on
-one part, the evaluation part by default: ``<out>/results.json`` (one row per photo, every part),
-``<out>/report.json`` and a table on stdout. A *leak* is a photo published although it should be held
-or with IoU < 0.90; a *false hold* is a photo that should be published, was held, and had IoU ≥ 0.95.
+The decision on each photo is the model's committed profile's (``picr.segmentation.gate_profile``), made
+from the stored signals. All photos are measured (the fit part is what ``tools.calibrate`` learns from);
+the report is on one part, the evaluation part by default: ``<out>/results.json`` (one row per photo,
+every part), ``<out>/report.json`` and a table on stdout. A *leak* is a photo published although it
+should be held or with IoU < 0.90; a *false hold* is a photo that should be published, was held, and had
+IoU ≥ 0.95.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import sys
 import time
 from pathlib import Path
 from types import ModuleType
@@ -31,7 +36,15 @@ from types import ModuleType
 import numpy as np
 from PIL import Image
 
-from tools.score_cases import DEFAULT_SCORER, REPO, gate_details, ingest_photo
+REPO = Path(__file__).resolve().parents[2]
+if str(REPO / "layers" / "pillow") not in sys.path:
+    sys.path.insert(0, str(REPO / "layers" / "pillow"))
+
+from picr.segmentation.cutout import make_cutout  # noqa: E402
+from picr.segmentation.engine import LocalEngine  # noqa: E402
+from picr.segmentation.gate import GateResult  # noqa: E402
+from picr.segmentation.gate_profile import GateProfile, ProfileError, load_profile, unfitted  # noqa: E402
+from tools.score_cases import DEFAULT_SCORER, ingest_photo  # noqa: E402
 
 PICR = REPO / "layers" / "pillow" / "picr"
 LEAK_IOU = 0.90
@@ -78,28 +91,56 @@ def score_alpha(scorer: ModuleType, mask_path: Path, alpha_path: Path) -> dict[s
     return {"iou": round(iou, 4), "mae": round(mae, 5), "bf": round(bf, 4), "note": note}
 
 
-class Harness:
-    """Runs (or recalls) the cutout of each corpus photo and scores it."""
+class CachedEngine(LocalEngine):
+    """The local engine whose bare inference is remembered in ``folder``, keyed by the model file and the
+    exact input tensor. A change to the cutout's or the gate's code re-measures every photo, but the model
+    passes it asks for are mostly the same tensors, so only the cheap arithmetic runs again; a new kind of
+    look (another crop, an edited photo) is a new tensor and runs the model once."""
 
-    def __init__(self, corpus: Path, out: Path, model: str = "u2netp", scorer: Path = DEFAULT_SCORER) -> None:
+    def __init__(self, model_name: str, folder: Path) -> None:
+        super().__init__(model_name)
+        self.folder = folder
+        self.version = model_version(model_name)
+
+    def infer(self, tensor: np.ndarray) -> np.ndarray:
+        key = _sha256(self.version.encode() + np.ascontiguousarray(tensor).tobytes())[:24]
+        path = self.folder / key[:2] / f"{key}.npy"
+        if path.exists():
+            return np.load(path)
+        probability = super().infer(tensor)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f"{key}.partial.npy")
+        np.save(partial, probability)
+        partial.replace(path)
+        return probability
+
+
+class Harness:
+    """Runs (or recalls) the cutout of each corpus photo and scores it.
+
+    The cutout is measured with an unfitted profile (every signal, both extra looks, no decision), so the
+    cached measurements do not depend on any fitted limits; each row's decision is then made from the
+    stored signals by ``profile`` (default: the model's committed profile, else the unfitted one, which
+    holds everything)."""
+
+    def __init__(self, corpus: Path, out: Path, model: str = "u2netp", scorer: Path = DEFAULT_SCORER,
+                 profile: GateProfile | None = None) -> None:
         self.corpus, self.out, self.model = corpus, out, model
         self.scorer = load_scorer(scorer)
         self.scorer_version = _sha256(scorer.read_bytes())[:16]
         self.versions = {"model": model_version(model), "code": code_version(), "scorer": self.scorer_version}
+        self.profile = profile or committed_profile(model)
         self._engine = None
 
     @property
     def engine(self):  # noqa: ANN201 - built on first use: a fully cached run never loads the model
         if self._engine is None:
-            from picr.segmentation.engine import LocalEngine
-
-            self._engine = LocalEngine(self.model)
+            self._engine = CachedEngine(self.model, self.out / "inference")
         return self._engine
 
-    def measure(self, meta: dict) -> dict:
-        """The row for one photo: from the cache when the photo, model and code are unchanged."""
-        from picr.segmentation.cutout import make_cutout
-
+    def record(self, meta: dict) -> tuple[dict, Path]:
+        """The measurements of one photo (signals, warnings, scores against its mask) and its cache
+        folder: from the cache when the photo, model and code are unchanged."""
         case = self.corpus / "cases" / meta["id"]
         data = (case / "photo.jpg").read_bytes()
         key = _sha256(f"{_sha256(data)}|{self.versions['model']}|{self.versions['code']}".encode())[:16]
@@ -110,27 +151,56 @@ class Harness:
         else:
             image, warnings = ingest_photo(data)
             started = time.perf_counter()
-            result = make_cutout(image, self.engine, warnings)
+            result = make_cutout(image, self.engine, warnings, profile=unfitted(self.model))
             seconds = time.perf_counter() - started
             entry.mkdir(parents=True, exist_ok=True)
             result.rgba.getchannel("A").save(entry / "alpha.png", compress_level=6)
             record = {"id": meta["id"], "key": key, "versions": self.versions, "warnings": warnings,
-                      "size": list(image.size), **gate_details(result, seconds)}
+                      "size": list(image.size), "scores": result.gate.scores, "passes": result.passes,
+                      "seconds": round(seconds, 3)}
         if record.get("scored_with") != self.scorer_version:
             record.update(score_alpha(self.scorer, case / "mask.png", entry / "alpha.png"),
                           scored_with=self.scorer_version)
             record_path.parent.mkdir(parents=True, exist_ok=True)
             record_path.write_text(json.dumps(record, indent=1) + "\n")
-        decision = "hold" if record["held"] else "publish"
-        return {
-            "id": meta["id"], "class": meta["class"], "part": meta["part"], "expected": meta["expected"],
-            "decision": decision, "confidence": record["confidence"], "reasons": record["reasons"],
-            "signals": record["scores"], "warnings": record["warnings"], "passes": record["passes"],
-            "iou": record["iou"], "bf": record["bf"], "mae": record["mae"],
-            "object_fraction": meta["object_fraction"], "alpha": str(entry / "alpha.png"),
-            "leak": decision == "publish" and (meta["expected"] == "hold" or record["iou"] < LEAK_IOU),
-            "false_hold": decision == "hold" and meta["expected"] == "publish" and record["iou"] >= FALSE_HOLD_IOU,
-        }
+        return record, entry
+
+    def measure(self, meta: dict) -> dict:
+        """The row for one photo: its measurements and the profile's decision on them."""
+        record, entry = self.record(meta)
+        return row_for(meta, record, self.profile.decide(record["scores"], record["warnings"]), entry / "alpha.png")
+
+
+def committed_profile(model: str) -> GateProfile:
+    """The model's committed profile, or the unfitted one when it has none yet."""
+    try:
+        return load_profile(model)
+    except ProfileError:
+        return unfitted(model)
+
+
+def source_group(meta: dict) -> str:
+    """The source file a photo is built around: its product (or light, flame or smoke), else its background
+    (an empty frame). Photos sharing it are near copies, so the fit's cross-validation keeps them in one
+    fold, as the fit/evaluation split does."""
+    sources = meta.get("source", [])
+    subject = [s for s in sources if s["role"].startswith(("product", "light"))]
+    return (subject or sources or [{"path": meta["id"]}])[0]["path"]
+
+
+def row_for(meta: dict, record: dict, gate: GateResult, alpha: Path) -> dict:
+    """One photo's row: what it is, the decision, and whether that is a leak or a false hold."""
+    decision = "publish" if gate.passed else "hold"
+    return {
+        "id": meta["id"], "class": meta["class"], "part": meta["part"], "expected": meta["expected"],
+        "group": meta.get("group") or source_group(meta),
+        "decision": decision, "confidence": gate.confidence, "reasons": gate.reasons,
+        "signals": gate.scores, "warnings": record["warnings"], "passes": record["passes"],
+        "iou": record["iou"], "bf": record["bf"], "mae": record["mae"],
+        "object_fraction": meta["object_fraction"], "alpha": str(alpha),
+        "leak": decision == "publish" and (meta["expected"] == "hold" or record["iou"] < LEAK_IOU),
+        "false_hold": decision == "hold" and meta["expected"] == "publish" and record["iou"] >= FALSE_HOLD_IOU,
+    }
 
 
 def _mean(rows: list[dict], key: str) -> float | None:
@@ -186,6 +256,18 @@ def table(result: dict) -> str:
     return "\n".join(lines)
 
 
+def select(metas: list[dict], ids: str | None = None, limit: int | None = None) -> list[dict]:
+    """The manifest entries named in ``ids`` (comma-separated; all when None), at most ``limit`` per class."""
+    if ids:
+        wanted = set(ids.split(","))
+        metas = [meta for meta in metas if meta["id"] in wanted]
+    if limit is not None:
+        seen: dict[str, int] = {}
+        metas = [meta for meta in metas if (seen.setdefault(meta["class"], 0), seen.update(
+            {meta["class"]: seen[meta["class"]] + 1}))[0] < limit]
+    return metas
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--corpus", type=Path, default=Path("corpus"))
@@ -198,14 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     os.environ.setdefault("U2NET_HOME", str(REPO / "models"))
 
-    metas = json.loads((args.corpus / "manifest.json").read_text())["photos"]
-    if args.ids:
-        wanted = set(args.ids.split(","))
-        metas = [meta for meta in metas if meta["id"] in wanted]
-    if args.limit is not None:
-        seen: dict[str, int] = {}
-        metas = [meta for meta in metas if (seen.setdefault(meta["class"], 0), seen.update(
-            {meta["class"]: seen[meta["class"]] + 1}))[0] < args.limit]
+    metas = select(json.loads((args.corpus / "manifest.json").read_text())["photos"], args.ids, args.limit)
     harness = Harness(args.corpus, args.out, args.model, args.scorer)
     started = time.perf_counter()
     rows = [harness.measure(meta) for meta in metas]

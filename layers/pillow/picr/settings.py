@@ -4,8 +4,9 @@ A field ``x`` is the variable ``PICR_X`` that ``template.yaml`` sets for that fu
 its settings at import, so a deployment missing a variable its function needs fails the function's first
 invocation with an error naming the variable, instead of half-working until the code path that needs it
 runs. A field with a default is optional; a required one may not be blank either (CloudFormation cannot
-omit a variable conditionally, so an empty string means "not set"). Nothing else in picr reads
-``os.environ``.
+omit a variable conditionally, so an empty string means "not set"). The one variable without the prefix is
+rembg's ``U2NET_HOME``, where the cutout image bakes the model (:func:`model_home`). Nothing else in picr
+reads ``os.environ``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from datetime import timedelta
+from pathlib import Path
 from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -127,7 +129,7 @@ class CutoutSettings(_Jobs):
     variants_queue_url: str
     publish_queue_url: str
     engine: Literal["local", "hosted"] = "local"
-    model: str = "u2net"
+    model: str = "u2netp"   # the model whose gate profile is committed (segmentation/profiles)
     hosted_url: str = "https://api.remove.bg/v1.0/removebg"
     hosted_secret_arn: str | None = None
     """The hosted engine's key; set whenever a hosted engine is configured (as the engine, or for retries)."""
@@ -178,6 +180,19 @@ class UploadSettings(_Jobs, _Idempotency):
     upload_photos_per_hour: int = Field(default=60, ge=1)
 
 
+class ShopSettings(_Jobs, _Idempotency, ReviewLinkSettings):
+    """The shop page: every product behind the owner link, review links for the held ones, and re-renders
+    (their batch records live in the idempotency table)."""
+
+    owner_secret_arn: str = Field(min_length=3)
+    variants_queue_url: str
+    shop_page_size: int = Field(default=20, ge=1, le=100)
+    """Products per page of the shop page (one Query of that many rows)."""
+    shop_view_minutes: int = Field(default=15, ge=1, le=60)
+    """How long the page's image and download links work: minted per page view, so they need only outlive
+    the visit (and never the role credentials that sign them)."""
+
+
 class MailIntakeSettings(NotifySettings):
     allowed_senders: str | None = None
     mail_max_photos: int = Field(default=10, ge=1, le=50)
@@ -193,3 +208,11 @@ class MailIntakeSettings(NotifySettings):
 class DriveSyncSettings(FunctionSettings):
     drive_folder_id: str = Field(min_length=1)
     drive_secret_arn: str = Field(min_length=3)
+
+
+def model_home(environ: Mapping[str, str] | None = None) -> Path:
+    """The directory holding the local engine's ``<model>.onnx`` weights: ``U2NET_HOME``, the variable
+    rembg reads, which the image bakes the weights into and the template sets; ``~/.u2net`` (rembg's
+    default) when unset."""
+    source = os.environ if environ is None else environ
+    return Path(source.get("U2NET_HOME") or Path.home() / ".u2net").expanduser()

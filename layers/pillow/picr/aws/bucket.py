@@ -57,6 +57,11 @@ def draft_key(job_id: str, channel: str, ext: str) -> str:
     return f"drafts/{job_id}/{channel}.{ext}"
 
 
+def rerender_draft_key(job_id: str, batch_id: str, channel: str, ext: str) -> str:
+    """A re-rendered channel's draft: beside the job's first drafts, one folder per batch (scratch too)."""
+    return f"drafts/{job_id}/rerender-{batch_id}/{channel}.{ext}"
+
+
 def not_found(exc: ClientError) -> bool:
     """S3 says the key (or the version asked for) is not there: 404 on HEAD, NoSuchKey/NoSuchVersion on GET."""
     return exc.response["Error"]["Code"] in _NOT_FOUND
@@ -81,6 +86,7 @@ class ObjectInfo:
     content_type: str | None = None
     metadata: dict[str, str] = field(default_factory=dict)
     last_modified: datetime | None = None
+    etag: str | None = None
 
 
 class ImageBucket:
@@ -104,7 +110,7 @@ class ImageBucket:
             raise
         return ObjectInfo(key=key, size=int(response["ContentLength"]), version_id=response.get("VersionId"),
                           content_type=response.get("ContentType"), metadata=dict(response.get("Metadata") or {}),
-                          last_modified=response.get("LastModified"))
+                          last_modified=response.get("LastModified"), etag=response.get("ETag"))
 
     def current_version(self, key: str) -> str | None:
         """The key's current version id; None when its current version is a delete marker (or it has none)."""
@@ -149,6 +155,22 @@ class ImageBucket:
             copy_source["VersionId"] = version_id
         self._client.copy(copy_source, self.name, target_key, Config=self._copy_config)
 
+    def copy_unless_current(self, source_key: str, target_key: str) -> bool:
+        """Copy unless the target's current version already has the source's bytes (same ETag: a server-side
+        copy keeps it), so a repeated copy adds no second identical version. True when it copied."""
+        source, target = self.head(source_key), self.head(target_key)
+        if source is not None and target is not None and source.etag and source.etag == target.etag:
+            return False
+        self.copy(source_key, target_key)
+        return True
+
+    def put_unless_current(self, key: str, data: bytes, content_type: str) -> bool:
+        """Write unless the current version already holds exactly ``data``. True when it wrote."""
+        if self.get_optional(key) == data:
+            return False
+        self.put(key, data, content_type)
+        return True
+
     def move(self, source_key: str, target_key: str, version_id: str | None = None) -> None:
         """Copy that version (else the current one), then delete the source key if it is still current.
 
@@ -183,7 +205,9 @@ class ImageBucket:
         parts = urlsplit(self.presign(INBOX, 60))
         return f"{parts.scheme}://{parts.netloc}"
 
-    def presign(self, key: str, expires_s: int) -> str:
-        return self._client.generate_presigned_url(
-            "get_object", Params={"Bucket": self.name, "Key": key}, ExpiresIn=expires_s
-        )
+    def presign(self, key: str, expires_s: int, *, download_as: str | None = None) -> str:
+        """A GET link valid ``expires_s``; with ``download_as`` the browser saves it under that file name."""
+        params = {"Bucket": self.name, "Key": key}
+        if download_as is not None:
+            params["ResponseContentDisposition"] = f'attachment; filename="{download_as}"'
+        return self._client.generate_presigned_url("get_object", Params=params, ExpiresIn=expires_s)

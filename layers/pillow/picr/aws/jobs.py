@@ -4,7 +4,9 @@ Layout (PK ``job_id``, SK ``ts``):
 
 * ``ts = "#current"`` — one item per job with ``current_status`` and ``updated_at``. Only this item
   carries ``current_status``, so the ``by-status`` index holds exactly one row per job and the sweep
-  can ask "which jobs are *now* held, since when" with a Query, never a Scan.
+  can ask "which jobs are *now* held, since when" with a Query, never a Scan. It also carries
+  ``listing`` (always ``job``), the key of the ``by-created`` index: every job, newest first, a page at a
+  time, for the shop page (again a Query, never a Scan).
 * ``ts = "<iso time>#<status>"`` — one history item per transition, written in the same transaction
   as the state change and never updated, so the history answers "who did what, when" later.
 
@@ -17,7 +19,9 @@ writes the fields it is given (names of ``Job`` fields, or ``Handoff`` flags), c
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import json
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from enum import Enum
@@ -31,6 +35,11 @@ from picr.job import Draft, Handoff, HistoryEntry, Job, NewJob, PublishedImage, 
 CURRENT = "#current"
 STATUS_INDEX = "by-status"
 STATUS_ATTRIBUTE = "current_status"
+LISTING_INDEX = "by-created"
+LISTING_ATTRIBUTE = "listing"
+LISTING_ALL = "job"
+"""The one value of ``listing``: the ``by-created`` index keeps every job in one partition, ordered by
+``created_at`` (a shop's jobs are few enough for one partition: thousands, not millions)."""
 SPENT_TOKENS = "spent_tokens"
 """String set on the current item: ids of one-time review tokens already used on this job."""
 
@@ -123,8 +132,9 @@ class JobStore:
         """Create the job in ``status``; False when the job already exists (a duplicate event)."""
         current = {
             "job_id": job.job_id, "ts": CURRENT, STATUS_ATTRIBUTE: status, "updated_at": at,
-            "created_at": at, "source_key": job.source_key, "source_file": job.source_file,
-            "product": job.product, "event_time": job.event_time, "source_version": job.source_version,
+            LISTING_ATTRIBUTE: LISTING_ALL, "created_at": at, "source_key": job.source_key,
+            "source_file": job.source_file, "product": job.product, "event_time": job.event_time,
+            "source_version": job.source_version,
             **_writable(attrs),
         }
         puts = [
@@ -250,6 +260,26 @@ class JobStore:
         )
         return [job_from_item(item) for item in items]
 
+    def newest(self, *, limit: int, status: Status | None = None,
+               after: str | None = None) -> tuple[list[Job], str | None]:
+        """One page of jobs, newest first: every job by when it was opened (``by-created``), or those now in
+        ``status`` by when they entered it (``by-status``). Returns the page and the cursor of the next one
+        (None on the last page); ``after`` is such a cursor. A cursor that is not one raises ``ValueError``."""
+        if status is None:
+            index, partition, value = LISTING_INDEX, LISTING_ATTRIBUTE, LISTING_ALL
+        else:
+            index, partition, value = STATUS_INDEX, STATUS_ATTRIBUTE, Status(status).value
+        kwargs: dict[str, Any] = {
+            "TableName": self._table, "IndexName": index, "KeyConditionExpression": "#p = :p",
+            "ExpressionAttributeNames": {"#p": partition}, "ExpressionAttributeValues": _item({":p": value}),
+            "ScanIndexForward": False, "Limit": limit,
+        }
+        if after is not None:
+            kwargs["ExclusiveStartKey"] = _start_key(after, index, partition, value)
+        response = self._client.query(**kwargs)
+        last = response.get("LastEvaluatedKey")
+        return [job_from_item(_plain(item)) for item in response.get("Items", [])], _cursor(last) if last else None
+
     def _query_all(self, **kwargs: Any) -> list[dict[str, Any]]:
         """Every page of a Query on the table (never a Scan)."""
         items: list[dict[str, Any]] = []
@@ -277,3 +307,25 @@ class JobStore:
                     return False
             raise
         return True
+
+
+_INDEX_SORT = {LISTING_INDEX: "created_at", STATUS_INDEX: "updated_at"}
+
+
+def _cursor(last_key: Mapping[str, Any]) -> str:
+    """A page's LastEvaluatedKey as URL-safe text (its values are strings: the keys of the table and index)."""
+    plain = {name: value["S"] for name, value in sorted(last_key.items())}
+    return base64.urlsafe_b64encode(json.dumps(plain, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def _start_key(cursor: str, index: str, partition: str, value: str) -> dict[str, Any]:
+    """The ExclusiveStartKey a cursor names; ``ValueError`` unless it is a key of this very index partition."""
+    try:
+        plain = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (ValueError, TypeError) as exc:
+        raise ValueError("not a page cursor") from exc
+    names = {"job_id", "ts", partition, _INDEX_SORT[index]}
+    if (not isinstance(plain, dict) or set(plain) != names or plain[partition] != value or plain["ts"] != CURRENT
+            or not all(isinstance(text, str) and 0 < len(text) <= 64 for text in plain.values())):
+        raise ValueError("not a page cursor")
+    return {name: {"S": text} for name, text in plain.items()}

@@ -32,8 +32,9 @@ Action = Literal["approve", "reject", "retry", "fix"]
 ACTIONS: tuple[Action, ...] = ("approve", "reject", "retry", "fix")
 LABELS: dict[str, str] = {"approve": "Approve cutout", "reject": "Reject", "retry": "Retry with the hosted engine",
                           "fix": "Fix the cutout yourself"}
-LINK_KINDS = ("email", "digest")
-"""Where a link was sent: the review email (publish) or the daily digest (sweep); kept in the audit trail."""
+LINK_KINDS = ("email", "digest", "shop")
+"""Where a link was sent: the review email (publish), the daily digest (sweep) or the shop page; kept in the
+audit trail."""
 
 _DOMAIN = b"picr-review-link-v1\n"
 """Prefix of every signed message, so a MAC made with this key for another purpose never verifies here."""

@@ -168,6 +168,16 @@ def build_rejected_email(*, sender: str, recipients: list[str], file_name: str, 
     return compose("rejected", envelope, f"{file_name}: could not be used", context)
 
 
+def build_rerender_email(*, sender: str, recipients: list[str], batch_id: str, channel: str, total: int,
+                         failed: int, sent_at: datetime) -> EmailMessage:
+    """'<channel>: N products re-rendered', once per batch, when its last product has settled."""
+    envelope = Envelope(sender, recipients, batch_id, sent_at)
+    done = total - failed
+    context = {"channel": one_line(channel), "total": total, "done": done, "failed": failed}
+    subject = f"{one_line(channel)}: {done} of {total} product{'s' if total != 1 else ''} re-rendered"
+    return compose("rerender", envelope, subject, context)
+
+
 def build_digest_email(*, sender: str, recipients: list[str], held: list[HeldJob], day: str,
                        sent_at: datetime) -> EmailMessage:
     """'N products waiting for review': each held job with its thumbnails, reasons and how long it waited.

@@ -21,7 +21,7 @@ from typing import Any, Literal
 from picr.intake.naming import one_line
 from picr.templating import render
 
-Kind = Literal["ready", "review", "held", "rejected", "digest"]
+Kind = Literal["ready", "review", "held", "rejected", "digest", "rerender"]
 
 
 @dataclass(frozen=True)

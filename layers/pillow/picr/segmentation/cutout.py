@@ -19,7 +19,16 @@ from PIL import Image
 
 from picr.segmentation.engine import SegmentationEngine
 from picr.segmentation.gate import DEFAULT_THRESHOLDS, GateResult, GateThresholds, assess_cutout
-from picr.segmentation.refine import DEFAULT_REFINE, RefineSettings, decontaminate, drop_faint_pieces, refine_alpha
+from picr.segmentation.gate_profile import GateProfile, profile_for
+from picr.segmentation.gate_signals import EXTRA_LOOKS, measure_looks, take_looks
+from picr.segmentation.refine import (
+    DEFAULT_REFINE,
+    RefineSettings,
+    decontaminated_rgba,
+    drop_faint_pieces,
+    refine_mask,
+    to_bytes,
+)
 
 SUPPLIED_ENGINE = "supplied"
 
@@ -104,44 +113,52 @@ def view_agreement(first: np.ndarray, second: np.ndarray, cells: tuple[int, int]
     return float((coarse & fine).sum() / union) if union else 1.0
 
 
-def _rgba(rgb: np.ndarray, alpha_u8: np.ndarray) -> Image.Image:
-    rgba = Image.fromarray(rgb, "RGB")
-    rgba.putalpha(Image.fromarray(alpha_u8, "L"))
-    return rgba
+def _image(rgba: np.ndarray) -> Image.Image:
+    """A PIL image on the RGBA array's own memory (Pillow keeps RGBA as 4 bytes a pixel too): no copy."""
+    height, width = rgba.shape[:2]
+    return Image.frombuffer("RGBA", (width, height), rgba, "raw", "RGBA", 0, 1)
 
 
 def finished_cutout(rgb: np.ndarray, alpha_u8: np.ndarray) -> Image.Image:
     """The RGBA cutout of ``rgb`` under ``alpha_u8``, its edge colours freed of the background's."""
-    return _rgba(decontaminate(rgb, alpha_u8), alpha_u8)
+    return _image(decontaminated_rgba(rgb, alpha_u8))
 
 
 def make_cutout(image: Image.Image, engine: SegmentationEngine, quality_warnings: Sequence[str] = (),
                 thresholds: GateThresholds = DEFAULT_THRESHOLDS,
-                settings: CutoutSettings = DEFAULT_SETTINGS) -> CutoutResult:
+                settings: CutoutSettings = DEFAULT_SETTINGS, profile: GateProfile | None = None) -> CutoutResult:
     """Cut the product out of ``image`` and gate the result.
 
     The engine is only called when the image is not already a cut-out; an owner-supplied cut-out keeps
     its alpha and colours (pixels it made fully transparent are blanked, like ours) and is gated the
-    same way. Raises ``EngineError`` when the engine cannot produce a mask.
+    same way. A local model's cutout is judged by its fitted profile (``profile``, else the committed
+    one of ``engine``: ``ProfileError`` when it has none), which takes two more model looks. Raises
+    ``EngineError`` when the engine cannot produce a mask.
+
+    Memory: the alpha is 8-bit from the refinement on, each full-size array is dropped as soon as the
+    next step has what it needs, and the RGBA result is assembled in the buffer the image is made on.
     """
     own_alpha = supplied_alpha(image, settings.supplied_min_transparent)
     if own_alpha is not None:
         own_rgb = np.asarray(image.convert("RGB"))
-        blanked = cv2.bitwise_and(own_rgb, own_rgb, mask=own_alpha)
+        rgba = cv2.merge([cv2.bitwise_and(own_rgb, own_rgb, mask=own_alpha), own_alpha])
         gate = assess_cutout(own_alpha, quality_warnings, thresholds)
-        return CutoutResult(rgba=_rgba(blanked, own_alpha), gate=gate, engine=SUPPLIED_ENGINE, passes=0)
+        return CutoutResult(rgba=_image(rgba), gate=gate, engine=SUPPLIED_ENGINE, passes=0)
 
+    profile = profile or profile_for(engine)
     photo = image if image.mode == "RGB" else image.convert("RGB")
     rgb = np.asarray(photo)
     coarse = engine.predict(photo)
     model_input = engine.input_size
     box = closer_look_box(coarse, model_input, settings) if model_input else None
-    agreement = None
+    agreement, closer = None, coarse
+    candidates = None
     if model_input is None:
         # the engine saw the photo at full resolution: its edges need no repair, only the cleanup
-        alpha = drop_faint_pieces(np.clip(coarse, 0.0, 1.0).astype(np.float32))
+        alpha_u8 = to_bytes(drop_faint_pieces(np.clip(coarse, 0.0, 1.0).astype(np.float32)))
     elif box is None:
-        alpha = refine_alpha(rgb, coarse, settings.refine)
+        refined = refine_mask(rgb, coarse, settings.refine)
+        alpha_u8, candidates = refined.alpha, (refined.xs, refined.ys)
     else:
         x0, y0, x1, y1 = box
         closer = engine.predict(photo.crop(box))
@@ -149,9 +166,17 @@ def make_cutout(image: Image.Image, engine: SegmentationEngine, quality_warnings
                  max(2, round((y1 - y0) * model_input / photo.height)))
         agreement = view_agreement(coarse[y0:y1, x0:x1], closer, cells)
         # the crop holds everything the first look saw at 0.5 or more; outside it is faint haze only
-        alpha = np.zeros(coarse.shape, np.float32)
-        alpha[y0:y1, x0:x1] = refine_alpha(rgb[y0:y1, x0:x1], closer, settings.refine)
-    alpha_u8 = cv2.convertScaleAbs(alpha, alpha=255.0)   # rounds and saturates to 0..255
-    gate = assess_cutout(alpha_u8, quality_warnings, thresholds, image=rgb, view_agreement=agreement)
-    return CutoutResult(rgba=finished_cutout(rgb, alpha_u8), gate=gate, engine=engine.name,
-                        passes=1 if box is None else 2)
+        refined = refine_mask(rgb[y0:y1, x0:x1], closer, settings.refine)
+        alpha_u8 = np.zeros(rgb.shape[:2], np.uint8)
+        alpha_u8[y0:y1, x0:x1] = refined.alpha
+        candidates = (refined.xs + x0, refined.ys + y0)
+    refined = None
+    passes, looked = 1 if box is None else 2, None
+    if profile is not None and model_input is not None:
+        looked = measure_looks(take_looks(photo, engine, coarse, closer, alpha_u8), rgb, alpha_u8)
+        passes += EXTRA_LOOKS
+    coarse = closer = None   # the full-size float maps are not needed any more
+    gate = assess_cutout(alpha_u8, quality_warnings, thresholds, image=rgb, view_agreement=agreement,
+                         profile=profile, extra_signals=looked)
+    return CutoutResult(rgba=_image(decontaminated_rgba(rgb, alpha_u8, candidates)), gate=gate,
+                        engine=engine.name, passes=passes)

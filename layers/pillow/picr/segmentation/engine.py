@@ -2,7 +2,7 @@
 
 Two engines stand behind one protocol so the cutout, the gate and the review lane never care which ran:
 
-* :class:`LocalEngine` runs a rembg U²-Net ONNX model inside the container (no per-image fee).
+* :class:`LocalEngine` runs a U²-Net ONNX model (rembg's weights) inside the container (no per-image fee).
 * :class:`HostedEngine` posts the photo to a remove.bg-style HTTP API and reads the alpha of the PNG it
   returns. Standard library ``urllib`` only, because the Lambda image carries no ``requests``.
 """
@@ -18,11 +18,14 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Protocol, runtime_checkable
 
 import cv2
 import numpy as np
 from PIL import Image
+
+from picr.settings import model_home
 
 
 class EngineError(Exception):
@@ -45,78 +48,53 @@ class SegmentationEngine(Protocol):
 
 
 # --------------------------------------------------------------------------------------------------
-# Local engine (rembg session, ONNX runtime)
+# Local engine (U²-Net ONNX model, onnxruntime)
 # --------------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Preprocessing:
-    """How a rembg session prepares a photo: resize to ``size``, divide by the brightest value, then
-    subtract ``mean`` and divide by ``std`` per channel."""
+    """How a U²-Net model wants its photo: resized to ``size`` (width, height), divided by the photo's
+    brightest value (``scale_by_max``; else by 255), then ``mean`` subtracted and divided by ``std`` per
+    channel. This is rembg's recipe (``BaseSession.normalize``), kept here as data so the container
+    needs no rembg at run time; tests/unit/test_engine.py compares it with the installed rembg's."""
 
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
     size: tuple[int, int]
+    scale_by_max: bool = True
 
 
-class _NormalizeCalled(Exception):
-    def __init__(self, preprocessing: Preprocessing) -> None:
-        super().__init__("normalize called")
-        self.preprocessing = preprocessing
+_IMAGENET = Preprocessing(mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225), size=(320, 320))
+
+PREPROCESSING: dict[str, Preprocessing] = {
+    "u2net": _IMAGENET,
+    "u2netp": _IMAGENET,
+    "silueta": _IMAGENET,
+    "u2net_human_seg": _IMAGENET,
+}
+"""The models the local engine accepts, with their preprocessing. Only the U²-Net family: its first
+output is already a 0..1 foreground probability, which the gate reads as is; other rembg models emit
+logits or need their own post-processing."""
+
+PROBABILITY_MODELS = frozenset(PREPROCESSING)
+OPTIMISED_SUFFIX = ".optimised.onnx"
+"""``<model>.optimised.onnx`` beside the weights: the graph onnxruntime builds from them with
+:func:`session_options`, saved when the image is built (:func:`optimise_model`)."""
 
 
-class _NormalizeRecorder:
-    """Stand-in for a session whose ``normalize`` records its arguments and stops ``predict`` there.
+def installed_model(model_name: str, home: Path | None = None) -> Path:
+    """The path of ``model_name``'s weights, ``<home>/<model>.onnx``, or :class:`EngineError`.
 
-    It is also its own ``inner_session``, because ``predict`` looks up ``inner_session.run`` before it
-    evaluates the ``normalize`` call that is its argument.
+    ``home`` defaults to the directory the cutout image bakes the weights into (``U2NET_HOME``, see
+    :func:`picr.settings.model_home`). Nothing is ever downloaded at run time: on Lambda the file system
+    is read-only and a download would cost every cold start, and a missing file means an image built
+    with one ``CutoutModel`` was deployed with another, which must fail loudly at start.
     """
-
-    @property
-    def inner_session(self) -> _NormalizeRecorder:
-        return self
-
-    def run(self, *args: object, **kwargs: object) -> None:
-        raise EngineError("session ran the model without calling normalize")
-
-    def normalize(self, img: Image.Image, mean: tuple, std: tuple, size: tuple, *args: object,
-                  **kwargs: object) -> None:
-        raise _NormalizeCalled(Preprocessing(tuple(mean), tuple(std), tuple(size)))
-
-
-def read_preprocessing(session_class: type) -> Preprocessing:
-    """The normalisation constants a rembg session class uses.
-
-    rembg keeps them as literals inside each session's ``predict`` (there is no attribute to read), so
-    ``predict`` is run against a stand-in whose ``normalize`` records what it was given. That way the
-    constants always match the installed rembg and the chosen model instead of being copied here.
-    """
-    try:
-        session_class.predict(_NormalizeRecorder(), Image.new("RGB", (8, 8)))
-    except _NormalizeCalled as called:
-        return called.preprocessing
-    except Exception as exc:  # any other failure means the recipe cannot be read
-        raise EngineError(f"{session_class.__name__}.predict does not use BaseSession.normalize") from exc
-    raise EngineError(f"{session_class.__name__}.predict never called normalize")
-
-
-PROBABILITY_MODELS = frozenset({"u2net", "u2netp", "silueta", "u2net_human_seg"})
-
-
-def installed_model(model_name: str) -> str:
-    """The path of ``model_name``'s weights where rembg looks for them, or :class:`EngineError`.
-
-    rembg downloads a missing model on first use. In the cutout image that would fail (the file system is
-    read-only) or cost every cold start, and it would hide the real mistake: an image built with one
-    ``CutoutModel`` deployed with another. So a function whose model is not installed refuses to start.
-    """
-    from rembg.sessions import sessions
-
-    session_class = sessions[model_name]
-    path = session_class.resolve_existing(f"{model_name}.onnx")
-    if path is None:
-        home = session_class.legacy_home()
-        found = sorted(p.name for p in Path(home).glob("*.onnx")) if Path(home).is_dir() else []
+    home = model_home() if home is None else home
+    path = home / f"{model_name}.onnx"
+    if not path.is_file():
+        found = sorted(p.name for p in home.glob("*.onnx")) if home.is_dir() else []
         raise EngineError(
             f"the {model_name} model is not installed in {home} (found: {', '.join(found) or 'nothing'}). "
             f"The cutout image bakes the CutoutModel it was built with: run sam build and sam deploy with "
@@ -125,36 +103,72 @@ def installed_model(model_name: str) -> str:
     return path
 
 
+def session_options(onnxruntime: ModuleType) -> object:
+    """onnxruntime session options for the cutout, chosen by peak RSS and speed measured in fresh
+    processes (u2netp, the 2000 px bench photo, x86_64; see the README):
+
+    * no memory-pattern planner: it reserves one block for all of U²-Net's intermediate tensors at once
+      (cutout peak 699 MB with it, 505 MB without, same speed);
+    * the memory arena stays on: without it (or shrinking it after each run) every inference faults its
+      ~250 MB of tensors in afresh, 25-30 % slower, for a peak no lower than the one chosen here;
+    * graph optimisation "extended", not "all": "all" adds the NCHWc layout, whose reordered copies of
+      the tensors raise the inference's peak by ~80 MB (cutout 480 MB against 399 MB) for ~20 % faster
+      inference on x86_64. ``make bench`` times the bare inference with these options and with
+      onnxruntime's defaults, so the price stays visible.
+    """
+    options = onnxruntime.SessionOptions()
+    options.enable_mem_pattern = False
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    return options
+
+
+def optimise_model(model_name: str, home: Path) -> Path:
+    """Save the graph a session with :func:`session_options` builds from ``model_name``'s weights as
+    ``<home>/<model>.optimised.onnx``. The cutout image does this once when it is built (same onnxruntime,
+    same platform), so a cold start loads that graph instead of optimising the weights again (measured:
+    a third less CPU for the session, ~70 ms on the development machine)."""
+    import onnxruntime
+
+    target = home / f"{model_name}{OPTIMISED_SUFFIX}"
+    options = session_options(onnxruntime)
+    options.optimized_model_filepath = str(target)
+    onnxruntime.InferenceSession(str(installed_model(model_name, home)), sess_options=options,
+                                 providers=["CPUExecutionProvider"])
+    return target
+
+
 class LocalEngine:
-    """A rembg U²-Net model run through its ONNX session, created once per container.
+    """A U²-Net model run through onnxruntime, created once per container.
 
-    Only the U²-Net family is accepted (``PROBABILITY_MODELS``): their first output is already a 0..1
-    foreground probability, which the gate reads as is. Other rembg models emit logits or need their
-    own post-processing.
+    The session is opened on the baked weights directly (rembg is only used when the image is built,
+    to fetch and verify them): importing rembg costs 1.4 s and ~190 MB at cold start for what is a
+    resize, four constants and one ``run`` call. When the image saved the optimised graph beside the
+    weights, that graph is loaded as it is.
 
-    The ONNX graph is called directly instead of ``session.predict`` for two reasons: ``predict``
+    The ONNX graph's raw output is used instead of rembg's ``predict`` for two reasons: ``predict``
     stretches every prediction to the full 0..1 range (so a frame with nothing in it still comes back
     as a confident mask, which would blind the gate), and it returns an 8-bit PIL mask already
     Lanczos-resized to the photo, which the refinement would immediately convert back.
-    Preprocessing follows rembg's own recipe and constants (:func:`read_preprocessing`).
     """
 
-    def __init__(self, model_name: str = "u2netp") -> None:
-        if model_name not in PROBABILITY_MODELS:
+    def __init__(self, model_name: str = "u2netp", home: Path | None = None) -> None:
+        if model_name not in PREPROCESSING:
             raise EngineError(f"model {model_name!r} is not one of {sorted(PROBABILITY_MODELS)}")
-        installed_model(model_name)
-        import onnxruntime
-        import rembg  # heavy import, only the cutout container needs it
+        weights = installed_model(model_name, home)
+        self.weights = weights
+        """The model file: its gate profile must have been measured on exactly this file."""
+        import onnxruntime  # only the cutout container has it
 
-        options = onnxruntime.SessionOptions()
-        # The memory-pattern planner reserves one block for all of U²-Net's intermediate tensors at
-        # once: peak RSS 714 MB with it, 518 MB without, at the same inference time (measured, u2netp).
-        options.enable_mem_pattern = False
-        session = rembg.new_session(model_name, sess_opts=options)
+        options = session_options(onnxruntime)
+        optimised = weights.with_name(f"{model_name}{OPTIMISED_SUFFIX}")
+        if optimised.is_file():
+            options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL
+        self.graph = optimised if optimised.is_file() else weights
         self.name = model_name
-        self._onnx = session.inner_session
+        self.preprocessing = PREPROCESSING[model_name]
+        self._onnx = onnxruntime.InferenceSession(str(self.graph), sess_options=options,
+                                                  providers=["CPUExecutionProvider"])
         self._input_name = self._onnx.get_inputs()[0].name
-        self.preprocessing = read_preprocessing(type(session))
         width, height = self.preprocessing.size
         self.input_size: int | None = max(width, height)
 
@@ -169,7 +183,7 @@ class LocalEngine:
         prep = self.preprocessing
         rgb = image if image.mode == "RGB" else image.convert("RGB")
         small = np.asarray(rgb.resize(size or prep.size, Image.Resampling.LANCZOS, reducing_gap=1.5), np.float32)
-        small /= max(float(small.max()), 1e-6)
+        small /= max(float(small.max()), 1e-6) if prep.scale_by_max else 255.0
         small -= np.asarray(prep.mean, np.float32)
         small /= np.asarray(prep.std, np.float32)
         return np.ascontiguousarray(small.transpose(2, 0, 1)[np.newaxis])

@@ -14,11 +14,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
 from picr.segmentation.refine import work_size
+
+if TYPE_CHECKING:   # the profile module reads this one's sentences and result type
+    from picr.segmentation.gate_profile import GateProfile
 
 
 @dataclass(frozen=True)
@@ -240,45 +244,55 @@ def measure(alpha: np.ndarray, thresholds: GateThresholds, image: np.ndarray | N
     return signals
 
 
+SENTENCES = {
+    "coverage": "Almost the whole photo was kept: the product could not be separated from the background.",
+    "speckle_share": "The cutout is broken into scattered pieces.",
+    "edge_width_px": "The product's outline is blurry or uncertain (shadows or similar colours around it).",
+    "body_soft_share": "Parts of the product came out see-through.",
+    "frame_contact": "The product runs off the edge of the photo, so part of it is missing.",
+    "rival_ratio": "Two separate objects were kept; check that both belong in the picture.",
+    "colour_contrast": "The product's colour is very close to the background's, or the background shows through it.",
+    "view_agreement": "The product's shape changed when the photo was looked at more closely, so the cutout is "
+                      "unreliable.",
+}
+"""The owner's sentence for each shape signal (also read by ``picr.segmentation.gate_profile``)."""
+NO_PRODUCT = "No product was found in the photo."
+
+
 def _factors(signals: dict[str, float], t: GateThresholds) -> list[tuple[float, str]]:
     """(factor, reason) for every measured shape signal."""
     if signals["coverage"] < t.min_coverage:
-        return [(0.0, "No product was found in the photo.")]
+        return [(0.0, NO_PRODUCT)]
     rival_doubt = _ramp(signals["rival_ratio"], t.rival_ok, t.rival_bad)
     factors = [
-        (_ramp(signals["coverage"], t.coverage_ok, t.coverage_bad),
-         "Almost the whole photo was kept: the product could not be separated from the background."),
-        (_ramp(signals["speckle_share"], t.speckle_ok, t.speckle_bad),
-         "The cutout is broken into scattered pieces."),
-        (_ramp(signals["edge_width_px"], t.edge_width_ok_px, t.edge_width_bad_px),
-         "The product's outline is blurry or uncertain (shadows or similar colours around it)."),
-        (_ramp(signals["body_soft_share"], t.body_soft_ok, t.body_soft_bad),
-         "Parts of the product came out see-through."),
-        (_ramp(signals["frame_contact"], t.frame_contact_ok, t.frame_contact_bad),
-         "The product runs off the edge of the photo, so part of it is missing."),
-        (t.rival_factor_floor + (1 - t.rival_factor_floor) * rival_doubt,
-         "Two separate objects were kept; check that both belong in the picture."),
+        (_ramp(signals["coverage"], t.coverage_ok, t.coverage_bad), SENTENCES["coverage"]),
+        (_ramp(signals["speckle_share"], t.speckle_ok, t.speckle_bad), SENTENCES["speckle_share"]),
+        (_ramp(signals["edge_width_px"], t.edge_width_ok_px, t.edge_width_bad_px), SENTENCES["edge_width_px"]),
+        (_ramp(signals["body_soft_share"], t.body_soft_ok, t.body_soft_bad), SENTENCES["body_soft_share"]),
+        (_ramp(signals["frame_contact"], t.frame_contact_ok, t.frame_contact_bad), SENTENCES["frame_contact"]),
+        (t.rival_factor_floor + (1 - t.rival_factor_floor) * rival_doubt, SENTENCES["rival_ratio"]),
     ]
     if "colour_contrast" in signals:
         factors.append((_ramp(signals["colour_contrast"], t.contrast_ok, t.contrast_bad),
-                        "The product's colour is very close to the background's, or the background shows "
-                        "through it."))
+                        SENTENCES["colour_contrast"]))
     if "view_agreement" in signals:
         factors.append((_ramp(signals["view_agreement"], t.agreement_ok, t.agreement_bad),
-                        "The product's shape changed when the photo was looked at more closely, so the "
-                        "cutout is unreliable."))
+                        SENTENCES["view_agreement"]))
     return factors
 
 
 def assess_cutout(alpha: np.ndarray, quality_warnings: Sequence[str] = (),
                   thresholds: GateThresholds = DEFAULT_THRESHOLDS, image: np.ndarray | None = None,
-                  view_agreement: float | None = None) -> GateResult:
+                  view_agreement: float | None = None, profile: GateProfile | None = None,
+                  extra_signals: dict[str, float] | None = None) -> GateResult:
     """Decide whether a cutout may be published.
 
     alpha: float H×W in 0..1 (or uint8 0..255) at the photo's resolution. image: the photo (H×W×3
     uint8) when the mask came from a model; it enables the colour-contrast signal. Leave it out for a
     cut-out the owner supplied, whose hidden background colour means nothing. view_agreement: IoU of
-    the model's two looks when the cutout took a closer second look, else None.
+    the model's two looks when the cutout took a closer second look, else None. profile: the model's
+    fitted limits (``picr.segmentation.gate_profile``), which then decide over these signals and ``extra_signals``
+    (``picr.segmentation.gate_signals``); without one, the hand-set limits of ``thresholds`` decide.
     """
     alpha = np.asarray(alpha)
     if alpha.dtype != np.uint8:
@@ -286,6 +300,8 @@ def assess_cutout(alpha: np.ndarray, quality_warnings: Sequence[str] = (),
     signals = measure(alpha, thresholds, image)
     if view_agreement is not None:
         signals["view_agreement"] = float(view_agreement)
+    if profile is not None:
+        return profile.decide({**signals, **(extra_signals or {})}, quality_warnings, thresholds.min_coverage)
     factors = _factors(signals, thresholds)
     factors += [(thresholds.warning_factor, warning_reason(code)) for code in dict.fromkeys(quality_warnings)]
     confidence = float(np.prod([factor for factor, _ in factors]))

@@ -6,6 +6,7 @@ A held cutout is still written to ``work/`` so the review email can show what th
 from __future__ import annotations
 
 import io
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -35,9 +36,14 @@ class CutoutContext:
 
 
 def encode_cutout(image: Image.Image) -> bytes:
-    """RGBA PNG with no metadata; fixed compression so the same cutout gives the same bytes."""
+    """RGBA PNG with no metadata; fixed compression so the same cutout gives the same bytes.
+
+    Deflate's run-length strategy (Z_RLE, as the variants use): on the dev photos' cutouts it wrote files
+    within 5 % of the default strategy's at a third to a half of its time (case 03: 0.70 MB in 90 ms
+    against 0.67 MB in 195 ms), and encoding was as long as the model's own pass.
+    """
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG", compress_level=6)
+    image.save(buffer, format="PNG", compress_level=6, compress_type=zlib.Z_RLE)
     return buffer.getvalue()
 
 

@@ -16,12 +16,13 @@ from datetime import datetime
 from email.message import EmailMessage
 from typing import Any
 
+from picr.aws.batches import RerenderBatches
 from picr.aws.bucket import ImageBucket, manifest_key, out_key
 from picr.aws.jobs import JobStore
-from picr.aws.queues import PublishMessage
-from picr.image.manifest import ChannelImage, ManifestOutput, build_manifest
+from picr.aws.queues import PublishMessage, RerenderedMessage
+from picr.image.manifest import ChannelImage, ManifestOutput, build_manifest, parse_manifest
 from picr.image.thumbnail import make_thumbnail
-from picr.job import Job, PublishedImage, Status
+from picr.job import Draft, Job, PublishedImage, Status
 from picr.links.download import DownloadLinks
 from picr.links.review import ReviewLinks
 from picr.notify.emails import (
@@ -29,6 +30,7 @@ from picr.notify.emails import (
     build_held_email,
     build_ready_email,
     build_rejected_email,
+    build_rerender_email,
     build_review_email,
 )
 
@@ -45,6 +47,8 @@ class PublishContext:
     download_links: DownloadLinks
     review_links: ReviewLinks | None = None
     """Mints the signed Approve / Reject / Retry buttons of the review email; None sends it without them."""
+    batches: RerenderBatches | None = None
+    """Where re-render batches are counted (the idempotency table)."""
 
 
 def publish(message: PublishMessage, ctx: PublishContext, *, now: str, sent_at: datetime) -> str:
@@ -109,6 +113,52 @@ def _compose(outcome: str, job: Job, ctx: PublishContext, *, sent_at: datetime) 
                                   original=original, cutout=cutout, actions=actions, **common)
     return build_rejected_email(file_name=job.source_file, reason=(job.reasons or ("",))[0],
                                 kept_at=job.rejected_key or "", **common)
+
+
+def publish_rerendered(message: RerenderedMessage, ctx: PublishContext, *, now: str, sent_at: datetime) -> str:
+    """Put a re-rendered channel beside the job's other images, update its manifest, settle it in its batch,
+    and when the batch is complete send the one summary email.
+
+    Each step can be repeated without a second effect: the copy and the manifest are written only when the
+    current version differs, the job's outputs change in one conditional write that spends the batch's id
+    on the job, settling counts a job once, and the summary goes out through the idempotent delivery."""
+    if ctx.batches is None:
+        raise RuntimeError("publish has no batch records to settle a re-render in")
+    job = ctx.jobs.get(message.job_id)
+    if job is None:
+        raise LookupError(f"job {message.job_id} does not exist")
+    applied = f"rerender#{message.batch_id}"
+    ok = applied in job.spent_tokens
+    if not ok and message.draft is not None and job.status == Status.DONE:
+        ok = _publish_rerendered(job, Draft(**message.draft), applied, ctx, now=now)
+    progress = ctx.batches.settle(message.batch_id, message.job_id, ok=ok)
+    if progress.complete:
+        email = build_rerender_email(sender=ctx.sender, recipients=ctx.recipients, batch_id=message.batch_id,
+                                     channel=progress.channel, total=progress.total,
+                                     failed=len(progress.failed), sent_at=sent_at)
+        ctx.deliver(message.batch_id, "rerender-summary", email)
+    return "rerendered" if ok else "not-rerendered"
+
+
+def _publish_rerendered(job: Job, draft: Draft, applied: str, ctx: PublishContext, *, now: str) -> bool:
+    key = out_key(draft.channel, job.job_id, draft.ext)
+    ctx.bucket.copy_unless_current(draft.work_key, key)
+    facts = {f.name: getattr(draft, f.name) for f in fields(ChannelImage)}
+    current = parse_manifest(ctx.bucket.get(job.manifest_key or manifest_key(job.job_id)).data)
+    outputs = [ManifestOutput(**entry) for entry in current["outputs"] if entry["channel"] != draft.channel]
+    outputs.append(ManifestOutput(key=key, **facts))
+    manifest = build_manifest(**{name: current[name] for name in _MANIFEST_FIELDS}, outputs=outputs)
+    ctx.bucket.put_unless_current(manifest_key(job.job_id), manifest, "application/json")
+    published = [output for output in job.outputs if output.channel != draft.channel] + [PublishedImage(
+        channel=draft.channel, key=key, width=draft.width, height=draft.height, format=draft.format,
+        watermarked=draft.watermarked)]
+    moved = ctx.jobs.transition(job.job_id, Status.DONE, allowed_from={Status.DONE}, at=now,
+                                attrs={"outputs": published}, spend_token=applied,
+                                detail={"rerendered": draft.channel, "batch": applied.split("#")[1], "key": key})
+    return moved or applied in (ctx.jobs.get(job.job_id) or job).spent_tokens
+
+
+_MANIFEST_FIELDS = ("job_id", "source_file", "source_key", "product", "confidence", "event_time", "engine")
 
 
 def owner_fix_summary(job: Job) -> dict[str, Any] | None:

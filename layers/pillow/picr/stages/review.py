@@ -207,7 +207,7 @@ def _held_images(job: Job, ctx: ReviewContext) -> tuple[bytes, bytes | None]:
     return original, cutout
 
 
-def _same_origin(requester: Requester) -> bool:
+def same_origin(requester: Requester) -> bool:
     """A browser posting from another site is refused, whatever token it carries.
 
     The token in the body is what authorises the action; this only stops another site from replaying a
@@ -238,7 +238,7 @@ def decide(token_text: str | None, action: str | None, ctx: ReviewContext, *, no
     import the handler runtime, whose Powertools singletons read the function's environment on import).
     """
     try:
-        if not _same_origin(requester):
+        if not same_origin(requester):
             raise _Refused("cross-site")
         token = _verified(token_text, ctx, now)
         if action != token.action or token.action not in _ACTIONS:

@@ -6,15 +6,17 @@ nothing under ``out/`` ever comes from a variant that failed its own check.
 
 from __future__ import annotations
 
+import dataclasses
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from PIL import Image
 
-from picr.aws.bucket import CHANNELS_CONFIG_KEY, LOGO_KEY, ImageBucket, draft_key
+from picr.aws.bucket import CHANNELS_CONFIG_KEY, LOGO_KEY, ImageBucket, draft_key, rerender_draft_key
 from picr.aws.jobs import JobStore
-from picr.aws.queues import PublishMessage, QueueSender
-from picr.image.channels import ChannelConfigError, default_logo, load_channel_config
+from picr.aws.queues import PublishMessage, QueueSender, RerenderedMessage, RerenderMessage
+from picr.image.channels import ChannelConfig, ChannelConfigError, ChannelSpec, default_logo, load_channel_config
 from picr.image.render import render_variants
 from picr.image.verify import check_variant
 from picr.job import Draft, Handoff, Status
@@ -56,26 +58,61 @@ def _render_all(job_id: str, cutout_key: str, ctx: VariantsContext, *, now: str)
     except ChannelConfigError as exc:
         _hold(job_id, ctx, [f"The channel settings (config/channels.json) are not valid: {exc}"], now=now)
         return
-    logo_bytes = ctx.bucket.get_optional(LOGO_KEY)
-    logo = _open_rgba(logo_bytes) if logo_bytes else default_logo()
-    cutout = _open_rgba(ctx.bucket.get(cutout_key).data)
-    drafts, failures = [], []
-    for spec, variant in zip(config.channels, render_variants(cutout, config, logo), strict=True):
-        check = check_variant(variant, spec, config.watermark, logo)
-        key = draft_key(job_id, spec.name, variant.ext)
-        ctx.bucket.put(key, variant.data, variant.content_type)
-        failures.extend(f"{spec.name}: {failure}" for failure in check.failures)
-        drafts.append(Draft(
-            channel=spec.name, work_key=key, ext=variant.ext, content_type=variant.content_type,
-            width=variant.width, height=variant.height, format=variant.format,
-            bytes=len(variant.data), sha256=variant.sha256,
-            watermarked=variant.watermarked, checks=dict(check.checks), passed=check.passed,
-        ))
+    rendered = _render(config, cutout_key, ctx, lambda spec, ext: draft_key(job_id, spec.name, ext))
+    drafts = [draft for draft, _failures in rendered]
+    failures = [f"{draft.channel}: {failure}" for draft, found in rendered for failure in found]
     if failures:
         _hold(job_id, ctx, failures, now=now, attrs={"variants": drafts})
         return
     ctx.jobs.transition(job_id, Status.VARIED, allowed_from={Status.CUT}, at=now,
                         attrs={"variants": drafts}, detail={"channels": [d.channel for d in drafts]})
+
+
+def rerender_variant(message: RerenderMessage, ctx: VariantsContext) -> str:
+    """Render one channel again for a published job, from its stored cutout, and hand the draft to publish
+    (or why there is none). Rendering is deterministic, so a redelivered message makes the same bytes."""
+    job = ctx.jobs.get(message.job_id)
+    if job is None:
+        raise LookupError(f"job {message.job_id} does not exist")
+    problem, draft = None, None
+    try:
+        config = load_channel_config(ctx.bucket.get_optional(CHANNELS_CONFIG_KEY))
+        spec = config.channel(message.channel)
+    except ChannelConfigError as exc:
+        problem = f"the channel settings (config/channels.json) are not valid: {exc}"
+    except KeyError:
+        problem = f"config/channels.json no longer has a channel {message.channel!r}"
+    if problem is None and (job.status != Status.DONE or not job.cutout_key):
+        problem = f"the product is no longer ready ({job.status})"
+    if problem is None:
+        one = config.model_copy(update={"channels": [spec]})
+        ((draft, failures),) = _render(one, job.cutout_key, ctx, lambda _spec, ext: rerender_draft_key(
+            job.job_id, message.batch_id, message.channel, ext))
+        problem = f"the new {spec.name} image failed its own check: {'; '.join(failures)}" if failures else None
+    ctx.publish_queue.send(RerenderedMessage(**message.model_dump(), problem=problem,
+                                             draft=dataclasses.asdict(draft) if draft and draft.passed else None))
+    return "rendered" if problem is None else "refused"
+
+
+def _render(config: ChannelConfig, cutout_key: str, ctx: VariantsContext,
+            key_of: Callable[[ChannelSpec, str], str]) -> list[tuple[Draft, list[str]]]:
+    """Every channel of ``config`` rendered from the cutout, checked, and written as a draft under ``key_of``;
+    each with the failures of its check."""
+    logo_bytes = ctx.bucket.get_optional(LOGO_KEY)
+    logo = _open_rgba(logo_bytes) if logo_bytes else default_logo()
+    cutout = _open_rgba(ctx.bucket.get(cutout_key).data)
+    drafts = []
+    for spec, variant in zip(config.channels, render_variants(cutout, config, logo), strict=True):
+        check = check_variant(variant, spec, config.watermark, logo)
+        key = key_of(spec, variant.ext)
+        ctx.bucket.put(key, variant.data, variant.content_type)
+        drafts.append((Draft(
+            channel=spec.name, work_key=key, ext=variant.ext, content_type=variant.content_type,
+            width=variant.width, height=variant.height, format=variant.format,
+            bytes=len(variant.data), sha256=variant.sha256,
+            watermarked=variant.watermarked, checks=dict(check.checks), passed=check.passed,
+        ), list(check.failures)))
+    return drafts
 
 
 def _hold(job_id: str, ctx: VariantsContext, reasons: list[str], *, now: str, attrs: dict | None = None) -> None:
