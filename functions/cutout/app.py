@@ -1,11 +1,10 @@
-"""picr-cutout: the container function — SQS → cutout stage, one job per invocation.
+"""picr-cutout: the container function — SQS → cutout stage, one job per invocation; and the fix page's tap
+and brush previews, because the model and OpenCV live here: the review function invokes it synchronously
+with ``{"fix": {...}}`` (``picr.stages.fix``), which SQS never sends.
 
-The engine (and so the ONNX session) is created here at module scope: once per container, not per
-photo. The hosted engine reads its key from Secrets Manager at call time, cached briefly; for review-lane
-retries it is built on first use only, since most containers never need it.
-
-The fix page's tap and brush previews run here too, because the model and OpenCV do: the review function
-invokes this function synchronously with ``{"fix": {...}}`` (``picr.stages.fix``); SQS never sends that.
+The engine (and so the ONNX session) is created at module scope: once per container, not per photo. The
+hosted engine reads its key from Secrets Manager at call time; for review-lane retries it is built on first
+use only, since most containers never need it.
 """
 
 from __future__ import annotations
@@ -18,7 +17,7 @@ from picr.aws.bucket import ImageBucket
 from picr.aws.jobs import JobStore
 from picr.aws.queues import QueueSender
 from picr.aws.secrets import Secrets
-from picr.runtime import job_stage_handler, logger, metrics
+from picr.runtime import invoke_handler, job_stage_handler
 from picr.segmentation.engine import HostedEngine, LocalEngine, SegmentationEngine
 from picr.segmentation.gate import GateThresholds
 from picr.segmentation.gate_profile import profile_for
@@ -54,16 +53,7 @@ context = CutoutContext(
 fix_context = FixContext(bucket=context.bucket, engine=context.engine, thresholds=context.thresholds)
 stage_handler = job_stage_handler("cutout", lambda job_id, now: cut(job_id, context, now=now))
 
-
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
-def fix_handler(event: dict, lambda_context: object) -> dict:
-    """One preview or published fix for the review function (a synchronous Invoke)."""
-    answer = handle(event, fix_context)
-    logger.info("fix", extra={"job_id": answer.get("job_id"), "refused": answer.get("refused"),
-                              "publish": "cutout_key" in answer, "edits": answer.get("edits")})
-    metrics.add_metric(name="FixRefused" if "refused" in answer else "Fixes", unit="Count", value=1)
-    return answer
+fix_handler = invoke_handler(lambda event: handle(event, fix_context))
 
 
 def handler(event: dict, lambda_context: object) -> dict:

@@ -43,10 +43,7 @@ def one_product() -> Response:
 
 @app.post("/rerender")
 def start_rerender() -> Response:
-    event, headers = app.current_event, app.current_event.headers  # where the browser says the post came from
-    requester = Requester(origin=headers.get("origin"), host=event.request_context.domain_name,
-                          fetch_site=headers.get("sec-fetch-site"))
-    return _reply(rerender(event.decoded_body, requester, context, now=utc_now()))
+    return _reply(rerender(app.current_event.decoded_body, Requester.of(app.current_event), context, now=utc_now()))
 
 
 handler = function_url_handler(app)

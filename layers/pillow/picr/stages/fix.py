@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from picr.aws.bucket import ImageBucket, work_key
 from picr.job import JOB_ID_PATTERN
 from picr.pages.edits import Edit, EditRefused, edits_to_json, parse_edits
+from picr.runtime import logger, metrics
 from picr.segmentation.cutout import finished_cutout
 from picr.segmentation.engine import SegmentationEngine
 from picr.segmentation.gate import GateThresholds, assess_cutout
@@ -174,6 +175,10 @@ def handle(event: dict[str, Any], ctx: FixContext) -> dict[str, Any]:
     """The cutout function's answer to a ``{"fix": {...}}`` invocation; a refused request says why."""
     try:
         request = FixRequest.model_validate(event["fix"])
-        return run_fix(request, ctx)
+        answer = run_fix(request, ctx)
     except (EditRefused, ValueError) as refused:
-        return {"refused": str(refused)[:300]}
+        answer = {"refused": str(refused)[:300]}
+    logger.info("fix", extra={"job_id": answer.get("job_id"), "refused": answer.get("refused"),
+                              "publish": "cutout_key" in answer, "edits": answer.get("edits")})
+    metrics.add_metric(name="FixRefused" if "refused" in answer else "Fixes", unit="Count", value=1)
+    return answer

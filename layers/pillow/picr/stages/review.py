@@ -14,24 +14,30 @@ token if a crash cut it short.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 from botocore.exceptions import ClientError
 
 from picr.aws.bucket import ImageBucket, not_found, rejected_key
+from picr.aws.fixer import LambdaFixer
 from picr.aws.jobs import JobStore
 from picr.aws.queues import QueueSender, StageMessage
+from picr.aws.secrets import Secrets
 from picr.intake.naming import safe_file_name
 from picr.job import Handoff, Job, Status
 from picr.links.download import REDIRECT_EXPIRY_S, read_download
 from picr.links.review import LABELS, LinkRefused, ReviewToken, mint_token, offered_actions, read_token
 from picr.links.tokens import TOKEN_PARAMETER, link_url
 from picr.notify.emails import UNNAMED_PRODUCT
-from picr.pages.review import PageButton, render_result_page, render_review_page
+from picr.pages.review import PAGE_HEADERS, PageButton, render_result_page, render_review_page
 from picr.pipeline import hand_off
+from picr.settings import ReviewSettings
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.data_classes import LambdaFunctionUrlEvent
 
 FIX_PATH = "fix"
 """The fix page's path on the review function's URL (``picr.stages.review_fix``)."""
@@ -58,6 +64,22 @@ class ReviewContext:
         return offered_actions(job, hosted_retry=self.hosted_retry, owner_fix=self.fixer is not None)
 
 
+def review_context(settings: ReviewSettings, secrets: Secrets, *, s3: Any, dynamodb: Any, sqs: Any,
+                   lambda_client: Any) -> ReviewContext:
+    """The review function's collaborators, built once per container from its settings and clients (``s3``
+    signs the download links, so it must address the bucket's regional host; ``lambda_client`` runs the fix
+    page's edits in the cutout function, when the deployment names it)."""
+    return ReviewContext(
+        bucket=ImageBucket(s3, settings.bucket),
+        jobs=JobStore(dynamodb, settings.jobs_table),
+        variants_queue=QueueSender(sqs, settings.variants_queue_url),
+        cutout_queue=QueueSender(sqs, settings.cutout_queue_url),
+        signing_key=secrets.key(settings.review_secret_arn),
+        hosted_retry=settings.hosted_retry,
+        fixer=LambdaFixer(lambda_client, settings.fix_function) if settings.fix_function else None,
+    )
+
+
 @dataclass(frozen=True)
 class Requester:
     """Who sent the request, from the Function URL request context and headers (for the audit trail)."""
@@ -69,6 +91,13 @@ class Requester:
     fetch_site: str | None = None
     """The ``Sec-Fetch-Site`` header: how the browser says where the request came from."""
 
+    @classmethod
+    def of(cls, event: LambdaFunctionUrlEvent) -> Requester:
+        """The requester of a Function URL request, as the request context and the browser's headers say."""
+        http, headers = event.request_context.http, event.headers
+        return cls(source_ip=http.source_ip, user_agent=http.user_agent, origin=headers.get("origin"),
+                   host=event.request_context.domain_name, fetch_site=headers.get("sec-fetch-site"))
+
 
 @dataclass(frozen=True)
 class ReviewResponse:
@@ -79,8 +108,8 @@ class ReviewResponse:
     job_id: str | None = None
     location: str | None = None
     """Where a redirect (a download link) sends the browser."""
-    headers: dict[str, str] | None = None
-    """Headers other than the review pages' own (the fix page allows its one script)."""
+    headers: dict[str, str] = field(default_factory=lambda: dict(PAGE_HEADERS))
+    """The review pages' own headers, unless a page needs others (the fix page allows its one script)."""
 
 
 class _Refused(Exception):
