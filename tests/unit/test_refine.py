@@ -6,11 +6,10 @@ import cv2
 import numpy as np
 import pytest
 
+from picr.segmentation.decontaminate import decontaminate, decontaminated_rgba
 from picr.segmentation.refine import (
     block_mean,
     block_upsample,
-    decontaminate,
-    decontaminated_rgba,
     drop_faint_pieces,
     guided_filter,
     pixels_between,

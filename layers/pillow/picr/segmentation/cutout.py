@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from picr.segmentation.decontaminate import decontaminated_rgba
 from picr.segmentation.engine import SegmentationEngine
 from picr.segmentation.gate import DEFAULT_THRESHOLDS, GateResult, GateThresholds, assess_cutout
 from picr.segmentation.gate_profile import GateProfile, profile_for
@@ -24,7 +25,6 @@ from picr.segmentation.gate_signals import EXTRA_LOOKS, measure_looks, take_look
 from picr.segmentation.refine import (
     DEFAULT_REFINE,
     RefineSettings,
-    decontaminated_rgba,
     drop_faint_pieces,
     refine_mask,
     to_bytes,
