@@ -86,7 +86,8 @@ def bench_fix(repeats: int = 7) -> dict[str, Any]:
         from PIL import Image
 
         from picr.pages.edits import parse_edits
-        from picr.segmentation.mask_edit import brush, tap
+        from picr.segmentation.mask_edit import brush
+        from picr.segmentation.tap import tap
         from picr.stages.fix import FixCache
 
         fix = cutout.module.fix_context

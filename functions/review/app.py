@@ -11,23 +11,23 @@ from picr.aws.fixer import INVOKE_CONFIG
 from picr.aws.secrets import Secrets
 from picr.links.download import DOWNLOAD_PATH
 from picr.links.tokens import TOKEN_PARAMETER
+from picr.pages.requester import Requester
 from picr.runtime import function_url_handler, iso, logger, metrics, utc_now
 from picr.settings import ReviewSettings
-from picr.stages.review import FIX_PATH, Requester, ReviewResponse, decide, download, posted, review_context, show
+from picr.stages.review import FIX_PATH, ReviewResponse, decide, download, posted, review_context, show
 from picr.stages.review_fix import FixResponse, fix_step, show_fix
 
+lambda_client = boto3.client("lambda", config=INVOKE_CONFIG)  # the fix page's edits run in the cutout function
 context = review_context(ReviewSettings.from_environment(), Secrets(boto3.client("secretsmanager")),
                          s3=boto3.client("s3", config=PRESIGNING),  # download links: the regional host
-                         dynamodb=boto3.client("dynamodb"), sqs=boto3.client("sqs"),
-                         lambda_client=boto3.client("lambda", config=INVOKE_CONFIG))  # fixes run in the cutout
+                         dynamodb=boto3.client("dynamodb"), sqs=boto3.client("sqs"), lambda_client=lambda_client)
 app = LambdaFunctionUrlResolver()
 
 
 def _reply(result: ReviewResponse | FixResponse) -> Response:
     logger.info("review", extra={"outcome": result.outcome, "status": result.status, "job_id": result.job_id})
     metrics.add_metric(name=f"Review_{result.outcome.replace(':', '_')}", unit="Count", value=1)
-    location = {"Location": result.location} if result.location else {}
-    return Response(status_code=result.status, body=result.html, headers={**result.headers, **location})
+    return Response(status_code=result.status, body=result.html, headers=result.headers)
 
 
 @app.get("/")

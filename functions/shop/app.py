@@ -11,9 +11,9 @@ from aws_lambda_powertools.event_handler import LambdaFunctionUrlResolver, Respo
 from picr.aws.bucket import PRESIGNING
 from picr.aws.secrets import Secrets
 from picr.links.tokens import TOKEN_PARAMETER
+from picr.pages.requester import Requester
 from picr.runtime import function_url_handler, logger, metrics, utc_now
 from picr.settings import ShopSettings
-from picr.stages.review import Requester
 from picr.stages.shop import PRODUCT_PATH, ShopResponse, listing, product, rerender, shop_context
 
 context = shop_context(ShopSettings.from_environment(), Secrets(boto3.client("secretsmanager")),

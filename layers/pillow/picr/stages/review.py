@@ -16,8 +16,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, urlsplit
+from typing import Any
+from urllib.parse import parse_qs
 
 from botocore.exceptions import ClientError
 
@@ -32,12 +32,10 @@ from picr.links.download import REDIRECT_EXPIRY_S, read_download
 from picr.links.review import LABELS, LinkRefused, ReviewToken, mint_token, offered_actions, read_token
 from picr.links.tokens import TOKEN_PARAMETER, link_url
 from picr.notify.emails import UNNAMED_PRODUCT
+from picr.pages.requester import Requester, same_origin
 from picr.pages.review import PAGE_HEADERS, PageButton, render_result_page, render_review_page
 from picr.pipeline import hand_off
 from picr.settings import ReviewSettings
-
-if TYPE_CHECKING:
-    from aws_lambda_powertools.utilities.data_classes import LambdaFunctionUrlEvent
 
 FIX_PATH = "fix"
 """The fix page's path on the review function's URL (``picr.stages.review_fix``)."""
@@ -81,33 +79,12 @@ def review_context(settings: ReviewSettings, secrets: Secrets, *, s3: Any, dynam
 
 
 @dataclass(frozen=True)
-class Requester:
-    """Who sent the request, from the Function URL request context and headers (for the audit trail)."""
-
-    source_ip: str | None = None
-    user_agent: str | None = None
-    origin: str | None = None
-    host: str | None = None
-    fetch_site: str | None = None
-    """The ``Sec-Fetch-Site`` header: how the browser says where the request came from."""
-
-    @classmethod
-    def of(cls, event: LambdaFunctionUrlEvent) -> Requester:
-        """The requester of a Function URL request, as the request context and the browser's headers say."""
-        http, headers = event.request_context.http, event.headers
-        return cls(source_ip=http.source_ip, user_agent=http.user_agent, origin=headers.get("origin"),
-                   host=event.request_context.domain_name, fetch_site=headers.get("sec-fetch-site"))
-
-
-@dataclass(frozen=True)
 class ReviewResponse:
     status: int
     html: str
     outcome: str
     """For logs and metrics: ``shown``, ``approve``, ``reject``, ``retry``, ``download`` or ``refused:<reason>``."""
     job_id: str | None = None
-    location: str | None = None
-    """Where a redirect (a download link) sends the browser."""
     headers: dict[str, str] = field(default_factory=lambda: dict(PAGE_HEADERS))
     """The review pages' own headers, unless a page needs others (the fix page allows its one script)."""
 
@@ -236,22 +213,6 @@ def _held_images(job: Job, ctx: ReviewContext) -> tuple[bytes, bytes | None]:
     return original, cutout
 
 
-def same_origin(requester: Requester) -> bool:
-    """A browser posting from another site is refused, whatever token it carries.
-
-    The token in the body is what authorises the action; this only stops another site from replaying a
-    token it somehow holds through the owner's browser. ``Sec-Fetch-Site`` is the browser's own verdict;
-    ``Origin`` is compared when it is a real origin — the page's ``no-referrer`` policy makes browsers
-    send ``Origin: null`` on its own form posts. Clients sending neither (old browsers) pass, since the
-    token must still be valid.
-    """
-    if requester.fetch_site is not None and requester.fetch_site != "same-origin":
-        return False
-    if requester.origin in (None, "null"):
-        return True
-    return urlsplit(requester.origin).netloc.lower() == (requester.host or "").lower()
-
-
 def posted(body: str | None) -> tuple[str | None, str | None]:
     """The token and the action a decision form posts (nothing at all from a body larger than the form)."""
     form = parse_qs(body or "") if len(body or "") <= MAX_FORM_BYTES else {}
@@ -365,7 +326,8 @@ def download(token_text: str | None, ctx: ReviewContext, *, now: datetime) -> Re
         page = render_result_page(title="This link does not work", message="The download link is not valid or has "
                                   "expired. The images are still in your picr bucket under out/.")
         return ReviewResponse(403, page, f"refused:{refused.reason}")
-    return ReviewResponse(302, "", "download", location=ctx.bucket.presign(key, REDIRECT_EXPIRY_S))
+    location = ctx.bucket.presign(key, REDIRECT_EXPIRY_S)  # where the redirect sends the browser
+    return ReviewResponse(302, "", "download", headers={**PAGE_HEADERS, "Location": location})
 
 
 def _done_message(action: str, job: Job) -> tuple[str, str]:

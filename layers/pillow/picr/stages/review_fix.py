@@ -25,9 +25,9 @@ from picr.links.tokens import TOKEN_PARAMETER
 from picr.notify.emails import UNNAMED_PRODUCT
 from picr.pages.edits import DEFAULT_LIMITS, EditRefused, edits_to_json, parse_edits
 from picr.pages.fix import JSON_HEADERS, fix_page_headers, render_fix_page
+from picr.pages.requester import Requester, same_origin
 from picr.stages.review import (
     _REFUSALS,
-    Requester,
     ReviewContext,
     ReviewResponse,
     _audit,
@@ -37,7 +37,6 @@ from picr.stages.review import (
     _job,
     _refusal_page,
     _Refused,
-    _same_origin,
     _verified,
 )
 
@@ -67,7 +66,6 @@ class FixResponse:
     """For logs and metrics: ``fix_preview``, ``fix_publish`` or ``refused:<reason>``."""
     job_id: str | None = None
 
-    location = None
     headers = JSON_HEADERS
 
     @property
@@ -156,7 +154,7 @@ def _verdict(answer: dict[str, Any]) -> dict[str, Any]:
 def _checked(token_text: str | None, raw_edits: Any, ctx: ReviewContext, now: datetime,
              requester: Requester) -> tuple[ReviewToken, Job, list[dict[str, Any]]]:
     """Everything a preview and a publish must pass before the container is asked anything."""
-    if not _same_origin(requester):
+    if not same_origin(requester):
         raise _Refused("cross-site")
     token, job = _fix_link(token_text, ctx, now)
     edits = edits_to_json(parse_edits(raw_edits, _size(job)))
@@ -205,7 +203,7 @@ def publish(token_text: str | None, raw_edits: Any, ctx: ReviewContext, *, now: 
     variants and publish exactly as an approval does; the link is spent."""
     job = None
     try:
-        if not _same_origin(requester):
+        if not same_origin(requester):
             raise _Refused("cross-site")
         token = _verified(token_text, ctx, now)
         job = _job(token, ctx) if token.action == "fix" else None
