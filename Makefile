@@ -18,7 +18,7 @@ IN ?=
 OUT ?= out
 
 .PHONY: setup venv browser faketime demo test test-shifted process invoke env build bench load lint lock clean corpus \
-	evaluate-corpus calibrate profile
+	evaluate-corpus calibrate profile simulated-owner
 
 setup: $(STAMP) $(WEIGHTS) browser
 
@@ -122,6 +122,13 @@ load: setup profile
 CORPUS_ARGS ?=
 corpus: setup
 	$(PY) -m tools.corpus.build --out corpus $(CORPUS_ARGS)
+
+# The fix page's acceptance: a scripted owner taps and brushes every good photo the gate holds or cuts below
+# IoU 0.95 (the shared photos, and the corpus's publish classes when corpus/ is built); a table per photo.
+# OWNER_ARGS="--no-corpus" or "--ids 07_drum_kit_thin_stands_white_paper" for a subset.
+OWNER_ARGS ?=
+simulated-owner: setup
+	$(PY) -m tools.simulated_owner --json simulated-owner.json $(OWNER_ARGS)
 
 # The cutout stage on every corpus photo (cached per photo, model and code), scored by the shared scorer;
 # report on the evaluation part: corpus-eval/report.json and a table by class.

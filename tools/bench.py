@@ -12,7 +12,9 @@ Sections:
   import with the layer, and the installed size of the image's packages against the rembg-era lock;
 * ``variants`` — render + self-check of every default channel for one 2000 px cutout;
 * ``variants_publish`` — the variants and publish *handlers* for one photo through moto (S3, DynamoDB,
-  SQS, SES emulated in-process), the path a real invocation takes (goal ≤ 0.5 s median).
+  SQS, SES emulated in-process), the path a real invocation takes (goal ≤ 0.5 s median);
+* ``fix`` — the fix page's preview latency, request to result, on a 2000 px held photo through the review
+  and cutout handlers (goal ≤ 3 s median; ``tools.bench_fix``).
 
 Timings are medians of ``--repeats`` runs (the cold starts: of ``--cold-runs`` fresh processes); nothing
 here is asserted by the test suite. ``acceptance`` gathers the figures the performance goals judge, each
@@ -36,7 +38,7 @@ from tools.shared_data import SAMPLES
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = SAMPLES / "toolbox.jpg"
-SECTIONS = ("ingest", "cutout", "coldstart", "variants", "variants_publish")
+SECTIONS = ("ingest", "cutout", "coldstart", "variants", "variants_publish", "fix")
 
 
 def _check(value: float | None, goal: float, unit: str = "") -> dict[str, Any]:
@@ -142,6 +144,10 @@ def main(argv: list[str] | None = None) -> int:
         report["variants"] = bench_variants(args.repeats)
     if "variants_publish" in chosen:
         report["variants_publish"] = bench_variants_publish(args.repeats)
+    if "fix" in chosen:
+        from tools.bench_fix import bench_fix
+
+        report["fix"] = bench_fix(args.repeats)
     report["acceptance"] = acceptance(report)
     print(json.dumps(report, indent=2))
     return 0

@@ -14,6 +14,7 @@ import contextlib
 import email.parser
 import email.policy
 import importlib.util
+import io
 import json
 import os
 import sys
@@ -23,6 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from tools.faults import FaultInjector, FaultPlan
 
@@ -232,6 +234,10 @@ class EmbeddedStack:
             arn = self.secrets.create_secret(Name=props.get("Name") or logical_id,
                                              SecretString=props.get("SecretString") or generated)["ARN"]
             self._ids[logical_id] = {None: arn, "Id": arn}
+        # A function's Ref is its name; a synchronous Invoke of that name runs its handler here (_invoke_locally).
+        for logical_id, resource in self._of_type("AWS::Serverless::Function"):
+            name = self.resolver.resolve(resource["Properties"].get("FunctionName")) or logical_id
+            self._ids[logical_id] = {None: name, "Arn": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"}
         # SAM names a function's URL resource <FunctionId>Url; its FunctionUrl attribute is what others get.
         for logical_id, resource in self._of_type("AWS::Serverless::Function"):
             if "FunctionUrlConfig" in resource.get("Properties", {}):
@@ -297,7 +303,33 @@ class EmbeddedStack:
             with self.function_env(function):
                 spec.loader.exec_module(module)
             function.module = module
+            self._route_lambda_calls(module)
         return getattr(function.module, handler_name)
+
+    def _route_lambda_calls(self, module: Any) -> None:
+        """Lambda clients a function made at module scope invoke this stack's functions: moto cannot run a
+        function's code, so a synchronous Invoke runs the named function's handler here, in its own
+        environment, and answers as Lambda does (``FunctionError`` when the handler raised)."""
+        for value in vars(module).values():
+            meta = getattr(value, "meta", None)
+            if getattr(getattr(meta, "service_model", None), "service_name", None) == "lambda":
+                meta.events.register("before-call.lambda.Invoke", self._invoke_locally)
+
+    def _invoke_locally(self, params: dict[str, Any], **_: Any) -> tuple[Any, dict[str, Any]]:
+        from botocore.awsrequest import AWSResponse
+        from botocore.response import StreamingBody
+
+        name = unquote(params["url_path"].split("/functions/", 1)[1].split("/", 1)[0])
+        logical_id = next(lid for lid in self.functions if name in (lid, *self._ids[lid].values()))
+        parsed: dict[str, Any] = {"StatusCode": 200, "ExecutedVersion": "$LATEST"}
+        try:
+            answer = self.invoke(logical_id, json.loads(params["body"] or b"{}"))
+        except Exception as exc:  # Lambda reports an unhandled error in the payload, with HTTP 200
+            answer = {"errorMessage": str(exc), "errorType": type(exc).__name__}
+            parsed["FunctionError"] = "Unhandled"
+        body = json.dumps(answer).encode()
+        parsed["Payload"] = StreamingBody(io.BytesIO(body), len(body))
+        return AWSResponse(params.get("url", ""), 200, {}, None), parsed
 
     def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
         """Call a function's handler with ``event`` in its own environment, as Lambda would."""

@@ -1,8 +1,10 @@
-"""picr-cutout: the container function — SQS → cutout stage, one job per invocation.
+"""picr-cutout: the container function — SQS → cutout stage, one job per invocation; and the fix page's tap
+and brush previews, because the model and OpenCV live here: the review function invokes it synchronously
+with ``{"fix": {...}}`` (``picr.stages.fix``), which SQS never sends.
 
-The engine (and so the ONNX session) is created here at module scope: once per container, not per
-photo. The hosted engine reads its key from Secrets Manager at call time, cached briefly; for review-lane
-retries it is built on first use only, since most containers never need it.
+The engine (and so the ONNX session) is created at module scope: once per container, not per photo. The
+hosted engine reads its key from Secrets Manager at call time; for review-lane retries it is built on first
+use only, since most containers never need it.
 """
 
 from __future__ import annotations
@@ -15,12 +17,13 @@ from picr.aws.bucket import ImageBucket
 from picr.aws.jobs import JobStore
 from picr.aws.queues import QueueSender
 from picr.aws.secrets import Secrets
-from picr.runtime import job_stage_handler
+from picr.runtime import invoke_handler, job_stage_handler
 from picr.segmentation.engine import HostedEngine, LocalEngine, SegmentationEngine
 from picr.segmentation.gate import GateThresholds
 from picr.segmentation.gate_profile import profile_for
 from picr.settings import CutoutSettings
 from picr.stages.cutout import CutoutContext, cut
+from picr.stages.fix import FixContext, handle
 
 settings = CutoutSettings.from_environment()
 secrets = Secrets(boto3.client("secretsmanager"))
@@ -47,4 +50,11 @@ context = CutoutContext(
     thresholds=GateThresholds(),
     hosted_engine=hosted_engine if settings.hosted_secret_arn else None,
 )
-handler = job_stage_handler("cutout", lambda job_id, now: cut(job_id, context, now=now))
+fix_context = FixContext(bucket=context.bucket, engine=context.engine, thresholds=context.thresholds)
+stage_handler = job_stage_handler("cutout", lambda job_id, now: cut(job_id, context, now=now))
+
+fix_handler = invoke_handler(lambda event: handle(event, fix_context))
+
+
+def handler(event: dict, lambda_context: object) -> dict:
+    return fix_handler(event, lambda_context) if "fix" in event else stage_handler(event, lambda_context)

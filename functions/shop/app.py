@@ -11,9 +11,9 @@ from aws_lambda_powertools.event_handler import LambdaFunctionUrlResolver, Respo
 from picr.aws.bucket import PRESIGNING
 from picr.aws.secrets import Secrets
 from picr.links.tokens import TOKEN_PARAMETER
+from picr.pages.requester import Requester
 from picr.runtime import function_url_handler, logger, metrics, utc_now
 from picr.settings import ShopSettings
-from picr.stages.review import Requester
 from picr.stages.shop import PRODUCT_PATH, ShopResponse, listing, product, rerender, shop_context
 
 context = shop_context(ShopSettings.from_environment(), Secrets(boto3.client("secretsmanager")),
@@ -43,10 +43,7 @@ def one_product() -> Response:
 
 @app.post("/rerender")
 def start_rerender() -> Response:
-    event, headers = app.current_event, app.current_event.headers  # where the browser says the post came from
-    requester = Requester(origin=headers.get("origin"), host=event.request_context.domain_name,
-                          fetch_site=headers.get("sec-fetch-site"))
-    return _reply(rerender(event.decoded_body, requester, context, now=utc_now()))
+    return _reply(rerender(app.current_event.decoded_body, Requester.of(app.current_event), context, now=utc_now()))
 
 
 handler = function_url_handler(app)

@@ -32,6 +32,7 @@ SECRET = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:picr/"
 DEPLOYED_OUTPUTS = {  # what sam deploy of template.yaml leaves as the stack's outputs
     "ImagesBucketName": BUCKET, "InboxUploadPath": f"s3://{BUCKET}/inbox/",
     "WorkQueueUrl": f"{QUEUE}work", "CutoutQueueUrl": f"{QUEUE}cutout", "VariantsQueueUrl": f"{QUEUE}variants",
+    "CutoutFunctionName": "picr-cutout",
     "PublishQueueUrl": f"{QUEUE}publish", "DeadLetterQueueUrl": f"{QUEUE}dlq", "MailQueueUrl": f"{QUEUE}mail",
     "JobsTableName": "picr-jobs", "IdempotencyTableName": "picr-idempotency",
     "AlarmTopicArn": f"arn:aws:sns:{REGION}:{ACCOUNT}:picr-alarms",
@@ -95,6 +96,7 @@ def test_the_env_file_gives_every_function_the_stacks_real_names(made_env) -> No
     assert environments["CutoutFunction"]["PICR_HOSTED_SECRET_ARN"] == ""  # no hosted engine on this stack
     assert environments["PublishFunction"]["PICR_REVIEW_URL"] == DEPLOYED_OUTPUTS["ReviewUrl"]
     assert environments["ReviewFunction"]["PICR_REVIEW_SECRET_ARN"] == DEPLOYED_OUTPUTS["ReviewLinkKeyArn"]
+    assert environments["ReviewFunction"]["PICR_FIX_FUNCTION"] == "picr-cutout"  # the fix page's tools run there
     assert environments["DriveSyncFunction"]["PICR_DRIVE_SECRET_ARN"] == DEPLOYED_OUTPUTS["DriveSecretArn"]
     assert environments["MailIntakeFunction"]["PICR_ALLOWED_SENDERS"] == PARAMETERS["AllowedSenders"]
 

@@ -30,25 +30,10 @@ from picr.stages.cutout import CutoutContext, cut
 from picr.stages.ingest import IngestContext, UploadedObject, ingest, source_identity
 from tests.support.clock import iso, now
 from tests.support.function_url import function_url_event, response_body
-from tests.support.held_jobs import GLASS_JUG, REASONS, job_store, seed_held_job
+from tests.support.held_jobs import GLASS_JUG, REASONS, REVIEW_HOST, job_store, seed_held_job
 from tests.support.mailbox import links_in, publish, sent_mail
 
-REVIEW_HOST = "reviewfunction.lambda-url.eu-west-2.on.aws"
-
-
 # ------------------------------------------------------------------ the function, in moto
-
-
-@pytest.fixture
-def review_stack(aws):
-    from tools.embedded_stack import EmbeddedStack
-
-    return EmbeddedStack(function_urls={"ReviewFunction": f"https://{REVIEW_HOST}/"})
-
-
-@pytest.fixture
-def held(review_stack, clock):
-    return seed_held_job(review_stack, held_at=clock.at(-timedelta(hours=25)))
 
 
 def _key(stack) -> bytes:

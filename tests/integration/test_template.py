@@ -345,7 +345,9 @@ def expected_grants(lanes: frozenset[str]) -> dict[str, set[tuple[str, str]]]:
         | grant(("s3:GetObject", "s3:GetObjectVersion", "s3:DeleteObject"), *objects("originals/*", "inbox/*"))
         | grant("s3:PutObject", *objects("rejected/*"))
         | grant("s3:ListBucket", BUCKET)
-        | grant("sqs:SendMessage", "${VariantsQueue.Arn}", "${CutoutQueue.Arn}"),
+        | grant("sqs:SendMessage", "${VariantsQueue.Arn}", "${CutoutQueue.Arn}")
+        # the fix page's previews and publish run in the cutout container (a synchronous Invoke)
+        | grant("lambda:InvokeFunction", "${CutoutFunction.Arn}"),
         # The upload page: signs forms for inbox/upload/ only, reads one job per photo, counts requests beside
         # the idempotency records (in its own corner of them), signs thumbnail links to out/.
         "UploadFunction": baseline("UploadLogGroup")

@@ -21,6 +21,8 @@ from tests.support.clock import iso
 from tools.shared_data import PHOTOS
 
 GLASS_JUG = PHOTOS / "cases" / "08_glass_jug_semitransparent"
+REVIEW_HOST = "reviewfunction.lambda-url.eu-west-2.on.aws"
+"""The review function's Function URL host in the review tests (its pages post back to it)."""
 REASONS = ["The cutout has holes where the glass is see-through."]
 
 

@@ -156,6 +156,12 @@ class Job:
     engine_override: str | None = None
     spent_tokens: frozenset[str] = frozenset()
     """Ids of the one-time review tokens already used on this job."""
+    fix_previews: int = 0
+    """Previews the owner asked for on the fix page during the current hold (capped per hold)."""
+    owner_approved: bool = False
+    """The owner published their own fix of the held cutout from the fix page (the manifest says so)."""
+    owner_fix: dict[str, Any] | None = None
+    """That fix: its taps and strokes, the held cutout it started from, and the gate's verdict on the result."""
     # sweep
     reminded_on: str | None = None
     redriven_at: str | None = None

@@ -94,6 +94,18 @@ def with_idempotency(config: IdempotencyConfig, handler: Handler) -> Handler:
     return registered
 
 
+def invoke_handler(answer: Callable[[dict[str, Any]], dict[str, Any]]) -> Handler:
+    """The handler of a synchronous Invoke from another function: ``answer(event)``, with the logs and metrics
+    every handler has."""
+
+    @logger.inject_lambda_context(clear_state=True)
+    @metrics.log_metrics
+    def handler(event: dict[str, Any], lambda_context: Any) -> dict[str, Any]:
+        return answer(event)
+
+    return handler
+
+
 def function_url_handler(app: LambdaFunctionUrlResolver) -> Handler:
     """The handler of a Function URL: the request routed by ``app``, with the logs and metrics every handler has."""
 

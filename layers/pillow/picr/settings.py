@@ -168,6 +168,9 @@ class ReviewSettings(_Jobs):
     cutout_queue_url: str
     review_secret_arn: str = Field(min_length=3)
     hosted_retry: bool = False
+    fix_function: str | None = None
+    """The cutout function's name: the fix page's tap and brush tools run there (a synchronous Invoke). Unset,
+    the review page offers no fix."""
 
 
 class UploadSettings(_Jobs, _Idempotency):

@@ -186,6 +186,35 @@ class JobStore:
         }
         return self._transact([update, self._history_put(job_id, to_status, at, detail)])
 
+    def note(self, job_id: str, event: str, *, at: str, status: Status, unchanged_since: str, counter: str,
+             seen: int, limit: int, detail: Mapping[str, Any]) -> bool:
+        """Append a history row ``event`` without a state change, only while the job is still ``status``
+        and unchanged since ``unchanged_since`` (the hold a review link was minted for).
+
+        ``counter`` (an int field of the job) counts these rows: the write expects it at ``seen`` and sets
+        it to ``seen + 1`` (never past ``limit``), so two concurrent notes cannot both win and every row
+        gets its own sort key (``<at>#<event>#<n>``). False when any condition failed. ``updated_at`` is
+        not touched: the hold, and the links minted for it, stay as they were.
+        """
+        if seen >= limit:
+            return False
+        _writable({counter: seen})
+        counted = "attribute_not_exists(#n)" if seen == 0 else "#n = :seen"
+        values: dict[str, Any] = {":s": Status(status), ":since": unchanged_since, ":next": seen + 1}
+        if seen:
+            values[":seen"] = seen
+        update = {"Update": {
+            "TableName": self._table,
+            "Key": _item({"job_id": job_id, "ts": CURRENT}),
+            "UpdateExpression": "SET #n = :next",
+            "ConditionExpression": f"#s = :s AND #u = :since AND {counted}",
+            "ExpressionAttributeNames": {"#s": STATUS_ATTRIBUTE, "#u": "updated_at", "#n": counter},
+            "ExpressionAttributeValues": _item(values)}}
+        row = {"job_id": job_id, "ts": f"{at}#{event}#{seen + 1:04d}", "status": Status(status), "event": event,
+               "at": at, **detail}
+        put = {"Put": {"TableName": self._table, "Item": _item(row), "ConditionExpression": "attribute_not_exists(ts)"}}
+        return self._transact([update, put])
+
     def update(self, job_id: str, attrs: Mapping[str, Any]) -> None:
         """Record fields on the current item without a state change (e.g. that a follow-up step is done)."""
         attrs = _writable(attrs)

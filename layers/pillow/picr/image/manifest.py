@@ -94,11 +94,14 @@ def build_manifest(
     event_time: str,
     engine: str,
     outputs: list[ManifestOutput],
+    owner_fix: dict[str, Any] | None = None,
 ) -> bytes:
     """Deterministic UTF-8 JSON: sorted keys, 2-space indent, trailing newline.
 
     `event_time` is the triggering event's ISO 8601 time, kept as given; outputs are sorted by
-    (channel, key) so the order variants finished in cannot change the bytes.
+    (channel, key) so the order variants finished in cannot change the bytes. `owner_fix` marks a cutout
+    the owner fixed and published from the review page (`owner_approved: true` and what the fix was); a
+    manifest without it is a cutout the pipeline's gate (or a plain approval) let through.
     """
     if not math.isfinite(confidence):
         raise ValueError("confidence must be a finite number")
@@ -117,6 +120,9 @@ def build_manifest(
         "engine": engine,
         "outputs": [asdict(output) for output in sorted(outputs, key=lambda o: (o.channel, o.key))],
     }
+    if owner_fix is not None:
+        document["owner_approved"] = True
+        document["owner_fix"] = owner_fix
     text = json.dumps(
         document, sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False, default=_plain_scalar
     )

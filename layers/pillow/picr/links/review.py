@@ -28,9 +28,10 @@ from picr.links.tokens import LinkRefused, link_url, sign, verify
 from picr.notify.message import Link
 from picr.settings import ReviewLinkSettings
 
-Action = Literal["approve", "reject", "retry"]
-ACTIONS: tuple[Action, ...] = ("approve", "reject", "retry")
-LABELS: dict[str, str] = {"approve": "Approve cutout", "reject": "Reject", "retry": "Retry with the hosted engine"}
+Action = Literal["approve", "reject", "retry", "fix"]
+ACTIONS: tuple[Action, ...] = ("approve", "reject", "retry", "fix")
+LABELS: dict[str, str] = {"approve": "Approve cutout", "reject": "Reject", "retry": "Retry with the hosted engine",
+                          "fix": "Fix the cutout yourself"}
 LINK_KINDS = ("email", "digest", "shop")
 """Where a link was sent: the review email (publish), the daily digest (sweep) or the shop page; kept in the
 audit trail."""
@@ -81,11 +82,13 @@ def review_url(base_url: str, token: str) -> str:
     return link_url(base_url, token)
 
 
-def offered_actions(job: Job, *, hosted_retry: bool) -> list[Action]:
+def offered_actions(job: Job, *, hosted_retry: bool, owner_fix: bool = False) -> list[Action]:
     """The actions that make sense for a held job, in button order.
 
     Approve needs a cutout to build from; Retry only when a hosted engine is configured and the held
     cutout was not already the hosted engine's (asking it the same question again would not help).
+    Fix (the fix page's tap and brush tools) needs the photo, the cutout and its size, and a deployment
+    that wires the review function to the cutout container (``owner_fix``).
     """
     actions: list[Action] = []
     if job.cutout_key:
@@ -93,6 +96,8 @@ def offered_actions(job: Job, *, hosted_retry: bool) -> list[Action]:
     actions.append("reject")
     if hosted_retry and job.engine != "hosted" and job.source_work_key:
         actions.append("retry")
+    if owner_fix and job.cutout_key and job.source_work_key and job.width and job.height:
+        actions.append("fix")
     return actions
 
 

@@ -39,13 +39,14 @@ class PageButton:
     token: str
 
 
-def _jpeg_data_uri(jpeg: bytes) -> str:
+def jpeg_data_uri(jpeg: bytes) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii")
 
 
 def render_review_page(*, job_id: str, product: str, reasons: Sequence[str], held_since: str, original: bytes,
-                       cutout: bytes | None, buttons: Sequence[PageButton]) -> str:
-    """The decision page; the cutout is shown on a checkerboard so a hole reads as a hole, not as white."""
+                       cutout: bytes | None, buttons: Sequence[PageButton], fix_url: str | None = None) -> str:
+    """The decision page; the cutout is shown on a checkerboard so a hole reads as a hole, not as white.
+    ``fix_url`` links to the page with the tap and brush tools, when the deployment offers them."""
     images = [("Your photo", make_thumbnail(original, PAGE_IMAGE_MAX_EDGE))]
     if cutout is not None:
         images.append(("Attempted cutout", make_thumbnail(cutout, PAGE_IMAGE_MAX_EDGE, background="checkerboard")))
@@ -54,9 +55,10 @@ def render_review_page(*, job_id: str, product: str, reasons: Sequence[str], hel
         "product": product,
         "reasons": list(reasons),
         "held_since": held_since,
-        "images": [{"label": label, "src": _jpeg_data_uri(jpeg)} for label, jpeg in images],
+        "images": [{"label": label, "src": jpeg_data_uri(jpeg)} for label, jpeg in images],
         "buttons": [{"action": b.action, "label": b.label, "token": b.token, "primary": i == 0}
                     for i, b in enumerate(buttons)],
+        "fix_url": fix_url,
     })
 
 

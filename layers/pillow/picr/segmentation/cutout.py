@@ -119,6 +119,11 @@ def _image(rgba: np.ndarray) -> Image.Image:
     return Image.frombuffer("RGBA", (width, height), rgba, "raw", "RGBA", 0, 1)
 
 
+def finished_cutout(rgb: np.ndarray, alpha_u8: np.ndarray) -> Image.Image:
+    """The RGBA cutout of ``rgb`` under ``alpha_u8``, its edge colours freed of the background's."""
+    return _image(decontaminated_rgba(rgb, alpha_u8))
+
+
 def make_cutout(image: Image.Image, engine: SegmentationEngine, quality_warnings: Sequence[str] = (),
                 thresholds: GateThresholds = DEFAULT_THRESHOLDS,
                 settings: CutoutSettings = DEFAULT_SETTINGS, profile: GateProfile | None = None) -> CutoutResult:

@@ -281,3 +281,8 @@ def refine_mask(image: np.ndarray, coarse: np.ndarray, settings: RefineSettings 
         value += colour.sum(axis=0) / 255.0
         alpha.reshape(-1)[where] = to_bytes(_stretch(value, settings.edge_gain)).reshape(-1)
     return RefinedMask(alpha, xs, ys)
+
+
+def refine_alpha(image: np.ndarray, coarse: np.ndarray, settings: RefineSettings = DEFAULT_REFINE) -> np.ndarray:
+    """:func:`refine_mask`'s alpha as float32 0..1, for the owner's edits, which blend alphas arithmetically."""
+    return refine_mask(image, coarse, settings).alpha.astype(np.float32) / np.float32(255.0)

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 from datetime import datetime
 from email.message import EmailMessage
+from typing import Any
 
 from picr.aws.batches import RerenderBatches
 from picr.aws.bucket import ImageBucket, manifest_key, out_key
@@ -160,6 +161,16 @@ def _publish_rerendered(job: Job, draft: Draft, applied: str, ctx: PublishContex
 _MANIFEST_FIELDS = ("job_id", "source_file", "source_key", "product", "confidence", "event_time", "engine")
 
 
+def owner_fix_summary(job: Job) -> dict[str, Any] | None:
+    """What the manifest says about a cutout the owner fixed on the fix page (None for any other)."""
+    if not job.owner_approved or not job.owner_fix:
+        return None
+    edits = job.owner_fix.get("edits") or []
+    return {"taps": sum("tap" in edit for edit in edits), "strokes": sum("tap" not in edit for edit in edits),
+            "gate_passed": bool(job.owner_fix.get("passed")), "confidence": float(job.owner_fix.get("confidence") or 0),
+            "held_cutout_key": job.owner_fix.get("held_cutout_key")}
+
+
 def _publish_outputs(job: Job, ctx: PublishContext, *, now: str) -> None:
     outputs: list[ManifestOutput] = []
     for draft in job.variants:
@@ -170,6 +181,7 @@ def _publish_outputs(job: Job, ctx: PublishContext, *, now: str) -> None:
     manifest = build_manifest(
         job_id=job.job_id, source_file=job.source_file, source_key=job.source_key, product=job.product,
         confidence=float(job.confidence or 0.0), event_time=job.event_time, engine=job.engine or "", outputs=outputs,
+        owner_fix=owner_fix_summary(job),
     )
     key = manifest_key(job.job_id)
     ctx.bucket.put(key, manifest, "application/json")

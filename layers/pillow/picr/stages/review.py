@@ -14,25 +14,31 @@ token if a crash cut it short.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
 from botocore.exceptions import ClientError
 
 from picr.aws.bucket import ImageBucket, not_found, rejected_key
+from picr.aws.fixer import LambdaFixer
 from picr.aws.jobs import JobStore
 from picr.aws.queues import QueueSender, StageMessage
+from picr.aws.secrets import Secrets
 from picr.intake.naming import safe_file_name
 from picr.job import Handoff, Job, Status
 from picr.links.download import REDIRECT_EXPIRY_S, read_download
 from picr.links.review import LABELS, LinkRefused, ReviewToken, mint_token, offered_actions, read_token
-from picr.links.tokens import TOKEN_PARAMETER
+from picr.links.tokens import TOKEN_PARAMETER, link_url
 from picr.notify.emails import UNNAMED_PRODUCT
-from picr.pages.review import PageButton, render_result_page, render_review_page
+from picr.pages.requester import Requester, same_origin
+from picr.pages.review import PAGE_HEADERS, PageButton, render_result_page, render_review_page
 from picr.pipeline import hand_off
+from picr.settings import ReviewSettings
 
+FIX_PATH = "fix"
+"""The fix page's path on the review function's URL (``picr.stages.review_fix``)."""
 MAX_FORM_BYTES = 4096
 """The page's form posts a token and an action name (a few hundred bytes); anything larger is not ours."""
 MAX_USER_AGENT_CHARS = 256
@@ -47,18 +53,29 @@ class ReviewContext:
     cutout_queue: QueueSender
     signing_key: Callable[[], bytes]
     hosted_retry: bool = False
+    fixer: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    """Runs the owner's tap and brush edits in the cutout container (``picr.stages.review_fix``); None when
+    the deployment does not wire the review function to it, and then the page offers no fix."""
+
+    def offered(self, job: Job) -> list[str]:
+        """The actions this deployment offers for ``job`` (the page's buttons, the links it accepts)."""
+        return offered_actions(job, hosted_retry=self.hosted_retry, owner_fix=self.fixer is not None)
 
 
-@dataclass(frozen=True)
-class Requester:
-    """Who sent the request, from the Function URL request context and headers (for the audit trail)."""
-
-    source_ip: str | None = None
-    user_agent: str | None = None
-    origin: str | None = None
-    host: str | None = None
-    fetch_site: str | None = None
-    """The ``Sec-Fetch-Site`` header: how the browser says where the request came from."""
+def review_context(settings: ReviewSettings, secrets: Secrets, *, s3: Any, dynamodb: Any, sqs: Any,
+                   lambda_client: Any) -> ReviewContext:
+    """The review function's collaborators, built once per container from its settings and clients (``s3``
+    signs the download links, so it must address the bucket's regional host; ``lambda_client`` runs the fix
+    page's edits in the cutout function, when the deployment names it)."""
+    return ReviewContext(
+        bucket=ImageBucket(s3, settings.bucket),
+        jobs=JobStore(dynamodb, settings.jobs_table),
+        variants_queue=QueueSender(sqs, settings.variants_queue_url),
+        cutout_queue=QueueSender(sqs, settings.cutout_queue_url),
+        signing_key=secrets.key(settings.review_secret_arn),
+        hosted_retry=settings.hosted_retry,
+        fixer=LambdaFixer(lambda_client, settings.fix_function) if settings.fix_function else None,
+    )
 
 
 @dataclass(frozen=True)
@@ -68,8 +85,8 @@ class ReviewResponse:
     outcome: str
     """For logs and metrics: ``shown``, ``approve``, ``reject``, ``retry``, ``download`` or ``refused:<reason>``."""
     job_id: str | None = None
-    location: str | None = None
-    """Where a redirect (a download link) sends the browser."""
+    headers: dict[str, str] = field(default_factory=lambda: dict(PAGE_HEADERS))
+    """The review pages' own headers, unless a page needs others (the fix page allows its one script)."""
 
 
 class _Refused(Exception):
@@ -146,7 +163,7 @@ def _check_held(token: ReviewToken, job: Job, ctx: ReviewContext) -> None:
         raise _Refused("used", job)
     if job.status != Status.NEEDS_REVIEW or job.updated_at != token.held_at:
         raise _Refused("decided", job)
-    if token.action not in offered_actions(job, hosted_retry=ctx.hosted_retry):
+    if token.action not in ctx.offered(job):
         raise _Refused("not-offered", job)
 
 
@@ -163,11 +180,15 @@ def show(token_text: str | None, ctx: ReviewContext, *, now: datetime) -> Review
     buttons = []
     # The link's own action first (the primary button), then the others, minted for the same hold and
     # expiry: whoever holds one of this email's links could click any of its buttons anyway.
-    actions = offered_actions(job, hosted_retry=ctx.hosted_retry)
+    actions = ctx.offered(job)
+    fix_url = None
     for action in sorted(actions, key=lambda a: a != token.action):
         page_token = token_text if action == token.action else mint_token(
             key, job_id=token.job_id, action=action, kind=token.kind, held_at=token.held_at,
             expires_at=token.expires_at)
+        if action == "fix":  # a link to the fix page (which also only shows), not a decision form
+            fix_url = link_url("", page_token, FIX_PATH)
+            continue
         buttons.append(PageButton(action, LABELS[action], page_token))
     held_since = datetime.fromisoformat(job.updated_at)
     html = render_review_page(
@@ -178,6 +199,7 @@ def show(token_text: str | None, ctx: ReviewContext, *, now: datetime) -> Review
         original=original,
         cutout=cutout,
         buttons=buttons,
+        fix_url=fix_url,
     )
     return ReviewResponse(200, html, "shown", token.job_id)
 
@@ -189,22 +211,6 @@ def _held_images(job: Job, ctx: ReviewContext) -> tuple[bytes, bytes | None]:
     if original is None or (job.cutout_key and cutout is None):
         raise _Refused("images-gone", job)
     return original, cutout
-
-
-def same_origin(requester: Requester) -> bool:
-    """A browser posting from another site is refused, whatever token it carries.
-
-    The token in the body is what authorises the action; this only stops another site from replaying a
-    token it somehow holds through the owner's browser. ``Sec-Fetch-Site`` is the browser's own verdict;
-    ``Origin`` is compared when it is a real origin — the page's ``no-referrer`` policy makes browsers
-    send ``Origin: null`` on its own form posts. Clients sending neither (old browsers) pass, since the
-    token must still be valid.
-    """
-    if requester.fetch_site is not None and requester.fetch_site != "same-origin":
-        return False
-    if requester.origin in (None, "null"):
-        return True
-    return urlsplit(requester.origin).netloc.lower() == (requester.host or "").lower()
 
 
 def posted(body: str | None) -> tuple[str | None, str | None]:
@@ -225,7 +231,7 @@ def decide(token_text: str | None, action: str | None, ctx: ReviewContext, *, no
         if not same_origin(requester):
             raise _Refused("cross-site")
         token = _verified(token_text, ctx, now)
-        if action != token.action:
+        if action != token.action or token.action not in _ACTIONS:
             raise _Refused("wrong-action")
         job = _job(token, ctx)
         if token.nonce in job.spent_tokens:
@@ -320,7 +326,8 @@ def download(token_text: str | None, ctx: ReviewContext, *, now: datetime) -> Re
         page = render_result_page(title="This link does not work", message="The download link is not valid or has "
                                   "expired. The images are still in your picr bucket under out/.")
         return ReviewResponse(403, page, f"refused:{refused.reason}")
-    return ReviewResponse(302, "", "download", location=ctx.bucket.presign(key, REDIRECT_EXPIRY_S))
+    location = ctx.bucket.presign(key, REDIRECT_EXPIRY_S)  # where the redirect sends the browser
+    return ReviewResponse(302, "", "download", headers={**PAGE_HEADERS, "Location": location})
 
 
 def _done_message(action: str, job: Job) -> tuple[str, str]:

@@ -30,9 +30,9 @@ from picr.links.review import ReviewLinks, review_links_for
 from picr.links.tokens import TOKEN_PARAMETER, LinkRefused, link_url
 from picr.notify.emails import UNNAMED_PRODUCT
 from picr.pages import shop as pages
+from picr.pages.requester import Requester, same_origin
 from picr.settings import ShopSettings
 from picr.stages.rerender import RerenderContext, RerenderRefused, start_rerender
-from picr.stages.review import Requester, same_origin
 
 PRODUCT_PATH = "product"
 CHANNEL_ORDER = ("social", "web", "market")
