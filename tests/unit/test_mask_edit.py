@@ -76,3 +76,31 @@ def test_a_tap_finds_the_guitar_the_pipeline_lost_in_the_clutter(u2netp):
     assert _iou(after, truth) > 0.8
     # replaying the same list gives the same cutout (undo is a shorter list replayed from the held one)
     assert np.array_equal(apply_edits(rgb, start, [Tap(1655, 1155)], u2netp), after)
+
+
+def _pieces(truth: np.ndarray) -> list[np.ndarray]:
+    """The true mask's objects, largest first."""
+    count, labels, stats, _ = cv2.connectedComponentsWithStats((truth >= 128).astype(np.uint8), connectivity=8)
+    order = sorted(range(1, count), key=lambda label: -stats[label, cv2.CC_STAT_AREA])
+    return [labels == label for label in order]
+
+
+def _innermost(piece: np.ndarray) -> Tap:
+    distance = cv2.distanceTransform(piece.astype(np.uint8), cv2.DIST_L2, 5)
+    y, x = np.unravel_index(int(np.argmax(distance)), distance.shape)
+    return Tap(int(x), int(y))
+
+
+@pytest.mark.slow
+def test_the_first_tap_picks_the_product_and_a_later_tap_adds_another(u2netp):
+    # Case 06 holds two objects; the cutout starts with both. A tap means "this is the product", so the
+    # first tap leaves the other out (in a cluttered room that is the bottle beside the doll); a second tap,
+    # on the other object, adds it back without losing the first.
+    rgb, truth = _case("06_")
+    first, second = _pieces(truth)[:2]
+    after_first = apply_edits(rgb, truth.copy(), [_innermost(first)], u2netp)
+    assert (after_first[first] >= 128).mean() > 0.8
+    assert (after_first[second] >= 128).mean() < 0.1
+    both = apply_edits(rgb, after_first, [_innermost(second)], u2netp, earlier=[_innermost(first)])
+    assert (both[first] >= 128).mean() > 0.8
+    assert (both[second] >= 128).mean() > 0.8

@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from picr.pages.edits import Edit, Stroke
+from picr.pages.edits import Edit, Stroke, Tap
 from picr.segmentation.engine import SegmentationEngine
 from picr.segmentation.refine import refine_alpha
 from picr.segmentation.tap import DEFAULT_TAP, TapSettings, pieces_touching, tap
@@ -206,9 +206,11 @@ DEFAULT_EDIT_SETTINGS = EditSettings()
 
 
 def apply_edits(image: np.ndarray, start: np.ndarray, edits: Sequence[Edit], engine: SegmentationEngine,
-                settings: EditSettings = DEFAULT_EDIT_SETTINGS) -> np.ndarray:
-    """The cutout's alpha (uint8) after ``edits``, in order, from ``start`` (the pipeline's alpha)."""
+                settings: EditSettings = DEFAULT_EDIT_SETTINGS, *, earlier: Sequence[Edit] = ()) -> np.ndarray:
+    """The cutout's alpha (uint8) after ``edits``, in order, from ``start``: the pipeline's alpha, or the
+    result of the ``earlier`` edits. The first tap picks the product; each later one adds another."""
     alpha = start
+    tapped = any(isinstance(edit, Tap) for edit in earlier)
     photo: Image.Image | None = None
     pending: list[Stroke] = []
     for edit in edits:
@@ -218,5 +220,5 @@ def apply_edits(image: np.ndarray, start: np.ndarray, edits: Sequence[Edit], eng
         if pending:
             alpha, pending = brush(image, alpha, pending, engine, settings.brush), []
         photo = photo or Image.fromarray(image, "RGB")
-        alpha = tap(photo, (edit.x, edit.y), alpha, engine, settings.tap)
+        alpha, tapped = tap(photo, (edit.x, edit.y), alpha, engine, settings.tap, add=tapped), True
     return brush(image, alpha, pending, engine, settings.brush) if pending else alpha

@@ -145,14 +145,14 @@ def _consensus(looks: list[_Look], width: int, height: int, settings: TapSetting
 
 
 def tap(photo: Image.Image, point: tuple[int, int], current: np.ndarray, engine: SegmentationEngine,
-        settings: TapSettings = DEFAULT_TAP) -> np.ndarray:
+        settings: TapSettings = DEFAULT_TAP, *, add: bool = False) -> np.ndarray:
     """The cutout redone around the object under ``point`` (uint8 alpha).
 
     Crops of several sizes centred on the tap each give the piece the model finds under the finger, and a
-    closer look at that piece's box gives another; the one that agrees best with the rest is kept. When
-    the tap lands inside the current cutout, the other objects of the current cutout stay (a second
-    product shot with the first); when it lands outside, the tap says the cutout missed the product, and
-    the new object replaces it.
+    closer look at that piece's box gives another; the one that agrees best with the rest is kept. A tap
+    says "this is the product": the new object replaces the cutout, whatever else the model had kept (a
+    held cutout in a cluttered room keeps the bottle beside the doll). With ``add`` (a second product shot
+    with the first: the owner's later taps) the other objects of ``current`` stay.
     """
     rgb = np.asarray(photo)
     width, height = photo.size
@@ -177,7 +177,7 @@ def tap(photo: Image.Image, point: tuple[int, int], current: np.ndarray, engine:
     x0, y0, x1, y1 = chosen.box
     alpha[y0:y1, x0:x1] = chosen.alpha
     new = cv2.convertScaleAbs(alpha, alpha=255.0)
-    if current[y, x] >= 128:
+    if add:
         np.maximum(new, _other_objects(current, new, x, y), out=new)
     return new
 

@@ -136,7 +136,7 @@ def edited_alpha(request: FixRequest, ctx: FixContext) -> tuple[np.ndarray, np.n
     height, width = start.shape
     edits = parse_edits(request.edits, (width, height))
     done, alpha = ctx.cache.closest(request, edits)
-    alpha = apply_edits(rgb, start if alpha is None else alpha, edits[done:], ctx.engine)
+    alpha = apply_edits(rgb, start if alpha is None else alpha, edits[done:], ctx.engine, earlier=edits[:done])
     ctx.cache.remember(request, edits, alpha)
     return rgb, alpha, edits
 
