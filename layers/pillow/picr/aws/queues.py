@@ -6,7 +6,7 @@ redelivered one carries nothing stale.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -43,6 +43,19 @@ class RerenderedMessage(RerenderMessage):
     problem: str | None = None
 
 
+class ExportMessage(BaseModel):
+    """To the export function: zip the ``channel`` images of these products (their order is the zip's)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    export_id: str = Field(pattern=BATCH_ID_PATTERN)
+    channel: str = Field(min_length=1, max_length=40)
+    job_ids: tuple[Annotated[str, Field(pattern=JOB_ID_PATTERN)], ...] = Field(min_length=1, max_length=10_000)
+    selection: str = Field(max_length=200)
+    """What the owner chose, in their words ("3 selected products", "products sent 1–7 Nov 2026")."""
+    requested_at: str
+
+
 class QueueSender:
     """Adapter over one SQS queue; takes its boto3 SQS client so tests pass a moto one."""
 
@@ -50,7 +63,7 @@ class QueueSender:
         self._client = client
         self.url = queue_url
 
-    def send(self, message: StageMessage) -> str:
+    def send(self, message: BaseModel) -> str:
         response = self._client.send_message(QueueUrl=self.url, MessageBody=message.model_dump_json())
         return response["MessageId"]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
 from picr.job import Job, PublishedImage
 from picr.notify.emails import UNNAMED_PRODUCT
@@ -29,6 +29,11 @@ def when(at: str) -> str:
         return f"{datetime.fromisoformat(at):%d %b %Y, %H:%M} UTC"
     except ValueError:
         return at
+
+
+def day(moment: date) -> str:
+    """A day as the owner reads it (``7 Nov 2026``)."""
+    return f"{moment.day} {moment:%b %Y}"
 
 
 def page_headers(storage_origin: str) -> dict[str, str]:
