@@ -12,7 +12,9 @@ Sections:
   import with the layer, and the installed size of the image's packages against the rembg-era lock;
 * ``variants`` — render + self-check of every default channel for one 2000 px cutout;
 * ``variants_publish`` — the variants and publish *handlers* for one photo through moto (S3, DynamoDB,
-  SQS, SES emulated in-process), the path a real invocation takes (goal ≤ 0.5 s median).
+  SQS, SES emulated in-process), the path a real invocation takes (goal ≤ 0.5 s median);
+* ``export`` — ``tools/bench_export.py``: the zip export of 200 published images by the export handler in a
+  fresh process of the layer's venv, its peak RSS beside the function's MemorySize (goal: at most half).
 
 Timings are medians of ``--repeats`` runs (the cold starts: of ``--cold-runs`` fresh processes); nothing
 here is asserted by the test suite. ``acceptance`` gathers the figures the performance goals judge, each
@@ -36,7 +38,7 @@ from tools.shared_data import SAMPLES
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = SAMPLES / "toolbox.jpg"
-SECTIONS = ("ingest", "cutout", "coldstart", "variants", "variants_publish")
+SECTIONS = ("ingest", "cutout", "coldstart", "variants", "variants_publish", "export")
 
 
 def _check(value: float | None, goal: float, unit: str = "") -> dict[str, Any]:
@@ -67,6 +69,10 @@ def acceptance(report: dict[str, Any]) -> dict[str, Any]:
             round(imports["slowest_import_cpu_median_s"], 3), 0.3, " s")
     if "installed_size" in cold:
         checks["cutout_installed_size_over_rembg_era"] = _check(cold["installed_size"]["function_over_baseline"], 0.6)
+    if "export" in report:
+        export = report["export"]
+        checks[f"export_peak_rss_mb_{export['images']}_images"] = _check(
+            export["peak_rss_mb"], export["memory_size_mb"] / 2, " MB")
     return checks
 
 
@@ -142,6 +148,10 @@ def main(argv: list[str] | None = None) -> int:
         report["variants"] = bench_variants(args.repeats)
     if "variants_publish" in chosen:
         report["variants_publish"] = bench_variants_publish(args.repeats)
+    if "export" in chosen:
+        from tools.bench_export import bench_export
+
+        report["export"] = bench_export()
     report["acceptance"] = acceptance(report)
     print(json.dumps(report, indent=2))
     return 0
