@@ -260,6 +260,33 @@ class JobStore:
                             ExpressionAttributeValues=_item({":p": LISTING_ALL, ":s": start, ":e": end}))
         return (job_from_item(item) for item in items)
 
+    def unlisted(self) -> Iterator[Job]:
+        """Jobs missing from ``by-created`` (opened before it existed: no ``listing`` or ``created_at``), a page at
+        a time. Every job is in ``by-status`` exactly once, so one Query per state finds them all: no Scan."""
+        for status in Status:
+            yield from (job_from_item(item) for item in self._pages(
+                IndexName=STATUS_INDEX, KeyConditionExpression="#s = :s",
+                FilterExpression="attribute_not_exists(#l) OR attribute_not_exists(created_at)",
+                ExpressionAttributeNames={"#s": STATUS_ATTRIBUTE, "#l": LISTING_ATTRIBUTE},
+                ExpressionAttributeValues=_item({":s": status})))
+
+    def add_listing(self, job_id: str, *, created_at: str) -> bool:
+        """Put a job into ``by-created``, opened at ``created_at`` unless it records its own; False when it is
+        there already (so running a backfill twice changes nothing the second time)."""
+        try:
+            self._client.update_item(
+                TableName=self._table, Key=_item({"job_id": job_id, "ts": CURRENT}),
+                UpdateExpression="SET #l = :l, created_at = if_not_exists(created_at, :c)",
+                ConditionExpression="attribute_exists(job_id) AND (attribute_not_exists(#l) OR "
+                                    "attribute_not_exists(created_at))",
+                ExpressionAttributeNames={"#l": LISTING_ATTRIBUTE},
+                ExpressionAttributeValues=_item({":l": LISTING_ALL, ":c": created_at}))
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
     def _query_all(self, **kwargs: Any) -> list[dict[str, Any]]:
         """Every page of a Query on the table (never a Scan)."""
         return list(self._pages(**kwargs))
