@@ -12,6 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 from picr.aws.jobs import JobStore
 from picr.job import Status
@@ -220,6 +221,33 @@ def test_a_re_render_from_the_page_is_refused_with_a_clear_message(stack, shop, 
     refused = post(stack, "/rerender", body.format(token=token, held=held), **headers)
     assert (refused["statusCode"], says in refused["body"]) == (status, True), refused["body"][-500:]
     assert waiting(stack) == []
+
+
+def test_a_re_render_cut_short_on_the_page_offers_to_queue_the_rest_of_the_same_batch(stack, shop, monkeypatch):
+    session, requests = boto3.session.Session(), []
+
+    def second_request_refused(**_) -> None:
+        requests.append(1)
+        if len(requests) == 2:
+            raise ClientError({"Error": {"Code": "ServiceUnavailable", "Message": "injected"}}, "SendMessageBatch")
+
+    session.events.register("before-call.sqs.SendMessageBatch", second_request_refused)
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", session)  # the handler's clients are made from it when it loads
+    made, get, _key = shop
+    ready = sorted(job.job_id for job in made if job.status == Status.DONE)
+    _form, token = bulk_form(get()["body"])
+    cut_short = post(stack, "/rerender", f"t={token}&channel=market")
+    assert cut_short["statusCode"] == 503 and f"10 of {len(ready)} products" in cut_short["body"]
+    batch = re.search(r'name="resume" value="([0-9a-f]{16})"', cut_short["body"]).group(1)
+    assert re.search(r'<form method="post" action="rerender"', cut_short["body"])
+    resumed = post(stack, "/rerender", f"t={token}&resume={batch}")
+    assert resumed["statusCode"] == 202 and f"the last {len(ready) - 10} products" in resumed["body"]
+    queued = waiting(stack)
+    assert sorted(message["job_id"] for message in queued) == ready  # each product once, all in one batch
+    assert {message["batch_id"] for message in queued} == {batch}
+    again = post(stack, "/rerender", f"t={token}&resume={batch}")
+    assert again["statusCode"] == 200 and "Already queued" in again["body"] and waiting(stack) == []
+    assert post(stack, "/rerender", f"t={token}&resume=../../x")["statusCode"] == 400
 
 
 # ------------------------------------------------------------------ asking for a zip

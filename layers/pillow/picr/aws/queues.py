@@ -6,6 +6,7 @@ redelivered one carries nothing stale.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -67,11 +68,17 @@ class QueueSender:
         response = self._client.send_message(QueueUrl=self.url, MessageBody=message.model_dump_json())
         return response["MessageId"]
 
-    def send_all(self, messages: list[StageMessage]) -> None:
-        """Many messages, ten to a request (SQS's most); a batch entry SQS did not take raises."""
+    def send_all(self, messages: Sequence[StageMessage],
+                 on_sent: Callable[[Sequence[StageMessage]], None] | None = None) -> None:
+        """Many messages, ten to a request (SQS's most). ``on_sent`` is told which messages of each request SQS
+        took before the next request goes (so a caller can record progress); one SQS did not take raises."""
         for start in range(0, len(messages), 10):
+            chunk = messages[start:start + 10]
             entries = [{"Id": str(index), "MessageBody": message.model_dump_json()}
-                       for index, message in enumerate(messages[start:start + 10])]
+                       for index, message in enumerate(chunk)]
             response = self._client.send_message_batch(QueueUrl=self.url, Entries=entries)
+            taken = [chunk[int(entry["Id"])] for entry in response.get("Successful", [])]
+            if on_sent and taken:
+                on_sent(taken)
             if response.get("Failed"):
                 raise RuntimeError(f"SQS did not take {len(response['Failed'])} messages: {response['Failed'][0]}")

@@ -121,3 +121,9 @@ def render_product(view: ProductView) -> str:
 
 def render_message(title: str, message: str) -> str:
     return render("review_result.html", {"title": title, "message": message, "job_id": None})
+
+
+def render_resume(title: str, message: str, *, token: str, batch_id: str) -> str:
+    """A re-render whose start was cut short: what was queued, and a button that queues the rest of the batch."""
+    return render("shop_resume.html", {"title": title, "message": message, "token": token, "batch_id": batch_id,
+                                       "job_id": None})

@@ -10,6 +10,11 @@ Refused before anything is sent, each with a message the owner can act on: a cha
 validate, a channel the config does not have, a selection of more than ``MAX_PRODUCTS`` or of jobs that are
 not ready, and nothing to do. The variants queue's consumer is capped in concurrency by the template, so a
 large batch waits in the queue rather than flooding anything.
+
+A start that fails part-way (SQS refusing a request after the first ones went) leaves its batch waiting for
+products that were never queued, so it would never complete and its summary would never come. The batch
+therefore records which products' messages SQS took, the start says how far it got (``RerenderIncomplete``),
+and ``resume_rerender`` queues the rest of that same batch; run again, it queues nothing twice.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from dataclasses import dataclass
 from picr.aws.batches import RerenderBatches
 from picr.aws.bucket import ImageBucket
 from picr.aws.jobs import JobStore
-from picr.aws.queues import QueueSender, RerenderMessage
+from picr.aws.queues import QueueSender, RerenderMessage, StageMessage
 from picr.job import Status
 from picr.stages.selection import Refused, configured_channel, over_limit, selected_ready
 
@@ -29,6 +34,17 @@ MAX_PRODUCTS = 1000
 """The most products one re-render takes; a larger shop re-renders in selections."""
 RerenderRefused = Refused
 """A re-render refused before anything was sent (``picr.stages.selection.Refused``)."""
+
+
+@dataclass
+class RerenderIncomplete(RuntimeError):
+    """The batch is open but not every product was queued; ``resume_rerender(batch_id)`` queues the rest."""
+
+    def __init__(self, batch_id: str, channel: str, queued: int, total: int, cause: Exception) -> None:
+        super().__init__(f"The {channel} images of {queued} of {total} products are being made again; the other "
+                         f"{total - queued} could not be queued ({cause}). Queue them to finish this re-render "
+                         f"(batch {batch_id}).")
+        self.batch_id, self.queued, self.total = batch_id, queued, total
 
 
 @dataclass
@@ -48,14 +64,43 @@ class StartedBatch:
 
 def start_rerender(channel: str, selection: Sequence[str] | None, ctx: RerenderContext, *,
                    now_s: float) -> StartedBatch:
-    """Check the request, open the batch, queue one message per product; ``RerenderRefused`` otherwise."""
+    """Check the request, open the batch, queue one message per product; ``RerenderRefused`` otherwise, and
+    ``RerenderIncomplete`` when only some were queued."""
     configured_channel(channel, ctx.bucket)
     job_ids = _ready_jobs(selection, ctx)
     batch = StartedBatch(secrets.token_hex(8), channel, tuple(job_ids))
-    ctx.batches.open(batch.batch_id, channel=channel, total=len(job_ids), now_s=now_s)
-    ctx.variants_queue.send_all([RerenderMessage(job_id=job_id, batch_id=batch.batch_id, channel=channel)
-                                 for job_id in job_ids])
+    ctx.batches.open(batch.batch_id, channel=channel, job_ids=job_ids, now_s=now_s)
+    _queue(batch, job_ids, ctx)
     return batch
+
+
+def resume_rerender(batch_id: str, ctx: RerenderContext) -> StartedBatch:
+    """Queue the products of a batch whose start was cut short that are not queued yet (none, the second time);
+    returns the batch with the products it queued now."""
+    try:
+        plan = ctx.batches.plan(batch_id)
+    except LookupError as exc:
+        raise RerenderRefused(f"There is no re-render {batch_id!r} to finish (a batch is kept 14 days).") from exc
+    pending = plan.pending
+    batch = StartedBatch(batch_id, plan.channel, tuple(pending))
+    _queue(StartedBatch(batch_id, plan.channel, plan.jobs), pending, ctx, already=len(plan.queued))
+    return batch
+
+
+def _queue(batch: StartedBatch, job_ids: Sequence[str], ctx: RerenderContext, *, already: int = 0) -> None:
+    """One message per product, each request's products recorded as queued once SQS took them."""
+    queued = already
+
+    def taken(messages: Sequence[StageMessage]) -> None:
+        nonlocal queued
+        ctx.batches.mark_queued(batch.batch_id, [message.job_id for message in messages])
+        queued += len(messages)
+
+    messages = [RerenderMessage(job_id=job_id, batch_id=batch.batch_id, channel=batch.channel) for job_id in job_ids]
+    try:
+        ctx.variants_queue.send_all(messages, on_sent=taken)
+    except Exception as exc:  # whatever stopped it (SQS, the network, the batch record), the rest can be queued
+        raise RerenderIncomplete(batch.batch_id, batch.channel, queued, len(batch.job_ids), exc) from exc
 
 
 def _ready_jobs(selection: Sequence[str] | None, ctx: RerenderContext) -> list[str]:

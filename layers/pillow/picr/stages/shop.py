@@ -22,7 +22,7 @@ from urllib.parse import parse_qs
 from picr.aws.batches import RerenderBatches
 from picr.aws.bucket import ImageBucket
 from picr.aws.jobs import JobStore
-from picr.aws.queues import QueueSender
+from picr.aws.queues import BATCH_ID_PATTERN, QueueSender
 from picr.aws.secrets import Secrets
 from picr.intake.naming import product_file_name
 from picr.job import JOB_ID_PATTERN, SETTLED, HistoryEntry, Job, Status
@@ -33,7 +33,7 @@ from picr.notify.emails import UNNAMED_PRODUCT
 from picr.pages import shop as pages
 from picr.settings import ShopSettings
 from picr.stages.export_request import ExportForm, ExportRequestContext, request_export
-from picr.stages.rerender import MAX_PRODUCTS, RerenderContext, start_rerender
+from picr.stages.rerender import MAX_PRODUCTS, RerenderContext, RerenderIncomplete, resume_rerender, start_rerender
 from picr.stages.review import Requester, same_origin
 from picr.stages.selection import Refused, configured_channels
 
@@ -42,6 +42,7 @@ CHANNEL_ORDER = ("social", "web", "market")
 MAX_DETAILS = 6
 """History details shown per step: the few that say what happened (reasons, who decided), not every field."""
 _JOB_ID = re.compile(JOB_ID_PATTERN)
+_BATCH_ID = re.compile(BATCH_ID_PATTERN)
 
 _REFUSALS: dict[str, tuple[int, str, str]] = {
     "missing": (400, "This page opens from your shop link",
@@ -163,17 +164,30 @@ def product(token: str | None, job_id: str | None, ctx: ShopContext, *, now: dat
 
 def rerender(body: str | None, requester: Requester, ctx: ShopContext, *, now: datetime) -> ShopResponse:
     """POST from the list page's form: re-render one channel for the ticked products (every ready one when
-    none is ticked)."""
+    none is ticked); or, with ``resume``, queue the rest of a batch whose start was cut short."""
     try:
         form = _posted(body, requester, ctx, now)
     except _Refused as refused:
         return _refusal(refused, ctx)
-    channel, ticked = _first(form, "channel"), form.get("job") or None
+    channel, ticked, resume = _first(form, "channel"), form.get("job") or None, _first(form, "resume")
     try:
-        batch = start_rerender(channel, ticked, ctx.rerender, now_s=now.timestamp())
+        if resume:
+            batch = resume_rerender(resume, ctx.rerender) if _BATCH_ID.fullmatch(resume) else None
+            if batch is None:
+                raise Refused("That is not a re-render of this shop.")
+            if not batch.job_ids:
+                return _message(200, "Already queued", f"Every product of this {batch.channel} re-render is queued. "
+                                "One email will say when they are done.", ctx, "rerender:queued")
+            what = f"the last {len(batch.job_ids)} products"
+        else:
+            batch = start_rerender(channel, ticked, ctx.rerender, now_s=now.timestamp())
+            what = f"{len(batch.job_ids)} {'selected' if ticked else 'ready'} products"
     except Refused as refused:
         return _message(400, "Nothing was re-rendered", str(refused), ctx, "refused:rerender")
-    what = f"{len(batch.job_ids)} {'selected' if ticked else 'ready'} products"
+    except RerenderIncomplete as cut_short:
+        html = pages.render_resume("Re-render started, not finished", str(cut_short),
+                                   token=_first(form, TOKEN_PARAMETER), batch_id=cut_short.batch_id)
+        return ShopResponse(503, html, pages.page_headers(ctx.storage_origin), "rerender:incomplete")
     return _message(202, "Re-render started", f"The {batch.channel} images of {what} are being made again. One "
                     "email will say when they are done.", ctx, "rerender")
 
