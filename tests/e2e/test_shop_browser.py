@@ -20,7 +20,7 @@ import time
 import zipfile
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import pytest
 from PIL import Image
@@ -131,6 +131,7 @@ def test_the_owner_pages_filters_opens_downloads_and_zips_on_a_phone(moto_server
             Select(browser.find_element(By.ID, "channel")).select_by_value("market")
             browser.save_screenshot(str(ARTIFACTS / "shop-page-zip.png"))
             browser.find_element(By.ID, "export").click()
+            WebDriverWait(browser, 30).until(lambda b: urlsplit(b.current_url).path.endswith("/export"))
             asked = browser.find_element(By.TAG_NAME, "h1").text
             with lock:
                 stack.drain()  # the export queue's function builds the zip and mails its link

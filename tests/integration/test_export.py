@@ -149,3 +149,14 @@ def test_only_ready_products_with_the_channel_are_zipped(clock):
             Job(job_id="2" * 20, status=Status.NEEDS_REVIEW, updated_at=clock.iso(timedelta(hours=1)))]
     members, left_out = zip_members(jobs, "market")
     assert [member.key for member in members] == [f"out/market/{'0' * 20}.jpg"] and left_out == 3
+
+
+def test_the_largest_export_message_fits_in_one_sqs_message_and_a_larger_one_is_refused(clock):
+    from pydantic import ValidationError
+
+    from picr.settings import MAX_EXPORT_IMAGES
+
+    largest = message_for([f"{n:020x}" for n in range(MAX_EXPORT_IMAGES)], clock)
+    assert len(largest.model_dump_json().encode()) < 256 * 1024  # SQS's most
+    with pytest.raises(ValidationError):
+        message_for([f"{n:020x}" for n in range(MAX_EXPORT_IMAGES + 1)], clock)

@@ -161,11 +161,16 @@ class DownloadLinkSettings(_ReviewFunction):
         return timedelta(days=self.link_expiry_days)
 
 
+MAX_EXPORT_IMAGES = 2000
+"""The ceiling of that setting: an export message names its products, and SQS carries at most 256 KB (2,000 ids
+are ~50 KB); past a few thousand images the export would not finish inside its timeout either."""
+
+
 class _ExportLimit(FunctionSettings):
-    export_max_images: int = Field(default=1000, ge=1, le=10_000)
-    """The most images one zip export takes: the shop page refuses a larger selection, and the export function
-    a message naming more. At ~0.4 MB an image, 1,000 make a zip of about 0.4 GB, built well inside the
-    function's timeout."""
+    export_max_images: int = Field(default=1000, ge=1, le=MAX_EXPORT_IMAGES)
+    """The most images one zip export takes (``PICR_EXPORT_MAX_IMAGES`` of the shop and export functions): the
+    shop page refuses a larger selection, and the export function a message naming more. At ~0.4 MB an image,
+    1,000 make a zip of about 0.4 GB, built well inside the function's 5 minutes."""
 
 
 class PublishSettings(_Jobs, NotifySettings, ReviewLinkSettings, DownloadLinkSettings):

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from picr.job import JOB_ID_PATTERN
+from picr.settings import MAX_EXPORT_IMAGES
 
 
 class StageMessage(BaseModel):
@@ -51,7 +52,8 @@ class ExportMessage(BaseModel):
 
     export_id: str = Field(pattern=BATCH_ID_PATTERN)
     channel: str = Field(min_length=1, max_length=40)
-    job_ids: tuple[Annotated[str, Field(pattern=JOB_ID_PATTERN)], ...] = Field(min_length=1, max_length=10_000)
+    job_ids: tuple[Annotated[str, Field(pattern=JOB_ID_PATTERN)], ...] = Field(min_length=1,
+                                                                               max_length=MAX_EXPORT_IMAGES)
     selection: str = Field(max_length=200)
     """What the owner chose, in their words ("3 selected products", "products sent 1–7 Nov 2026")."""
     requested_at: str
