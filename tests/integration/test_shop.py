@@ -279,10 +279,10 @@ def test_a_zip_of_a_date_range_takes_the_ready_products_sent_in_it(stack, clock)
     jobs = JobStore(stack.dynamodb, stack.resolver.resolve({"Ref": "JobsTable"}))
     days = [clock.at(timedelta(days=offset)) for offset in (-2, -1, 0)]
     for index, job in enumerate(made):  # ten products a day, opened on three consecutive days
+        opened = f"{days[index // 10].date().isoformat()}T12:{index % 10:02d}:00.000Z"
         stack.dynamodb.update_item(TableName=jobs._table, Key={"job_id": {"S": job.job_id}, "ts": {"S": "#current"}},
-                                   UpdateExpression="SET created_at = :c", ExpressionAttributeValues={
-                                       ":c": {"S": days[index // 10].strftime("%Y-%m-%dT12:%M:00.000Z")
-                                              .replace("%M", f"{index % 10:02d}")}})
+                                   UpdateExpression="SET created_at = :c",
+                                   ExpressionAttributeValues={":c": {"S": opened}})
     key = stack.secrets.get_secret_value(
         SecretId=stack.functions["ShopFunction"].environment["PICR_OWNER_SECRET_ARN"])["SecretString"].encode()
     token = mint_owner_token(key, "shop", now=clock.at(), lifetime=timedelta(days=1))
