@@ -15,6 +15,8 @@ Sections:
   SQS, SES emulated in-process), the path a real invocation takes (goal ≤ 0.5 s median);
 * ``fix`` — the fix page's preview latency, request to result, on a 2000 px held photo through the review
   and cutout handlers (goal ≤ 3 s median; ``tools.bench_fix``).
+* ``export`` — ``tools/bench_export.py``: the zip export of 200 published images by the export handler in a
+  fresh process of the layer's venv, its peak RSS beside the function's MemorySize (goal: at most half).
 
 Timings are medians of ``--repeats`` runs (the cold starts: of ``--cold-runs`` fresh processes); nothing
 here is asserted by the test suite. ``acceptance`` gathers the figures the performance goals judge, each
@@ -38,7 +40,7 @@ from tools.shared_data import SAMPLES
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = SAMPLES / "toolbox.jpg"
-SECTIONS = ("ingest", "cutout", "coldstart", "variants", "variants_publish", "fix")
+SECTIONS = ("ingest", "cutout", "coldstart", "variants", "variants_publish", "fix", "export")
 
 
 def _check(value: float | None, goal: float, unit: str = "") -> dict[str, Any]:
@@ -69,6 +71,10 @@ def acceptance(report: dict[str, Any]) -> dict[str, Any]:
             round(imports["slowest_import_cpu_median_s"], 3), 0.3, " s")
     if "installed_size" in cold:
         checks["cutout_installed_size_over_rembg_era"] = _check(cold["installed_size"]["function_over_baseline"], 0.6)
+    if "export" in report:
+        export = report["export"]
+        checks[f"export_peak_rss_mb_{export['images']}_images"] = _check(
+            export["peak_rss_mb"], export["memory_size_mb"] / 2, " MB")
     return checks
 
 
@@ -148,6 +154,10 @@ def main(argv: list[str] | None = None) -> int:
         from tools.bench_fix import bench_fix
 
         report["fix"] = bench_fix(args.repeats)
+    if "export" in chosen:
+        from tools.bench_export import bench_export
+
+        report["export"] = bench_export()
     report["acceptance"] = acceptance(report)
     print(json.dumps(report, indent=2))
     return 0

@@ -45,7 +45,7 @@ SES_AUTHENTICATION = ("Authentication-Results: amazonses.com; spf=pass (spfCheck
 """What SES's SPF, DKIM and DMARC checks prepend (``picr.intake.mail_auth``). The runner cannot check them either:
 it vouches for the domain of the From address it reads, as SES would for a mail its domain really sent."""
 STAGE_OF_QUEUE = {"WorkQueue": "ingest", "CutoutQueue": "cutout", "VariantsQueue": "variants",
-                  "PublishQueue": "publish", "MailQueue": "mail"}
+                  "PublishQueue": "publish", "MailQueue": "mail", "ExportQueue": "export"}
 
 
 def fake_credentials() -> None:

@@ -6,7 +6,8 @@ the embedded moto stack (``tools.embedded_stack.EmbeddedStack``), without Docker
 The event's placeholders (``tools/sample_events.py``) are filled from the embedded stack after the data they
 name is put there the way the pipeline would: a photo uploaded under ``inbox/`` (``${PhotoKey}``), an email
 stored under ``mail/`` as SES stores it (``${MailKey}``), a job run through the stages before the function's
-own (``${JobId}``: ingested for the cutout, cut for variants, varied for publish), a job held for review and
+own (``${JobId}``: ingested for the cutout, cut for variants, varied for publish), a published job
+(``${ReadyJobId}``, for the export), a job held for review and
 the token of the link its email carries (``${ReviewToken}``), an upload link's token (``${UploadToken}``).
 The photos are drawn here (a red mug on paper, and the same paper with nothing on it, which the gate
 holds), so nothing outside the repository is needed. Queues are emptied after seeding, so what is queued at
@@ -138,6 +139,13 @@ def _job_waiting_for(stack: EmbeddedStack, function: str) -> str:
     return job_id
 
 
+def _ready_job(stack: EmbeddedStack) -> str:
+    """A job run through the whole pipeline: published, its images under out/."""
+    key, version = _upload(stack, "inbox/red-mug.jpg", sample_photo())
+    _run_until(stack, stop_at=None)
+    return _job_of(stack, key, version)
+
+
 def _review_token(stack: EmbeddedStack) -> str:
     """A photo the gate holds (paper with nothing on it) through the whole pipeline; the token of the first
     review link in the needs-review email it sends."""
@@ -181,6 +189,8 @@ def seed(stack: EmbeddedStack, function: str, needed: set[str]) -> dict[str, str
         stack.s3.put_object(Bucket=stack.bucket, Key=values["MailKey"], Body=sample_email(sample_photo()))
     if "JobId" in needed:
         values["JobId"] = _job_waiting_for(stack, function)
+    if "ReadyJobId" in needed:
+        values["ReadyJobId"] = _ready_job(stack)
     if "ReviewToken" in needed:
         values["ReviewToken"] = _review_token(stack)
     if "UploadToken" in needed:

@@ -45,6 +45,10 @@ DATA_PLACEHOLDERS = {p.name: p for p in (
                     "aws dynamodb query --table-name {jobs_table} --index-name by-status --key-condition-expression "
                     "'current_status = :s' --expression-attribute-values '{{\":s\":{{\"S\":\"ingested\"}}}}' "
                     "--query 'Items[].job_id.S' (ingested for cutout, cut for variants, varied for publish)"),
+    DataPlaceholder("ReadyJobId", "a published product's id",
+                    "aws dynamodb query --table-name {jobs_table} --index-name by-status --key-condition-expression "
+                    "'current_status = :s' --expression-attribute-values '{{\":s\":{{\"S\":\"done\"}}}}' "
+                    "--query 'Items[].job_id.S'"),
     DataPlaceholder("ReviewToken", "a review link's token",
                     "the t= value of a link in a needs-review email"),
     DataPlaceholder("UploadToken", "an upload link's token",

@@ -6,8 +6,6 @@ retried batch or a crash after the send never produces a second email.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import boto3
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from pydantic import TypeAdapter
@@ -17,7 +15,7 @@ from picr.aws.bucket import ImageBucket
 from picr.aws.jobs import JobStore
 from picr.aws.queues import PublishMessage, RerenderedMessage
 from picr.aws.secrets import Secrets
-from picr.links.download import DownloadLinks
+from picr.links.download import download_links_for
 from picr.links.review import review_links_for
 from picr.notify.delivery import idempotent_delivery
 from picr.runtime import count, iso, logger, sqs_batch_handler, utc_now, with_idempotency
@@ -36,7 +34,7 @@ context = PublishContext(
     deliver=lambda job_id, outcome, message: deliver({"job_id": job_id, "outcome": outcome}, message),
     sender=settings.sender,
     recipients=settings.recipients,
-    download_links=DownloadLinks(settings.review_url, signing_key, timedelta(days=settings.link_expiry_days)),
+    download_links=download_links_for(settings, signing_key),
     review_links=review_links_for(settings, signing_key),
     batches=RerenderBatches(dynamodb, settings.idempotency_table),
 )

@@ -22,7 +22,14 @@ from picr.aws.jobs import JobStore
 from picr.aws.queues import QueueSender, StageMessage
 from picr.image.manifest import parse_manifest
 from picr.job import NewJob, Status
-from picr.stages.rerender import MAX_PRODUCTS, RerenderContext, RerenderRefused, start_rerender
+from picr.stages.rerender import (
+    MAX_PRODUCTS,
+    RerenderContext,
+    RerenderIncomplete,
+    RerenderRefused,
+    resume_rerender,
+    start_rerender,
+)
 from tests.support.mailbox import sent_mail
 from tools.faults import FaultPlan
 from tools.rerender import context_for
@@ -65,16 +72,13 @@ def versions(stack, prefix: str) -> dict[str, set[str]]:
     return found
 
 
-def test_a_new_channel_for_fifty_products_under_faults_adds_one_version_each_and_one_email(aws, clock):
-    from tools.embedded_stack import EmbeddedStack
-
-    stack = EmbeddedStack(faults=FaultPlan(call_failure_rate=0.10, crash_rate=0.05, redeliveries=1, shuffle=True,
-                                           seed=5))
+def published(stack, clock, count: int) -> tuple[JobStore, list[str]]:
+    """``count`` products published by the pipeline itself (variants and publish) from a stored cutout."""
     jobs = JobStore(stack.dynamodb, stack.resolver.resolve({"Ref": "JobsTable"}))
     variants = QueueSender(stack.sqs, stack.queue_urls()["VariantsQueue"])
     stack.s3.put_object(Bucket=stack.bucket, Key=CHANNELS_CONFIG_KEY, Body=json.dumps({"channels": CHANNELS}))
     cutout = cutout_png()
-    job_ids = [f"{index:020x}" for index in range(PRODUCTS)]
+    job_ids = [f"{index:020x}" for index in range(count)]
     for index, job_id in enumerate(job_ids):
         at = clock.iso(timedelta(seconds=index))
         jobs.open(NewJob(job_id, f"inbox/p{index}.jpg", f"p{index}.jpg", f"Product {index}", at), at=at)
@@ -84,7 +88,16 @@ def test_a_new_channel_for_fifty_products_under_faults_adds_one_version_each_and
                         attrs={"cutout_key": f"work/{job_id}/cutout.png", "engine": "local", "confidence": 0.9})
         variants.send(StageMessage(job_id=job_id))
     stack.drain()
-    assert Counter(job.status for job in jobs.in_status(Status.DONE)) == Counter({Status.DONE: PRODUCTS})
+    assert Counter(job.status for job in jobs.in_status(Status.DONE)) == Counter({Status.DONE: count})
+    return jobs, job_ids
+
+
+def test_a_new_channel_for_fifty_products_under_faults_adds_one_version_each_and_one_email(aws, clock):
+    from tools.embedded_stack import EmbeddedStack
+
+    stack = EmbeddedStack(faults=FaultPlan(call_failure_rate=0.10, crash_rate=0.05, redeliveries=1, shuffle=True,
+                                           seed=5))
+    jobs, job_ids = published(stack, clock, PRODUCTS)
     before = versions(stack, "out/")
     mails_before = len(sent_mail())
 
@@ -133,3 +146,39 @@ def test_a_re_render_is_refused_with_a_clear_message_before_anything_is_sent(sta
     waiting = stack.sqs.get_queue_attributes(QueueUrl=context.variants_queue.url,
                                              AttributeNames=["ApproximateNumberOfMessages"])
     assert waiting["Attributes"]["ApproximateNumberOfMessages"] == "0"
+
+
+def test_a_start_cut_short_is_finished_by_resuming_it_and_its_batch_mails_once(aws, clock):
+    """SQS refuses the second request of ten messages: the batch was opened for 23 products, only 10 are queued.
+    Before, the batch then waited for 13 products forever (no summary email, ever). Now the start says how far
+    it got, the rest of the same batch is queued by resuming it, and the batch completes with one email."""
+    from botocore.exceptions import ClientError
+
+    from tools.embedded_stack import EmbeddedStack
+
+    stack = EmbeddedStack()
+    jobs, job_ids = published(stack, clock, 23)
+    stack.s3.put_object(Bucket=stack.bucket, Key=CHANNELS_CONFIG_KEY, Body=json.dumps({"channels": [*CHANNELS, ETSY]}))
+    requests = []
+
+    def second_request_refused(**_):
+        requests.append(1)
+        if len(requests) == 2:
+            raise ClientError({"Error": {"Code": "ServiceUnavailable", "Message": "injected"}}, "SendMessageBatch")
+
+    stack.sqs.meta.events.register("before-call.sqs.SendMessageBatch", second_request_refused)
+    context = rerender_context(stack)
+    with pytest.raises(RerenderIncomplete, match="10 of 23 products") as cut_short:
+        start_rerender("etsy", None, context, now_s=clock.at().timestamp())
+    stack.drain()
+    assert [m for m in sent_mail() if m["X-Picr-Kind"] == "rerender"] == []  # 13 products still to come
+    resumed = resume_rerender(cut_short.value.batch_id, context)
+    assert sorted(resumed.job_ids) == job_ids[10:]  # only what was not queued
+    stack.drain()
+    (summary,) = [m for m in sent_mail() if m["X-Picr-Kind"] == "rerender"]
+    assert summary["Subject"] == "etsy: 23 of 23 products re-rendered"
+    for job_id in job_ids:
+        assert [entry.detail.get("rerendered") for entry in jobs.history(job_id)].count("etsy") == 1
+    assert resume_rerender(cut_short.value.batch_id, context).job_ids == ()  # run again: nothing queued twice
+    with pytest.raises(RerenderRefused, match="no re-render"):
+        resume_rerender("f" * 16, context)

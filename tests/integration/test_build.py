@@ -377,7 +377,7 @@ def test_the_plan_builds_every_zip_function_and_the_layer_and_skips_the_image() 
     assert plan.layers == ("PicrLayer",)
     assert {f.logical_id for f in plan.zip_functions} == {
         "IngestFunction", "VariantsFunction", "PublishFunction", "SweepFunction", "DriveSyncFunction",
-        "MailIntakeFunction", "ReviewFunction", "UploadFunction", "ShopFunction"}
+        "MailIntakeFunction", "ReviewFunction", "UploadFunction", "ShopFunction", "ExportFunction"}
     assert all(f.layers == ("PicrLayer",) for f in plan.zip_functions)
     command = build.sam_build_command(REPO / "template.yaml", Path("/b"), Path("/c"), plan)
     assert command[command.index("--exclude") + 1] == "CutoutFunction"

@@ -14,6 +14,7 @@ from picr.settings import ConfigError
     ("ReviewFunction", "PICR_JOBS_TABLE"),
     ("UploadFunction", "PICR_UPLOAD_SECRET_ARN"),
     ("ShopFunction", "PICR_OWNER_SECRET_ARN"),
+    ("ExportFunction", "PICR_REVIEW_SECRET_ARN"),
 ])
 def test_a_handler_missing_a_variable_fails_to_load_naming_it(stack, function, variable):
     loaded = stack.functions[function]

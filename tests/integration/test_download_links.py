@@ -41,12 +41,19 @@ def test_a_link_names_its_object_for_its_whole_lifetime():
         read_download(KEY, _token(url), now=NOW + timedelta(days=7))
 
 
+def test_an_export_gets_a_link_like_a_published_image():
+    url = LINKS.url_for("exports/0123456789abcdef/picr-market-2026-11-21.zip", now=NOW)
+    assert read_download(KEY, _token(url), now=NOW + timedelta(days=6)) == (
+        "exports/0123456789abcdef/picr-market-2026-11-21.zip")
+
+
 def test_forged_or_foreign_tokens_are_refused():
     url = LINKS.url_for("out/web/0a1b2c3d4e5f60718293.png", now=NOW)
     with pytest.raises(LinkRefused, match="forged"):
         read_download(b"another key", _token(url), now=NOW)
     # a token minted for another purpose (or by hand) naming a key outside out/ never downloads
-    for fields in ({"k": "work/0a1b2c3d4e5f60718293/source.jpg"}, {"k": "out/../config/x"}, {}):
+    for fields in ({"k": "work/0a1b2c3d4e5f60718293/source.jpg"}, {"k": "out/../config/x"},
+                   {"k": "exports/../originals/0a1b2c3d4e5f60718293/photo.jpg"}, {"k": "exportsx/a.zip"}, {}):
         token = sign(KEY, b"picr-download-link-v1\n", fields, expires_at=NOW + timedelta(days=1))
         with pytest.raises(LinkRefused):
             read_download(KEY, token, now=NOW)

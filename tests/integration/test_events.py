@@ -35,8 +35,8 @@ def test_the_events_name_nothing_of_one_particular_stack():
         for literal in ("picr-local-images", "123456789012", "eu-west-2", "eu-west-1"):
             assert literal not in text, (path.name, literal)
         assert placeholders(text) <= {"ImagesBucketName", "AppName", "AWS::Region", "AWS::AccountId", "PhotoKey",
-                                      "PhotoVersionId", "MailKey", "JobId", "ReviewToken", "UploadToken",
-                                      "OwnerToken"}
+                                      "PhotoVersionId", "MailKey", "JobId", "ReadyJobId", "ReviewToken",
+                                      "UploadToken", "OwnerToken"}
 
 
 def make_invoke(event: str) -> dict:
@@ -99,11 +99,19 @@ def check_page(report: dict) -> None:
     assert report["bucket"]["written"] == [] and report["jobs"] == {"rows_added": [], "rows_changed": {}}
 
 
+def check_export(report: dict) -> None:
+    assert report["result"] == {"batchItemFailures": []}
+    (zipped,) = written(report)
+    assert zipped.startswith("exports/5eed0f1e2d3c4b5a/") and zipped.endswith(".zip")
+    assert [mail["kind"] for mail in report["emails"]] == ["export"] and report["jobs"]["rows_changed"] == {}
+
+
 EXPECTED = {
     "ingest": check_ingest,
     "cutout": check_stage("cut", "VariantsQueue", "work/{job}/"),
     "variants": check_stage("varied", "PublishQueue", "drafts/{job}/"),
     "publish": check_publish,
+    "export": check_export,  # a zip of the published job's market image, and its email
     "mail_intake": check_mail_intake,
     "review": check_page,  # opening a review link shows the page and changes nothing
     "upload": check_page,

@@ -48,7 +48,8 @@ def test_every_zip_handler_imports_without_opencv_onnxruntime_or_rembg(aws):
         if stack.resources[logical_id]["Properties"].get("PackageType") != "Image"
     }
     assert set(zip_functions) == {"IngestFunction", "VariantsFunction", "PublishFunction", "SweepFunction",
-                                  "ReviewFunction", "UploadFunction", "ShopFunction", "MailIntakeFunction",
+                                  "ReviewFunction", "UploadFunction", "ShopFunction", "ExportFunction",
+                                  "MailIntakeFunction",
                                   "DriveSyncFunction"}
     environment = {**{k: v for k, v in os.environ.items() if not k.startswith("PICR_")},
                    "PYTHONPATH": os.pathsep.join([str(REPO / "layers" / "pillow"), str(REPO)])}

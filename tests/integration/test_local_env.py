@@ -34,6 +34,7 @@ DEPLOYED_OUTPUTS = {  # what sam deploy of template.yaml leaves as the stack's o
     "WorkQueueUrl": f"{QUEUE}work", "CutoutQueueUrl": f"{QUEUE}cutout", "VariantsQueueUrl": f"{QUEUE}variants",
     "CutoutFunctionName": "picr-cutout",
     "PublishQueueUrl": f"{QUEUE}publish", "DeadLetterQueueUrl": f"{QUEUE}dlq", "MailQueueUrl": f"{QUEUE}mail",
+    "ExportQueueUrl": f"{QUEUE}export",
     "JobsTableName": "picr-jobs", "IdempotencyTableName": "picr-idempotency",
     "AlarmTopicArn": f"arn:aws:sns:{REGION}:{ACCOUNT}:picr-alarms",
     "DriveSecretArn": f"{SECRET}drive-key-AbCdEf",
@@ -83,7 +84,7 @@ def test_the_env_file_gives_every_function_the_stacks_real_names(made_env) -> No
     environments = json.loads((out / "env.json").read_text())
     # the stack's lanes: the Drive and email lanes are on
     assert set(environments) == {"IngestFunction", "CutoutFunction", "VariantsFunction", "PublishFunction",
-                                 "SweepFunction", "ReviewFunction", "UploadFunction", "ShopFunction",
+                                 "SweepFunction", "ReviewFunction", "UploadFunction", "ShopFunction", "ExportFunction",
                                  "DriveSyncFunction", "MailIntakeFunction"}
     for name, variables in environments.items():
         assert variables["PICR_BUCKET"] == BUCKET

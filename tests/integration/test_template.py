@@ -30,6 +30,7 @@ from samcli.yamlhelper import yaml_parse
 from picr.settings import (
     CutoutSettings,
     DriveSyncSettings,
+    ExportSettings,
     IngestSettings,
     MailIntakeSettings,
     PublishSettings,
@@ -341,7 +342,7 @@ def expected_grants(lanes: frozenset[str]) -> dict[str, set[tuple[str, str]]]:
         | review_key
         | grant(("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"),
                 "${JobsTable.Arn}")
-        | grant("s3:GetObject", *objects("work/*", "out/*"))
+        | grant("s3:GetObject", *objects("work/*", "out/*", "exports/*"))  # exports: their download links
         | grant(("s3:GetObject", "s3:GetObjectVersion", "s3:DeleteObject"), *objects("originals/*", "inbox/*"))
         | grant("s3:PutObject", *objects("rejected/*"))
         | grant("s3:ListBucket", BUCKET)
@@ -364,9 +365,19 @@ def expected_grants(lanes: frozenset[str]) -> dict[str, set[tuple[str, str]]]:
         | review_key
         | grant(("dynamodb:GetItem", "dynamodb:Query"), *JOB_TABLE, "${JobsTable.Arn}/index/by-created")
         | grant("s3:GetObject", *objects("out/*", "work/*", "config/channels.json"))
-        # re-renders: one message per product to the variants stage, the batch record in its own corner
+        # re-renders: one message per product to the variants stage, the batch record in its own corner (opened,
+        # what was queued recorded, read again to resume a start cut short)
         | grant("sqs:SendMessage", "${VariantsQueue.Arn}")
-        | grant("dynamodb:PutItem", "${IdempotencyTable.Arn}"),
+        | grant(("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem"), "${IdempotencyTable.Arn}")
+        | grant("sqs:SendMessage", "${ExportQueue.Arn}"),  # one message per zip export
+        # The zip export: reads published images and one job at a time, writes (and may abort) multipart
+        # uploads under exports/ only, signs the zip's download link, mails once per export.
+        "ExportFunction": baseline("ExportLogGroup") | IDEMPOTENCY
+        | grant("s3:GetObject", *objects("out/*"))
+        | grant(("s3:PutObject", "s3:AbortMultipartUpload"), *objects("exports/*"))
+        | grant("dynamodb:GetItem", "${JobsTable.Arn}")
+        | grant(CONSUME, "${ExportQueue.Arn}")
+        | send_mail | sns | review_key,
     }
     if "drive" in lanes:
         expected["DriveSyncFunction"] = (
@@ -488,7 +499,7 @@ def test_no_secret_value_is_in_any_environment_variable(lanes_on: dict) -> None:
 def test_only_the_review_lane_reads_the_review_link_key(lanes_on: dict) -> None:
     readers = {name for name, found in function_grants(lanes_on).items()
                if ("secretsmanager:GetSecretValue", "${ReviewTokenSecret}") in found}
-    assert readers == {"PublishFunction", "SweepFunction", "ReviewFunction", "ShopFunction"}
+    assert readers == {"PublishFunction", "SweepFunction", "ReviewFunction", "ShopFunction", "ExportFunction"}
 
 
 def test_publish_deletes_nothing(lanes_on: dict) -> None:
@@ -610,12 +621,37 @@ def test_the_shop_page_never_scans_or_writes_a_job_or_an_image_and_is_announced(
     jobs_actions = {action for action, resource in grants if resource.startswith("${JobsTable")}
     assert jobs_actions == {"dynamodb:GetItem", "dynamodb:Query"}  # no Scan, no write
     assert {action for action, _resource in grants if action.startswith("s3:")} == {"s3:GetObject"}
-    by_action = {action: statement for statement in statements(deployment["Resources"]["ShopRole"], deployment)
-                 for action in as_list(statement["Action"])}
-    assert by_action["dynamodb:PutItem"]["Condition"] == {
-        "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["rerender#*"]}}
+    batch_records = [statement for statement in statements(deployment["Resources"]["ShopRole"], deployment)
+                     if "${IdempotencyTable.Arn}" in map(render, as_list(statement["Resource"]))]
+    assert batch_records and all(statement["Condition"] == {  # batch records, nothing else of that table
+        "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["rerender#*"]}} for statement in batch_records)
     assert deployment["Outputs"]["ShopUrl"]["Value"] == {"Fn::GetAtt": ["ShopFunctionUrl", "FunctionUrl"]}
     assert deployment["Outputs"]["OwnerLinkKeyArn"]["Value"] == {"Ref": "OwnerLinkSecret"}
+
+
+def test_the_export_writes_only_zips_under_exports_and_never_deletes_or_lists(lanes_on: dict) -> None:
+    grants = function_grants(lanes_on)["ExportFunction"]
+    writes = {(action, resource) for action, resource in grants
+              if action.startswith("s3:") and action != "s3:GetObject"}
+    assert writes == grant(("s3:PutObject", "s3:AbortMultipartUpload"), f"{BUCKET}/exports/*")
+    assert {resource for action, resource in grants if action == "s3:GetObject"} == {f"{BUCKET}/out/*"}
+    jobs = {action for action, resource in grants if resource.startswith("${JobsTable")}
+    assert jobs == {"dynamodb:GetItem"}  # one job at a time: no Query, no Scan, no write
+    assert lanes_on["Outputs"]["ExportQueueUrl"]["Value"] == {"Ref": "ExportQueue"}
+
+
+def test_an_export_outlives_its_download_link_and_then_goes(deployment: dict) -> None:
+    from picr.settings import DownloadLinkSettings
+    from picr.stages.export import EXPORT_KEEP_DAYS, EXPORTS
+
+    rules = lifecycle_rules(deployment)
+    exported = fate(rules, f"{EXPORTS}0123456789abcdef/picr-market-2026-11-21.zip")
+    longest_link_days = next(bound.le for bound in DownloadLinkSettings.model_fields["link_expiry_days"].metadata
+                             if hasattr(bound, "le"))
+    assert exported.expires_after_days == EXPORT_KEEP_DAYS > longest_link_days  # the link dies first
+    assert exported.noncurrent_expires_after_days == 1  # a rebuilt zip's abandoned version goes too
+    for prefix in KEPT + PUBLISHED:  # the rule touches nothing else
+        assert fate(rules, f"{prefix}0123456789abcdef0123/vase.jpg").expires_after_days != EXPORT_KEEP_DAYS
 
 
 def test_the_bucket_accepts_browser_posts_from_function_urls_only(deployment: dict) -> None:
@@ -652,7 +688,7 @@ SETTINGS = {  # logical id: the settings model its handler reads at cold start
     "IngestFunction": IngestSettings, "CutoutFunction": CutoutSettings, "VariantsFunction": VariantsSettings,
     "PublishFunction": PublishSettings, "SweepFunction": SweepSettings, "ReviewFunction": ReviewSettings,
     "DriveSyncFunction": DriveSyncSettings, "MailIntakeFunction": MailIntakeSettings, "UploadFunction": UploadSettings,
-    "ShopFunction": ShopSettings,
+    "ShopFunction": ShopSettings, "ExportFunction": ExportSettings,
 }
 POWERTOOLS_ENVIRONMENT = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL"}
 IMAGE_ENVIRONMENT = {"U2NET_HOME"}  # where the engine finds the baked model
@@ -667,6 +703,7 @@ FUNCTION_SHAPE = {  # logical id: (name, memory, timeout, code)
     "MailIntakeFunction": ("mail-intake", 512, 60, "functions/mail_intake/"),
     "UploadFunction": ("upload", 256, 10, "functions/upload/"),
     "ShopFunction": ("shop", 256, 10, "functions/shop/"),
+    "ExportFunction": ("export", 512, 300, "functions/export/"),
 }
 
 
@@ -783,7 +820,7 @@ def test_queues_share_one_dead_letter_queue_after_five_receives(deployment: dict
         assert properties["SqsManagedSseEnabled"] is True, name
         assert render(properties["QueueName"]).startswith("${AppName}-")
     # Every stage hand-off and trigger has its queue (the runner routes by them).
-    expected = {"WorkQueue", "CutoutQueue", "VariantsQueue", "PublishQueue"}
+    expected = {"WorkQueue", "CutoutQueue", "VariantsQueue", "PublishQueue", "ExportQueue"}
     assert expected <= set(queues)
 
 
@@ -986,7 +1023,7 @@ def test_sqs_wiring_is_in_the_shape_the_local_runner_reads(source: dict) -> None
                 routed[queue[0]] = name
     assert routed == {"WorkQueue": "IngestFunction", "CutoutQueue": "CutoutFunction",
                       "VariantsQueue": "VariantsFunction", "PublishQueue": "PublishFunction",
-                      "MailQueue": "MailIntakeFunction"}
+                      "MailQueue": "MailIntakeFunction", "ExportQueue": "ExportFunction"}
     for queue in routed:
         assert resources[queue]["Type"] == "AWS::SQS::Queue"
         assert re.fullmatch(r"\$\{AppName\}-[a-z]+", resources[queue]["Properties"]["QueueName"]["Fn::Sub"])

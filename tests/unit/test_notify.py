@@ -20,6 +20,7 @@ from picr.image.thumbnail import CHECKER_SQUARE_PX, make_thumbnail
 from picr.notify.emails import (
     ATTACHMENT_MAX_EDGE,
     VariantLink,
+    build_export_email,
     build_held_email,
     build_ready_email,
     build_rejected_email,
@@ -417,3 +418,28 @@ def test_html_is_one_document_with_entities_that_decode_to_the_text_facts():
     assert html.lstrip().startswith("<!DOCTYPE html>") and html.rstrip().endswith("</html>")
     assert 'name="viewport"' in html
     assert unescape(re.search(r"<title>(.*)</title>", html).group(1)) == "invoice.pdf: could not be used"
+
+
+def _export(url: str | None = "https://abc.lambda-url.eu-west-2.on.aws/download?t=x.y", left_out: int = 0):
+    return build_export_email(sender=SENDER, recipients=[OWNER], export_id="0123456789abcdef", channel="market",
+                              selection="the products sent from 1 Nov 2025 to 7 Nov 2025", count=42,
+                              size_bytes=17_345_678, url=url, left_out=left_out, sent_at=SENT_AT)
+
+
+def test_the_export_email_links_the_zip_and_says_what_is_in_it_and_for_how_long():
+    parsed = _parsed(_export(left_out=3))
+    assert parsed["Subject"] == "market: 42 images in one zip"
+    assert (parsed["X-Picr-Kind"], parsed["X-Picr-Job"], parsed["To"]) == ("export", "0123456789abcdef", OWNER)
+    for body in (_text(parsed), unescape(re.sub(r"<[^>]+>", " ", _html(parsed)))):
+        assert "the products sent from 1 Nov 2025 to 7 Nov 2025" in body and "42 files, 17.3 MB" in body
+        assert "works for 7 days, until 28 Nov 2025, 09:30 UTC" in body
+        assert "3 products of your selection had no market image" in body
+    assert 'href="https://abc.lambda-url.eu-west-2.on.aws/download?t=x.y"' in _html(parsed)
+
+
+def test_the_export_email_without_a_zip_says_why_and_links_nothing():
+    parsed = _parsed(_export(url=None, left_out=5))
+    assert parsed["Subject"] == "market: no images to put in a zip"
+    assert "no zip was made" in _text(parsed) and "http" not in _text(parsed)
+    with pytest.raises(ValueError, match="not an http"):
+        _export(url="javascript:alert(1)")

@@ -99,12 +99,17 @@ class NotifySettings(_Idempotency):
         return [self.owner_email]
 
 
-class ReviewLinkSettings(FunctionSettings):
-    """A function that mints the signed Approve / Reject / Retry links."""
+class _ReviewFunction(FunctionSettings):
+    """A function that mints links to the review function, signed with its key."""
 
     review_url: str = Field(min_length=8)
     """The review function's URL (its Function URL); the signed links point here."""
     review_secret_arn: str = Field(min_length=3)
+
+
+class ReviewLinkSettings(_ReviewFunction):
+    """A function that mints the signed Approve / Reject / Retry links."""
+
     review_link_hours: float = Field(default=72, gt=0, le=7 * 24)
     """How long a review link works. The daily digest re-issues links for every job still held, so a link
     only has to outlive a weekend away from the inbox; a short life limits what a forwarded mail can do."""
@@ -145,9 +150,31 @@ class VariantsSettings(_Jobs):
     publish_queue_url: str
 
 
-class PublishSettings(_Jobs, NotifySettings, ReviewLinkSettings):
+class DownloadLinkSettings(_ReviewFunction):
+    """A function that mails download links (the review function redirects them; ``picr.links.download``)."""
+
     link_expiry_days: int = Field(default=7, ge=1, le=7)
-    """How long the ready email's download links work (their signed token; see ``picr.links.download``)."""
+    """How long an email's download links work (their signed token)."""
+
+    @property
+    def link_lifetime(self) -> timedelta:
+        return timedelta(days=self.link_expiry_days)
+
+
+MAX_EXPORT_IMAGES = 2000
+"""The ceiling of that setting: an export message names its products, and SQS carries at most 256 KB (2,000 ids
+are ~50 KB); past a few thousand images the export would not finish inside its timeout either."""
+
+
+class _ExportLimit(FunctionSettings):
+    export_max_images: int = Field(default=1000, ge=1, le=MAX_EXPORT_IMAGES)
+    """The most images one zip export takes (``PICR_EXPORT_MAX_IMAGES`` of the shop and export functions): the
+    shop page refuses a larger selection, and the export function a message naming more. At ~0.4 MB an image,
+    1,000 make a zip of about 0.4 GB, built well inside the function's 5 minutes."""
+
+
+class PublishSettings(_Jobs, NotifySettings, ReviewLinkSettings, DownloadLinkSettings):
+    """Publish mails the ready email's download links and the review email's decision links."""
 
 
 class SweepSettings(_Jobs, NotifySettings, ReviewLinkSettings):
@@ -180,17 +207,26 @@ class UploadSettings(_Jobs, _Idempotency):
     upload_photos_per_hour: int = Field(default=60, ge=1)
 
 
-class ShopSettings(_Jobs, _Idempotency, ReviewLinkSettings):
-    """The shop page: every product behind the owner link, review links for the held ones, and re-renders
-    (their batch records live in the idempotency table)."""
+class ShopSettings(_Jobs, _Idempotency, ReviewLinkSettings, _ExportLimit):
+    """The shop page: every product behind the owner link, review links for the held ones, re-renders (their
+    batch records live in the idempotency table) and zip exports."""
 
     owner_secret_arn: str = Field(min_length=3)
     variants_queue_url: str
+    export_queue_url: str
     shop_page_size: int = Field(default=20, ge=1, le=100)
     """Products per page of the shop page (one Query of that many rows)."""
     shop_view_minutes: int = Field(default=15, ge=1, le=60)
     """How long the page's image and download links work: minted per page view, so they need only outlive
     the visit (and never the role credentials that sign them)."""
+
+
+class ExportSettings(_Jobs, NotifySettings, DownloadLinkSettings, _ExportLimit):
+    """The zip export: published images streamed into one zip under ``exports/``, announced by one email."""
+
+    export_part_mb: int = Field(default=8, ge=5, le=64)
+    """Size of each multipart part the zip is uploaded in (S3 takes at least 5 MiB but for the last): the one
+    part held in memory at a time."""
 
 
 class MailIntakeSettings(NotifySettings):

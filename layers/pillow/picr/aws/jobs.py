@@ -22,7 +22,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal
 from enum import Enum
 from typing import Any
@@ -280,15 +280,54 @@ class JobStore:
         last = response.get("LastEvaluatedKey")
         return [job_from_item(_plain(item)) for item in response.get("Items", [])], _cursor(last) if last else None
 
+    def created_between(self, start: str, end: str) -> Iterator[Job]:
+        """Every job opened from ``start`` to ``end`` (ISO times, both included), newest first, read a page at a
+        time from ``by-created`` as the caller goes (so a caller that stops early reads no more)."""
+        items = self._pages(IndexName=LISTING_INDEX, ScanIndexForward=False,
+                            KeyConditionExpression="#p = :p AND created_at BETWEEN :s AND :e",
+                            ExpressionAttributeNames={"#p": LISTING_ATTRIBUTE},
+                            ExpressionAttributeValues=_item({":p": LISTING_ALL, ":s": start, ":e": end}))
+        return (job_from_item(item) for item in items)
+
+    def unlisted(self) -> Iterator[Job]:
+        """Jobs missing from ``by-created`` (opened before it existed: no ``listing`` or ``created_at``), a page at
+        a time. Every job is in ``by-status`` exactly once, so one Query per state finds them all: no Scan."""
+        for status in Status:
+            yield from (job_from_item(item) for item in self._pages(
+                IndexName=STATUS_INDEX, KeyConditionExpression="#s = :s",
+                FilterExpression="attribute_not_exists(#l) OR attribute_not_exists(created_at)",
+                ExpressionAttributeNames={"#s": STATUS_ATTRIBUTE, "#l": LISTING_ATTRIBUTE},
+                ExpressionAttributeValues=_item({":s": status})))
+
+    def add_listing(self, job_id: str, *, created_at: str) -> bool:
+        """Put a job into ``by-created``, opened at ``created_at`` unless it records its own; False when it is
+        there already (so running a backfill twice changes nothing the second time)."""
+        try:
+            self._client.update_item(
+                TableName=self._table, Key=_item({"job_id": job_id, "ts": CURRENT}),
+                UpdateExpression="SET #l = :l, created_at = if_not_exists(created_at, :c)",
+                ConditionExpression="attribute_exists(job_id) AND (attribute_not_exists(#l) OR "
+                                    "attribute_not_exists(created_at))",
+                ExpressionAttributeNames={"#l": LISTING_ATTRIBUTE},
+                ExpressionAttributeValues=_item({":l": LISTING_ALL, ":c": created_at}))
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
     def _query_all(self, **kwargs: Any) -> list[dict[str, Any]]:
         """Every page of a Query on the table (never a Scan)."""
-        items: list[dict[str, Any]] = []
+        return list(self._pages(**kwargs))
+
+    def _pages(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        """The items of a Query on the table (never a Scan), one page fetched at a time."""
         kwargs["TableName"] = self._table
         while True:
             response = self._client.query(**kwargs)
-            items.extend(_plain(item) for item in response.get("Items", []))
+            yield from (_plain(item) for item in response.get("Items", []))
             if "LastEvaluatedKey" not in response:
-                return items
+                return
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
     def _history_put(self, job_id: str, status: Status, at: str, detail: Mapping[str, Any] | None) -> dict:

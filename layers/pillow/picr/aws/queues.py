@@ -6,11 +6,13 @@ redelivered one carries nothing stale.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from collections.abc import Callable, Sequence
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from picr.job import JOB_ID_PATTERN
+from picr.settings import MAX_EXPORT_IMAGES
 
 
 class StageMessage(BaseModel):
@@ -43,6 +45,20 @@ class RerenderedMessage(RerenderMessage):
     problem: str | None = None
 
 
+class ExportMessage(BaseModel):
+    """To the export function: zip the ``channel`` images of these products (their order is the zip's)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    export_id: str = Field(pattern=BATCH_ID_PATTERN)
+    channel: str = Field(min_length=1, max_length=40)
+    job_ids: tuple[Annotated[str, Field(pattern=JOB_ID_PATTERN)], ...] = Field(min_length=1,
+                                                                               max_length=MAX_EXPORT_IMAGES)
+    selection: str = Field(max_length=200)
+    """What the owner chose, in their words ("3 selected products", "products sent 1–7 Nov 2026")."""
+    requested_at: str
+
+
 class QueueSender:
     """Adapter over one SQS queue; takes its boto3 SQS client so tests pass a moto one."""
 
@@ -50,15 +66,21 @@ class QueueSender:
         self._client = client
         self.url = queue_url
 
-    def send(self, message: StageMessage) -> str:
+    def send(self, message: BaseModel) -> str:
         response = self._client.send_message(QueueUrl=self.url, MessageBody=message.model_dump_json())
         return response["MessageId"]
 
-    def send_all(self, messages: list[StageMessage]) -> None:
-        """Many messages, ten to a request (SQS's most); a batch entry SQS did not take raises."""
+    def send_all(self, messages: Sequence[StageMessage],
+                 on_sent: Callable[[Sequence[StageMessage]], None] | None = None) -> None:
+        """Many messages, ten to a request (SQS's most). ``on_sent`` is told which messages of each request SQS
+        took before the next request goes (so a caller can record progress); one SQS did not take raises."""
         for start in range(0, len(messages), 10):
+            chunk = messages[start:start + 10]
             entries = [{"Id": str(index), "MessageBody": message.model_dump_json()}
-                       for index, message in enumerate(messages[start:start + 10])]
+                       for index, message in enumerate(chunk)]
             response = self._client.send_message_batch(QueueUrl=self.url, Entries=entries)
+            taken = [chunk[int(entry["Id"])] for entry in response.get("Successful", [])]
+            if on_sent and taken:
+                on_sent(taken)
             if response.get("Failed"):
                 raise RuntimeError(f"SQS did not take {len(response['Failed'])} messages: {response['Failed'][0]}")

@@ -91,3 +91,15 @@ def safe_file_name(name: str) -> str:
     extension = _EXTENSION.search(cleaned)
     suffix = extension.group(0) if extension else ""
     return cleaned[: MAX_FILE_NAME - len(suffix)].rstrip("._-") + suffix
+
+
+
+def product_file_stem(product: str, job_id: str) -> str:
+    """The product's name as the start of a file name (``Sea-salt-candle``); the job id when it has none."""
+    return safe_file_name(product or job_id).rsplit(".", 1)[0]
+
+
+def product_file_name(product: str, job_id: str, channel: str, ext: str) -> str:
+    """What a published image is saved as when the owner takes it away: the product's name, then the channel
+    (``Sea-salt-candle-market.jpg``), so a folder of them uploads to a shop as it is."""
+    return f"{product_file_stem(product, job_id)}-{channel}.{ext}"

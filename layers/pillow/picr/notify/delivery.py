@@ -2,14 +2,16 @@
 
 Powertools idempotency records each notice (e.g. job + outcome, or the digest's day) in the
 idempotency table before sending; a repeat finds the record and returns the first MessageId. The
-records live 14 days, the longest an SQS message can.
+records live 14 days, the longest an SQS message can. The same records make other work happen once
+per input (``Once``): a zip export is built once per export, however often its message arrives.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from email.message import EmailMessage
-from typing import Any
+from typing import Any, TypeVar
 
 from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,
@@ -22,19 +24,39 @@ from picr.settings import NotifySettings
 
 Deliver = Callable[[dict[str, str], EmailMessage], str]
 RETENTION_S = 14 * 24 * 3600
+F = TypeVar("F", bound=Callable[..., Any])
 
 
-def idempotent_delivery(settings: NotifySettings, *, ses: Any, sns: Any,
-                        dynamodb: Any) -> tuple[Deliver, IdempotencyConfig]:
-    """A ``deliver(notice, message)`` that sends through SES or SNS once per distinct ``notice``.
+@dataclass(frozen=True)
+class Once:
+    """Powertools idempotency over the idempotency table. ``config`` is what the handler registers its Lambda
+    context on, so work cut short by a timeout is retried once its in-progress record expires instead of being
+    blocked for 14 days."""
 
-    Returns the config too: the handler registers its Lambda context on it, so a send cut short by a
-    timeout is retried once its in-progress record expires instead of being blocked for 14 days.
-    """
-    config = IdempotencyConfig(expires_after_seconds=RETENTION_S)
-    persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table, boto3_client=dynamodb)
+    config: IdempotencyConfig
+    table: str
+    dynamodb: Any
 
-    @idempotent_function(data_keyword_argument="notice", config=config, persistence_store=persistence)
+    def per(self, data_keyword: str) -> Callable[[F], F]:
+        """Decorate a function to run once per distinct value of its ``data_keyword`` argument (a dict); a repeat
+        returns the first call's (JSON) result.
+
+        Each decorated function gets its own persistence layer: the layer remembers the function it last worked
+        for, so one shared by nested idempotent functions (an export that sends its email) would record the
+        outer one's result under the inner one's key and leave the outer one in progress."""
+        persistence = DynamoDBPersistenceLayer(table_name=self.table, boto3_client=self.dynamodb)
+        return idempotent_function(data_keyword_argument=data_keyword, config=self.config,
+                                   persistence_store=persistence)
+
+
+def once(settings: NotifySettings, dynamodb: Any) -> Once:
+    return Once(IdempotencyConfig(expires_after_seconds=RETENTION_S), settings.idempotency_table, dynamodb)
+
+
+def delivery(settings: NotifySettings, done_once: Once, *, ses: Any, sns: Any) -> Deliver:
+    """A ``deliver(notice, message)`` that sends through SES or SNS once per distinct ``notice``."""
+
+    @done_once.per("notice")
     def send(*, notice: dict[str, str], message: EmailMessage) -> str:
         if settings.notify_channel == "sns" and settings.sns_topic_arn:
             return publish_via_sns(sns, settings.sns_topic_arn, message)
@@ -43,4 +65,11 @@ def idempotent_delivery(settings: NotifySettings, *, ses: Any, sns: Any,
     def deliver(notice: dict[str, str], message: EmailMessage) -> str:
         return send(notice=notice, message=message)
 
-    return deliver, config
+    return deliver
+
+
+def idempotent_delivery(settings: NotifySettings, *, ses: Any, sns: Any,
+                        dynamodb: Any) -> tuple[Deliver, IdempotencyConfig]:
+    """``delivery`` over its own ``Once``; returns the config the handler registers its Lambda context on."""
+    done_once = once(settings, dynamodb)
+    return delivery(settings, done_once, ses=ses, sns=sns), done_once.config

@@ -21,7 +21,7 @@ from typing import Any, Literal
 from picr.intake.naming import one_line
 from picr.templating import render
 
-Kind = Literal["ready", "review", "held", "rejected", "digest", "rerender"]
+Kind = Literal["ready", "review", "held", "rejected", "digest", "rerender", "export"]
 
 
 @dataclass(frozen=True)
@@ -134,6 +134,14 @@ def describe_duration(duration: timedelta) -> str:
         return f"{days} day{'s' if days != 1 else ''}"
     hours = round(duration.total_seconds() / 3600)
     return f"{hours} hour{'s' if hours != 1 else ''}"
+
+
+def describe_size(size: int) -> str:
+    """Bytes as a person reads a download's size: ``850 KB``, ``12.4 MB``, ``1.2 GB`` (powers of 1000)."""
+    for unit, scale in (("GB", 10**9), ("MB", 10**6)):
+        if size >= scale:
+            return f"{size / scale:.1f} {unit}"
+    return f"{max(1, round(size / 1000))} KB"
 
 
 def describe_time(moment: datetime) -> str:

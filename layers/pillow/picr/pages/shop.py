@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
 from picr.job import Job, PublishedImage
 from picr.notify.emails import UNNAMED_PRODUCT
@@ -29,6 +29,11 @@ def when(at: str) -> str:
         return f"{datetime.fromisoformat(at):%d %b %Y, %H:%M} UTC"
     except ValueError:
         return at
+
+
+def day(moment: date) -> str:
+    """A day as the owner reads it (``7 Nov 2026``)."""
+    return f"{moment.day} {moment:%b %Y}"
 
 
 def page_headers(storage_origin: str) -> dict[str, str]:
@@ -116,3 +121,9 @@ def render_product(view: ProductView) -> str:
 
 def render_message(title: str, message: str) -> str:
     return render("review_result.html", {"title": title, "message": message, "job_id": None})
+
+
+def render_resume(title: str, message: str, *, token: str, batch_id: str) -> str:
+    """A re-render whose start was cut short: what was queued, and a button that queues the rest of the batch."""
+    return render("shop_resume.html", {"title": title, "message": message, "token": token, "batch_id": batch_id,
+                                       "job_id": None})

@@ -10,29 +10,41 @@ Refused before anything is sent, each with a message the owner can act on: a cha
 validate, a channel the config does not have, a selection of more than ``MAX_PRODUCTS`` or of jobs that are
 not ready, and nothing to do. The variants queue's consumer is capped in concurrency by the template, so a
 large batch waits in the queue rather than flooding anything.
+
+A start that fails part-way (SQS refusing a request after the first ones went) leaves its batch waiting for
+products that were never queued, so it would never complete and its summary would never come. The batch
+therefore records which products' messages SQS took, the start says how far it got (``RerenderIncomplete``),
+and ``resume_rerender`` queues the rest of that same batch; run again, it queues nothing twice.
 """
 
 from __future__ import annotations
 
-import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from picr.aws.batches import RerenderBatches
-from picr.aws.bucket import CHANNELS_CONFIG_KEY, ImageBucket
+from picr.aws.bucket import ImageBucket
 from picr.aws.jobs import JobStore
-from picr.aws.queues import QueueSender, RerenderMessage
-from picr.image.channels import ChannelConfigError, load_channel_config
-from picr.job import JOB_ID_PATTERN, Status
+from picr.aws.queues import QueueSender, RerenderMessage, StageMessage
+from picr.job import Status
+from picr.stages.selection import Refused, configured_channel, over_limit, selected_ready
 
 MAX_PRODUCTS = 1000
 """The most products one re-render takes; a larger shop re-renders in selections."""
-_JOB_ID = re.compile(JOB_ID_PATTERN)
+RerenderRefused = Refused
+"""A re-render refused before anything was sent (``picr.stages.selection.Refused``)."""
 
 
-class RerenderRefused(ValueError):
-    """Nothing was started; the message says why, in the owner's words."""
+@dataclass
+class RerenderIncomplete(RuntimeError):
+    """The batch is open but not every product was queued; ``resume_rerender(batch_id)`` queues the rest."""
+
+    def __init__(self, batch_id: str, channel: str, queued: int, total: int, cause: Exception) -> None:
+        super().__init__(f"The {channel} images of {queued} of {total} products are being made again; the other "
+                         f"{total - queued} could not be queued ({cause}). Queue them to finish this re-render "
+                         f"(batch {batch_id}).")
+        self.batch_id, self.queued, self.total = batch_id, queued, total
 
 
 @dataclass
@@ -52,40 +64,52 @@ class StartedBatch:
 
 def start_rerender(channel: str, selection: Sequence[str] | None, ctx: RerenderContext, *,
                    now_s: float) -> StartedBatch:
-    """Check the request, open the batch, queue one message per product; ``RerenderRefused`` otherwise."""
-    try:
-        config = load_channel_config(ctx.bucket.get_optional(CHANNELS_CONFIG_KEY))
-    except ChannelConfigError as exc:
-        raise RerenderRefused(f"config/channels.json does not validate, so nothing was re-rendered:\n{exc}") from exc
-    names = [spec.name for spec in config.channels]
-    if channel not in names:
-        raise RerenderRefused(f"There is no channel {channel!r} in config/channels.json (its channels: "
-                              f"{', '.join(names)}).")
+    """Check the request, open the batch, queue one message per product; ``RerenderRefused`` otherwise, and
+    ``RerenderIncomplete`` when only some were queued."""
+    configured_channel(channel, ctx.bucket)
     job_ids = _ready_jobs(selection, ctx)
     batch = StartedBatch(secrets.token_hex(8), channel, tuple(job_ids))
-    ctx.batches.open(batch.batch_id, channel=channel, total=len(job_ids), now_s=now_s)
-    ctx.variants_queue.send_all([RerenderMessage(job_id=job_id, batch_id=batch.batch_id, channel=channel)
-                                 for job_id in job_ids])
+    ctx.batches.open(batch.batch_id, channel=channel, job_ids=job_ids, now_s=now_s)
+    _queue(batch, job_ids, ctx)
     return batch
+
+
+def resume_rerender(batch_id: str, ctx: RerenderContext) -> StartedBatch:
+    """Queue the products of a batch whose start was cut short that are not queued yet (none, the second time);
+    returns the batch with the products it queued now."""
+    try:
+        plan = ctx.batches.plan(batch_id)
+    except LookupError as exc:
+        raise RerenderRefused(f"There is no re-render {batch_id!r} to finish (a batch is kept 14 days).") from exc
+    pending = plan.pending
+    batch = StartedBatch(batch_id, plan.channel, tuple(pending))
+    _queue(StartedBatch(batch_id, plan.channel, plan.jobs), pending, ctx, already=len(plan.queued))
+    return batch
+
+
+def _queue(batch: StartedBatch, job_ids: Sequence[str], ctx: RerenderContext, *, already: int = 0) -> None:
+    """One message per product, each request's products recorded as queued once SQS took them."""
+    queued = already
+
+    def taken(messages: Sequence[StageMessage]) -> None:
+        nonlocal queued
+        ctx.batches.mark_queued(batch.batch_id, [message.job_id for message in messages])
+        queued += len(messages)
+
+    messages = [RerenderMessage(job_id=job_id, batch_id=batch.batch_id, channel=batch.channel) for job_id in job_ids]
+    try:
+        ctx.variants_queue.send_all(messages, on_sent=taken)
+    except Exception as exc:  # whatever stopped it (SQS, the network, the batch record), the rest can be queued
+        raise RerenderIncomplete(batch.batch_id, batch.channel, queued, len(batch.job_ids), exc) from exc
 
 
 def _ready_jobs(selection: Sequence[str] | None, ctx: RerenderContext) -> list[str]:
     if selection is None:
         ready = [job.job_id for job in ctx.jobs.in_status(Status.DONE)]
         if len(ready) > MAX_PRODUCTS:
-            raise RerenderRefused(f"{len(ready)} products are ready; a re-render takes at most {MAX_PRODUCTS}. "
-                                  "Select them in parts.")
+            raise over_limit(len(ready), MAX_PRODUCTS, "re-rendered")
     else:
-        wanted = list(dict.fromkeys(selection))
-        if len(wanted) > MAX_PRODUCTS:
-            raise RerenderRefused(f"{len(wanted)} products were selected; a re-render takes at most {MAX_PRODUCTS}.")
-        unknown = [job_id for job_id in wanted if not _JOB_ID.fullmatch(job_id)]
-        jobs = {job_id: ctx.jobs.get(job_id) for job_id in wanted if job_id not in unknown}
-        not_ready = unknown + [job_id for job_id, job in jobs.items() if job is None or job.status != Status.DONE]
-        if not_ready:
-            raise RerenderRefused(f"{len(not_ready)} of the selected products are not ready (only published "
-                                  f"products can be re-rendered): {', '.join(not_ready[:5])}")
-        ready = wanted
+        ready = [job.job_id for job in selected_ready(selection, ctx.jobs, limit=MAX_PRODUCTS, doing="re-rendered")]
     if not ready:
         raise RerenderRefused("There are no ready products to re-render.")
     return ready

@@ -4,7 +4,9 @@ Every request starts with the owner token: a malformed or forged one (which is w
 replaced key is: revoked) gets 403, an expired one 410, before anything is read. The list is one Query
 of one index page (``JobStore.newest``: every job by ``by-created``, or the held ones by ``by-status``),
 never a Scan, and pages on with the index's own cursor. Images and downloads are presigned for the length
-of a visit; nothing here changes anything.
+of a visit; showing a page changes nothing. Two forms post back from the list page, only from the page
+itself (``same_origin``) and with the owner token in their body: a re-render of one channel and a zip export
+of one channel, each for the products ticked on the page, or (nothing ticked) every ready product.
 """
 
 from __future__ import annotations
@@ -18,12 +20,11 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from picr.aws.batches import RerenderBatches
-from picr.aws.bucket import CHANNELS_CONFIG_KEY, ImageBucket
+from picr.aws.bucket import ImageBucket
 from picr.aws.jobs import JobStore
-from picr.aws.queues import QueueSender
+from picr.aws.queues import BATCH_ID_PATTERN, QueueSender
 from picr.aws.secrets import Secrets
-from picr.image.channels import ChannelConfigError, load_channel_config
-from picr.intake.naming import safe_file_name
+from picr.intake.naming import product_file_name
 from picr.job import JOB_ID_PATTERN, SETTLED, HistoryEntry, Job, Status
 from picr.links.owner import read_owner_token
 from picr.links.review import ReviewLinks, review_links_for
@@ -32,29 +33,35 @@ from picr.notify.emails import UNNAMED_PRODUCT
 from picr.pages import shop as pages
 from picr.pages.requester import Requester, same_origin
 from picr.settings import ShopSettings
-from picr.stages.rerender import RerenderContext, RerenderRefused, start_rerender
+from picr.stages.export_request import ExportForm, ExportRequestContext, request_export
+from picr.stages.rerender import MAX_PRODUCTS, RerenderContext, RerenderIncomplete, resume_rerender, start_rerender
+from picr.stages.selection import Refused, configured_channels
 
 PRODUCT_PATH = "product"
 CHANNEL_ORDER = ("social", "web", "market")
 MAX_DETAILS = 6
 """History details shown per step: the few that say what happened (reasons, who decided), not every field."""
 _JOB_ID = re.compile(JOB_ID_PATTERN)
+_BATCH_ID = re.compile(BATCH_ID_PATTERN)
 
 _REFUSALS: dict[str, tuple[int, str, str]] = {
     "missing": (400, "This page opens from your shop link",
                 "Open the shop link you were given (it ends in ?t=…)."),
     "malformed": (403, "This shop link is not valid",
-                  "It may have been cut short pages.when it was copied. Open the whole link again."),
+                  "It may have been cut short when it was copied. Open the whole link again."),
     "forged": (403, "This shop link is not valid",
                "It was revoked (the owner-link key was replaced) or never issued. Ask for a new link."),
     "expired": (410, "This shop link has expired",
                 "Owner links work for a set time. Mint a new one with python -m tools.owner_link."),
     "bad-page": (400, "That page of products could not be found", "Start again from the first page."),
     "unknown-job": (404, "This product is not on record", "Go back to your products."),
-    "cross-site": (403, "Not from the shop page", "A re-render is only started from the shop page itself."),
+    "cross-site": (403, "Not from the shop page", "Re-renders and zips are only asked for from the shop page itself."),
+    "too-large": (413, "Too many products at once", "Select fewer products and ask again."),
 }
-MAX_FORM_BYTES = 2048
-"""The re-render form posts a token and a channel name: a few hundred bytes."""
+FORM_BYTES = 2048
+"""A form's token, channel and dates: a few hundred bytes."""
+FORM_BYTES_PER_PRODUCT = 26
+"""``&job=`` and a job id: the form's bytes grow by this much per ticked product."""
 
 
 @dataclass
@@ -65,8 +72,14 @@ class ShopContext:
     review_links: ReviewLinks
     storage_origin: str
     rerender: RerenderContext
+    export: ExportRequestContext
     page_size: int = 20
     view_s: int = 900
+
+    @property
+    def max_form_bytes(self) -> int:
+        """Room for one product more than either limit, so a selection over it gets its own clear refusal."""
+        return FORM_BYTES + FORM_BYTES_PER_PRODUCT * (max(MAX_PRODUCTS, self.export.max_images) + 1)
 
 
 @dataclass(frozen=True)
@@ -96,6 +109,8 @@ def shop_context(settings: ShopSettings, secrets: Secrets, *, s3: Any, dynamodb:
         rerender=RerenderContext(bucket=bucket, jobs=jobs,
                                  batches=RerenderBatches(dynamodb, settings.idempotency_table),
                                  variants_queue=QueueSender(sqs, settings.variants_queue_url)),
+        export=ExportRequestContext(bucket=bucket, jobs=jobs, export_queue=QueueSender(sqs, settings.export_queue_url),
+                                    max_images=settings.export_max_images),
         page_size=settings.shop_page_size, view_s=settings.shop_view_minutes * 60,
     )
 
@@ -117,9 +132,9 @@ def listing(token: str | None, ctx: ShopContext, *, held: bool, after: str | Non
     links = {"all": _href(token, ""), "held": _href(token, "", held="1"),
              "next": _href(token, "", **held_query, after=cursor) if cursor else None}
     try:
-        channels = [spec.name for spec in load_channel_config(ctx.bucket.get_optional(CHANNELS_CONFIG_KEY)).channels]
-    except ChannelConfigError:
-        channels = []  # the form would only be refused: the re-render says why when asked
+        channels = configured_channels(ctx.bucket)
+    except Refused:
+        channels = []  # the forms would only be refused: a re-render or an export says why when asked
     html = pages.render_list(rows, held_only=held, links=links, token=token, channels=channels)
     return ShopResponse(200, html, pages.page_headers(ctx.storage_origin), "held" if held else "list")
 
@@ -148,27 +163,72 @@ def product(token: str | None, job_id: str | None, ctx: ShopContext, *, now: dat
 
 
 def rerender(body: str | None, requester: Requester, ctx: ShopContext, *, now: datetime) -> ShopResponse:
-    """POST from the list page's form: re-render one channel for every ready product."""
-    form = parse_qs(body or "") if len(body or "") <= MAX_FORM_BYTES else {}
-    token, channel = ((form.get(name) or [None])[0] for name in (TOKEN_PARAMETER, "channel"))
+    """POST from the list page's form: re-render one channel for the ticked products (every ready one when
+    none is ticked); or, with ``resume``, queue the rest of a batch whose start was cut short."""
     try:
-        if not same_origin(requester):
-            raise _Refused("cross-site")
-        _owner(token, ctx, now)
+        form = _posted(body, requester, ctx, now)
     except _Refused as refused:
         return _refusal(refused, ctx)
-    headers = pages.page_headers(ctx.storage_origin)
+    channel, ticked, resume = _first(form, "channel"), form.get("job") or None, _first(form, "resume")
     try:
-        batch = start_rerender(channel or "", None, ctx.rerender, now_s=now.timestamp())
-    except RerenderRefused as refused:
-        return ShopResponse(400, pages.render_message("Nothing was re-rendered", str(refused)), headers,
-                            "refused:rerender")
-    message = (f"The {batch.channel} images of {len(batch.job_ids)} ready products are being made again. One "
-               "email will say when they are done.")
-    return ShopResponse(202, pages.render_message("Re-render started", message), headers, "rerender")
+        if resume:
+            batch = resume_rerender(resume, ctx.rerender) if _BATCH_ID.fullmatch(resume) else None
+            if batch is None:
+                raise Refused("That is not a re-render of this shop.")
+            if not batch.job_ids:
+                return _message(200, "Already queued", f"Every product of this {batch.channel} re-render is queued. "
+                                "One email will say when they are done.", ctx, "rerender:queued")
+            what = f"the last {len(batch.job_ids)} products"
+        else:
+            batch = start_rerender(channel, ticked, ctx.rerender, now_s=now.timestamp())
+            what = f"{len(batch.job_ids)} {'selected' if ticked else 'ready'} products"
+    except Refused as refused:
+        return _message(400, "Nothing was re-rendered", str(refused), ctx, "refused:rerender")
+    except RerenderIncomplete as cut_short:
+        html = pages.render_resume("Re-render started, not finished", str(cut_short),
+                                   token=_first(form, TOKEN_PARAMETER), batch_id=cut_short.batch_id)
+        return ShopResponse(503, html, pages.page_headers(ctx.storage_origin), "rerender:incomplete")
+    return _message(202, "Re-render started", f"The {batch.channel} images of {what} are being made again. One "
+                    "email will say when they are done.", ctx, "rerender")
+
+
+def export(body: str | None, requester: Requester, ctx: ShopContext, *, now: datetime) -> ShopResponse:
+    """POST from the list page's form: one zip of a channel's images of the ticked products, of a date range,
+    or (neither) of every ready product; its link comes by email."""
+    try:
+        form = _posted(body, requester, ctx, now)
+    except _Refused as refused:
+        return _refusal(refused, ctx)
+    try:
+        message = request_export(ExportForm.posted(form), ctx.export, now=now)
+    except Refused as refused:
+        return _message(400, "No zip was made", str(refused), ctx, "refused:export")
+    count = len(message.job_ids)
+    return _message(202, "Zip on its way", f"The {message.channel} images of {message.selection} ({count} "
+                    f"image{'s' if count != 1 else ''}) are being put in one zip. An email will bring its download "
+                    "link in a minute or two.", ctx, "export")
 
 
 # ------------------------------------------------------------------ helpers
+
+def _posted(body: str | None, requester: Requester, ctx: ShopContext, now: datetime) -> dict[str, list[str]]:
+    """A form posted from the page itself by the owner: its fields; ``_Refused`` otherwise."""
+    if len(body or "") > ctx.max_form_bytes:
+        raise _Refused("too-large")
+    if not same_origin(requester):
+        raise _Refused("cross-site")
+    form = parse_qs(body or "")
+    _owner(_first(form, TOKEN_PARAMETER), ctx, now)
+    return form
+
+
+def _first(form: dict[str, list[str]], name: str) -> str:
+    return (form.get(name) or [""])[0]
+
+
+def _message(status: int, title: str, message: str, ctx: ShopContext, outcome: str) -> ShopResponse:
+    return ShopResponse(status, pages.render_message(title, message), pages.page_headers(ctx.storage_origin), outcome)
+
 
 def _owner(token: str | None, ctx: ShopContext, now: datetime) -> None:
     if not token:
@@ -181,8 +241,7 @@ def _owner(token: str | None, ctx: ShopContext, now: datetime) -> None:
 
 def _refusal(refused: _Refused, ctx: ShopContext) -> ShopResponse:
     status, title, message = _REFUSALS[refused.reason]
-    return ShopResponse(status, pages.render_message(title, message), pages.page_headers(ctx.storage_origin),
-                        f"refused:{refused.reason}")
+    return _message(status, title, message, ctx, f"refused:{refused.reason}")
 
 
 def _href(token: str, path: str, **query: str) -> str:
@@ -202,11 +261,11 @@ def _thumbnail(job: Job, ctx: ShopContext) -> str | None:
 
 
 def _images(job: Job, ctx: ShopContext) -> list[pages.ChannelImageView]:
-    base = safe_file_name(job.product or job.job_id).rsplit(".", 1)[0]
     ordered = sorted(job.outputs, key=lambda o: (CHANNEL_ORDER.index(o.channel) if o.channel in CHANNEL_ORDER
                                                  else len(CHANNEL_ORDER), o.channel))
     return [pages.ChannelImageView(output, ctx.bucket.presign(output.key, ctx.view_s), ctx.bucket.presign(
-        output.key, ctx.view_s, download_as=f"{base}-{output.channel}.{output.key.rsplit('.', 1)[-1]}"))
+        output.key, ctx.view_s, download_as=product_file_name(job.product, job.job_id, output.channel,
+                                                              output.key.rsplit('.', 1)[-1])))
         for output in ordered]
 
 
