@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from picr.aws.jobs import CURRENT, job_from_item
+from picr.aws.job_items import job_from_item
+from picr.aws.jobs import CURRENT
 from picr.job import Draft, Handoff, NewJob, PublishedImage, Status
 
 REPO = Path(__file__).resolve().parents[2]

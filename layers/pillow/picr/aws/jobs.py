@@ -13,112 +13,37 @@ Layout (PK ``job_id``, SK ``ts``):
 Every change is a conditional transition (from an allowed set of states), which is what makes a
 redelivered message or a retried function harmless: the second attempt finds the job already moved.
 
-This is the only code that knows the item's shape: it reads items into ``picr.job.Job`` records and
-writes the fields it is given (names of ``Job`` fields, or ``Handoff`` flags), checked by name.
+This and ``picr.aws.job_items`` are the only code that knows the item's shape: items are read into
+``picr.job.Job`` records, and only the fields given (names of ``Job`` fields, or ``Handoff`` flags) are written.
 """
 
 from __future__ import annotations
 
 import base64
-import dataclasses
 import json
 from collections.abc import Iterable, Iterator, Mapping
-from decimal import Decimal
-from enum import Enum
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from picr.job import Draft, Handoff, HistoryEntry, Job, NewJob, PublishedImage, Status
+from picr.aws.job_items import (
+    KEY_ATTRIBUTES,
+    SPENT_TOKENS,
+    STATUS_ATTRIBUTE,
+    dynamo_item,
+    job_from_item,
+    plain_values,
+    writable,
+)
+from picr.job import Handoff, HistoryEntry, Job, NewJob, Status
 
 CURRENT = "#current"
 STATUS_INDEX = "by-status"
-STATUS_ATTRIBUTE = "current_status"
 LISTING_INDEX = "by-created"
 LISTING_ATTRIBUTE = "listing"
 LISTING_ALL = "job"
 """The one value of ``listing``: the ``by-created`` index keeps every job in one partition, ordered by
 ``created_at`` (a shop's jobs are few enough for one partition: thousands, not millions)."""
-SPENT_TOKENS = "spent_tokens"
-"""String set on the current item: ids of one-time review tokens already used on this job."""
-
-_KEY_ATTRIBUTES = frozenset({"job_id", "ts"})
-_FIELDS = {f.name: f for f in dataclasses.fields(Job)}
-_WRITABLE = (frozenset(_FIELDS) - {"job_id", "status", "updated_at", "handoffs", "spent_tokens"}) | {
-    handoff.value for handoff in Handoff}
-"""What a caller may set on the current item: ``Job`` fields (the state, its time, the key and the spent
-tokens move only through ``transition``) and the hand-off flags."""
-_RECORDS = {"variants": Draft, "outputs": PublishedImage}
-_TUPLES = frozenset(name for name, f in _FIELDS.items() if str(f.type).startswith("tuple["))
-
-_serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
-
-
-def _to_dynamo(value: Any) -> Any:
-    """DynamoDB has no float type: floats travel as Decimal (rounded, so they stay readable)."""
-    if isinstance(value, Enum):
-        return value.value
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return _to_dynamo(dataclasses.asdict(value))
-    if isinstance(value, float):
-        return Decimal(str(round(value, 6)))
-    if isinstance(value, Mapping):
-        return {str(k): _to_dynamo(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_to_dynamo(v) for v in value]
-    return value
-
-
-def _from_dynamo(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, dict):
-        return {k: _from_dynamo(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_from_dynamo(v) for v in value]
-    return value
-
-
-def _item(values: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: _serializer.serialize(_to_dynamo(v)) for k, v in values.items() if v is not None}
-
-
-def _plain(item: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: _from_dynamo(_deserializer.deserialize(v)) for k, v in item.items()}
-
-
-def _writable(attrs: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The attributes to set, by name; a name that is no ``Job`` field or hand-off flag is a bug."""
-    unknown = sorted(set(attrs or {}) - _WRITABLE)
-    if unknown:
-        raise ValueError(f"not fields of a job: {', '.join(unknown)}")
-    return {str(key): value for key, value in (attrs or {}).items()}
-
-
-def _record(cls: type, value: Mapping[str, Any]) -> Any:
-    """A nested record from its map, ignoring attributes it does not know (written by an older release)."""
-    names = {f.name for f in dataclasses.fields(cls)}
-    return cls(**{key: item for key, item in value.items() if key in names})
-
-
-def job_from_item(item: Mapping[str, Any]) -> Job:
-    """The ``Job`` a current item describes (plain values: see ``_plain``)."""
-    values: dict[str, Any] = {"status": Status(item[STATUS_ATTRIBUTE]),
-                              "handoffs": frozenset(h for h in Handoff if item.get(h.value))}
-    for name, value in item.items():
-        if name not in _FIELDS or name in values or value is None:
-            continue
-        if name in _RECORDS:
-            value = tuple(_record(_RECORDS[name], entry) for entry in value)
-        elif name == SPENT_TOKENS:
-            value = frozenset(value)
-        elif name in _TUPLES:
-            value = tuple(value)
-        values[name] = value
-    return Job(**values)
-
 
 class JobStore:
     """Adapter over the jobs table; takes its boto3 DynamoDB client so tests pass a moto one."""
@@ -135,10 +60,10 @@ class JobStore:
             LISTING_ATTRIBUTE: LISTING_ALL, "created_at": at, "source_key": job.source_key,
             "source_file": job.source_file, "product": job.product, "event_time": job.event_time,
             "source_version": job.source_version,
-            **_writable(attrs),
+            **writable(attrs),
         }
         puts = [
-            {"Put": {"TableName": self._table, "Item": _item(current),
+            {"Put": {"TableName": self._table, "Item": dynamo_item(current),
                      "ConditionExpression": "attribute_not_exists(job_id)"}},
             self._history_put(job.job_id, status, at, detail),
         ]
@@ -157,7 +82,7 @@ class JobStore:
         names = {"#s": STATUS_ATTRIBUTE, "#u": "updated_at"}
         values: dict[str, Any] = {":to": Status(to_status), ":at": at}
         sets = ["#s = :to", "#u = :at"]
-        for index, (key, value) in enumerate(sorted(_writable(attrs).items())):
+        for index, (key, value) in enumerate(sorted(writable(attrs).items())):
             names[f"#a{index}"] = key
             values[f":a{index}"] = value
             sets.append(f"#a{index} = :a{index}")
@@ -177,11 +102,11 @@ class JobStore:
         update = {
             "Update": {
                 "TableName": self._table,
-                "Key": _item({"job_id": job_id, "ts": CURRENT}),
+                "Key": dynamo_item({"job_id": job_id, "ts": CURRENT}),
                 "UpdateExpression": expression,
                 "ConditionExpression": condition,
                 "ExpressionAttributeNames": names,
-                "ExpressionAttributeValues": _item(values),
+                "ExpressionAttributeValues": dynamo_item(values),
             }
         }
         return self._transact([update, self._history_put(job_id, to_status, at, detail)])
@@ -198,35 +123,36 @@ class JobStore:
         """
         if seen >= limit:
             return False
-        _writable({counter: seen})
+        writable({counter: seen})
         counted = "attribute_not_exists(#n)" if seen == 0 else "#n = :seen"
         values: dict[str, Any] = {":s": Status(status), ":since": unchanged_since, ":next": seen + 1}
         if seen:
             values[":seen"] = seen
         update = {"Update": {
             "TableName": self._table,
-            "Key": _item({"job_id": job_id, "ts": CURRENT}),
+            "Key": dynamo_item({"job_id": job_id, "ts": CURRENT}),
             "UpdateExpression": "SET #n = :next",
             "ConditionExpression": f"#s = :s AND #u = :since AND {counted}",
             "ExpressionAttributeNames": {"#s": STATUS_ATTRIBUTE, "#u": "updated_at", "#n": counter},
-            "ExpressionAttributeValues": _item(values)}}
+            "ExpressionAttributeValues": dynamo_item(values)}}
         row = {"job_id": job_id, "ts": f"{at}#{event}#{seen + 1:04d}", "status": Status(status), "event": event,
                "at": at, **detail}
-        put = {"Put": {"TableName": self._table, "Item": _item(row), "ConditionExpression": "attribute_not_exists(ts)"}}
+        put = {"Put": {"TableName": self._table, "Item": dynamo_item(row),
+                       "ConditionExpression": "attribute_not_exists(ts)"}}
         return self._transact([update, put])
 
     def update(self, job_id: str, attrs: Mapping[str, Any]) -> None:
         """Record fields on the current item without a state change (e.g. that a follow-up step is done)."""
-        attrs = _writable(attrs)
+        attrs = writable(attrs)
         names = {f"#a{i}": key for i, key in enumerate(sorted(attrs))}
         values = {f":a{i}": attrs[key] for i, key in enumerate(sorted(attrs))}
         self._client.update_item(
             TableName=self._table,
-            Key=_item({"job_id": job_id, "ts": CURRENT}),
+            Key=dynamo_item({"job_id": job_id, "ts": CURRENT}),
             UpdateExpression="SET " + ", ".join(f"#a{i} = :a{i}" for i in range(len(attrs))),
             ConditionExpression="attribute_exists(job_id)",
             ExpressionAttributeNames=names,
-            ExpressionAttributeValues=_item(values),
+            ExpressionAttributeValues=dynamo_item(values),
         )
 
     def mark_handed_off(self, job_id: str, handoff: Handoff) -> None:
@@ -234,19 +160,19 @@ class JobStore:
 
     def get(self, job_id: str) -> Job | None:
         response = self._client.get_item(
-            TableName=self._table, Key=_item({"job_id": job_id, "ts": CURRENT}), ConsistentRead=True
+            TableName=self._table, Key=dynamo_item({"job_id": job_id, "ts": CURRENT}), ConsistentRead=True
         )
-        return job_from_item(_plain(response["Item"])) if "Item" in response else None
+        return job_from_item(plain_values(response["Item"])) if "Item" in response else None
 
     def history(self, job_id: str) -> list[HistoryEntry]:
         """The transitions, oldest first (history keys sort by time; ``#current`` sorts before them)."""
         rows = self._query_all(
             KeyConditionExpression="job_id = :j AND ts > :c",
-            ExpressionAttributeValues=_item({":j": job_id, ":c": CURRENT}),
+            ExpressionAttributeValues=dynamo_item({":j": job_id, ":c": CURRENT}),
             ConsistentRead=True,
         )
         return [HistoryEntry(status=Status(row.pop("status")), at=row.pop("at"),
-                             detail={k: v for k, v in row.items() if k not in _KEY_ATTRIBUTES}) for row in rows]
+                             detail={k: v for k, v in row.items() if k not in KEY_ATTRIBUTES}) for row in rows]
 
     def in_status(self, status: Status, *, updated_before: str | None = None) -> list[Job]:
         """Jobs whose current status is ``status`` (optionally unchanged since before a time), via the index."""
@@ -256,7 +182,7 @@ class JobStore:
             condition += " AND updated_at < :t"
             values[":t"] = updated_before
         items = self._query_all(
-            IndexName=STATUS_INDEX, KeyConditionExpression=condition, ExpressionAttributeValues=_item(values)
+            IndexName=STATUS_INDEX, KeyConditionExpression=condition, ExpressionAttributeValues=dynamo_item(values)
         )
         return [job_from_item(item) for item in items]
 
@@ -271,14 +197,15 @@ class JobStore:
             index, partition, value = STATUS_INDEX, STATUS_ATTRIBUTE, Status(status).value
         kwargs: dict[str, Any] = {
             "TableName": self._table, "IndexName": index, "KeyConditionExpression": "#p = :p",
-            "ExpressionAttributeNames": {"#p": partition}, "ExpressionAttributeValues": _item({":p": value}),
+            "ExpressionAttributeNames": {"#p": partition}, "ExpressionAttributeValues": dynamo_item({":p": value}),
             "ScanIndexForward": False, "Limit": limit,
         }
         if after is not None:
             kwargs["ExclusiveStartKey"] = _start_key(after, index, partition, value)
         response = self._client.query(**kwargs)
         last = response.get("LastEvaluatedKey")
-        return [job_from_item(_plain(item)) for item in response.get("Items", [])], _cursor(last) if last else None
+        jobs = [job_from_item(plain_values(item)) for item in response.get("Items", [])]
+        return jobs, _cursor(last) if last else None
 
     def created_between(self, start: str, end: str) -> Iterator[Job]:
         """Every job opened from ``start`` to ``end`` (ISO times, both included), newest first, read a page at a
@@ -286,7 +213,7 @@ class JobStore:
         items = self._pages(IndexName=LISTING_INDEX, ScanIndexForward=False,
                             KeyConditionExpression="#p = :p AND created_at BETWEEN :s AND :e",
                             ExpressionAttributeNames={"#p": LISTING_ATTRIBUTE},
-                            ExpressionAttributeValues=_item({":p": LISTING_ALL, ":s": start, ":e": end}))
+                            ExpressionAttributeValues=dynamo_item({":p": LISTING_ALL, ":s": start, ":e": end}))
         return (job_from_item(item) for item in items)
 
     def unlisted(self) -> Iterator[Job]:
@@ -297,19 +224,19 @@ class JobStore:
                 IndexName=STATUS_INDEX, KeyConditionExpression="#s = :s",
                 FilterExpression="attribute_not_exists(#l) OR attribute_not_exists(created_at)",
                 ExpressionAttributeNames={"#s": STATUS_ATTRIBUTE, "#l": LISTING_ATTRIBUTE},
-                ExpressionAttributeValues=_item({":s": status})))
+                ExpressionAttributeValues=dynamo_item({":s": status})))
 
     def add_listing(self, job_id: str, *, created_at: str) -> bool:
         """Put a job into ``by-created``, opened at ``created_at`` unless it records its own; False when it is
         there already (so running a backfill twice changes nothing the second time)."""
         try:
             self._client.update_item(
-                TableName=self._table, Key=_item({"job_id": job_id, "ts": CURRENT}),
+                TableName=self._table, Key=dynamo_item({"job_id": job_id, "ts": CURRENT}),
                 UpdateExpression="SET #l = :l, created_at = if_not_exists(created_at, :c)",
                 ConditionExpression="attribute_exists(job_id) AND (attribute_not_exists(#l) OR "
                                     "attribute_not_exists(created_at))",
                 ExpressionAttributeNames={"#l": LISTING_ATTRIBUTE},
-                ExpressionAttributeValues=_item({":l": LISTING_ALL, ":c": created_at}))
+                ExpressionAttributeValues=dynamo_item({":l": LISTING_ALL, ":c": created_at}))
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 return False
@@ -325,7 +252,7 @@ class JobStore:
         kwargs["TableName"] = self._table
         while True:
             response = self._client.query(**kwargs)
-            yield from (_plain(item) for item in response.get("Items", []))
+            yield from (plain_values(item) for item in response.get("Items", []))
             if "LastEvaluatedKey" not in response:
                 return
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
@@ -333,7 +260,7 @@ class JobStore:
     def _history_put(self, job_id: str, status: Status, at: str, detail: Mapping[str, Any] | None) -> dict:
         status = Status(status)
         row = {"job_id": job_id, "ts": f"{at}#{status}", "status": status, "at": at, **(detail or {})}
-        return {"Put": {"TableName": self._table, "Item": _item(row),
+        return {"Put": {"TableName": self._table, "Item": dynamo_item(row),
                         "ConditionExpression": "attribute_not_exists(ts)"}}
 
     def _transact(self, items: list[dict]) -> bool:
