@@ -93,7 +93,9 @@ def test_the_ready_emails_links_download_the_published_images(stack):
         downloaded.add(key.split("/")[1])
     assert downloaded == {"web", "market", "social"}
     tampered = f"{parts.path}?{parts.query[:-3]}abc"
-    assert stack.invoke(review, function_url_event("GET", tampered))["statusCode"] == 403
+    refused = stack.invoke(review, function_url_event("GET", tampered))
+    assert refused["statusCode"] == 403
+    assert "under out/" in refused["body"] and "shop page" in refused["body"]  # where to find images and zips
     # Nothing secret reaches the logs: neither the signing key nor a link's token.
     logger.removeHandler(handler)
     logs = captured.getvalue()

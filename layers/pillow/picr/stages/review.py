@@ -324,7 +324,8 @@ def download(token_text: str | None, ctx: ReviewContext, *, now: datetime) -> Re
         key = read_download(ctx.signing_key(), token_text, now=now)
     except LinkRefused as refused:
         page = render_result_page(title="This link does not work", message="The download link is not valid or has "
-                                  "expired. The images are still in your picr bucket under out/.")
+                                  "expired. Published images stay in your picr bucket under out/; a zip can be "
+                                  "asked for again from your shop page.")
         return ReviewResponse(403, page, f"refused:{refused.reason}")
     location = ctx.bucket.presign(key, REDIRECT_EXPIRY_S)  # where the redirect sends the browser
     return ReviewResponse(302, "", "download", headers={**PAGE_HEADERS, "Location": location})
