@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from picr.job import JOB_ID_PATTERN
+from picr.validation import BaseModel, ConfigDict, Field
 
 
 class StageMessage(BaseModel):

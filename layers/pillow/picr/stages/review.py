@@ -24,12 +24,11 @@ from botocore.exceptions import ClientError
 from picr.aws.bucket import ImageBucket, not_found, rejected_key
 from picr.aws.jobs import JobStore
 from picr.aws.queues import QueueSender, StageMessage
-from picr.intake.naming import safe_file_name
+from picr.intake.naming import UNNAMED_PRODUCT, safe_file_name
 from picr.job import Handoff, Job, Status
 from picr.links.download import REDIRECT_EXPIRY_S, read_download
 from picr.links.review import LABELS, LinkRefused, ReviewToken, mint_token, offered_actions, read_token
 from picr.links.tokens import TOKEN_PARAMETER
-from picr.notify.emails import UNNAMED_PRODUCT
 from picr.pages.review import PageButton, render_result_page, render_review_page
 from picr.pipeline import hand_off
 

@@ -23,12 +23,11 @@ from picr.aws.jobs import JobStore
 from picr.aws.queues import QueueSender
 from picr.aws.secrets import Secrets
 from picr.image.channels import ChannelConfigError, load_channel_config
-from picr.intake.naming import safe_file_name
+from picr.intake.naming import UNNAMED_PRODUCT, safe_file_name
 from picr.job import JOB_ID_PATTERN, SETTLED, HistoryEntry, Job, Status
 from picr.links.owner import read_owner_token
 from picr.links.review import ReviewLinks, review_links_for
 from picr.links.tokens import TOKEN_PARAMETER, LinkRefused, link_url
-from picr.notify.emails import UNNAMED_PRODUCT
 from picr.pages import shop as pages
 from picr.settings import ShopSettings
 from picr.stages.rerender import RerenderContext, RerenderRefused, start_rerender
