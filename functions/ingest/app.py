@@ -10,7 +10,7 @@ from picr.aws.bucket import ImageBucket
 from picr.aws.jobs import JobStore
 from picr.aws.queues import QueueSender
 from picr.aws.upload_forms import UploadForms
-from picr.image.photo import IntakeLimits
+from picr.image.limits import IntakeLimits
 from picr.runtime import count, event_time, iso, logger, sqs_batch_handler, utc_now
 from picr.settings import IngestSettings
 from picr.stages.ingest import NOT_ADMITTED, IngestContext, UploadedObject, UploadNotFound, ingest

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import boto3
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from pydantic import TypeAdapter
 
 from picr.aws.batches import RerenderBatches
 from picr.aws.bucket import ImageBucket
@@ -21,6 +20,7 @@ from picr.notify.delivery import idempotent_delivery
 from picr.runtime import count, iso, logger, sqs_batch_handler, utc_now, with_idempotency
 from picr.settings import PublishSettings
 from picr.stages.publish import PublishContext, publish, publish_rerendered
+from picr.validation import TypeAdapter
 
 settings = PublishSettings.from_environment()
 dynamodb = boto3.client("dynamodb")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import boto3
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from pydantic import TypeAdapter
 
 from picr.aws.bucket import ImageBucket
 from picr.aws.jobs import JobStore
@@ -13,6 +12,7 @@ from picr.aws.queues import QueueSender, RerenderMessage, StageMessage
 from picr.runtime import count, iso, logger, sqs_batch_handler, utc_now
 from picr.settings import VariantsSettings
 from picr.stages.variants import VariantsContext, build_variants, rerender_variant
+from picr.validation import TypeAdapter
 
 settings = VariantsSettings.from_environment()
 context = VariantsContext(

@@ -72,3 +72,48 @@ def test_the_check_would_catch_a_handler_that_needs_opencv(tmp_path, aws):
                              json.dumps({"Needy": {"app": str(app), "environment": {}}})],
                             capture_output=True, text=True, env=environment, timeout=300, check=False)
     assert result.returncode != 0 and "not in the picr layer" in result.stderr
+
+
+HEAVY = ("numpy", "PIL", "jinja2", "pillow_heif", "aws_lambda_powertools.utilities.parser",
+         "aws_lambda_powertools.event_handler", "aws_lambda_powertools.utilities.idempotency")
+"""What a cold start should load only for a function that needs it (each costs 20-50 ms of one there);
+Powertools' parser models come in only when pydantic is imported before its batch utility
+(``picr.validation``), and no function uses them."""
+NEEDED_ON_EVERY_EVENT = {
+    "IngestFunction": {"numpy", "PIL"},  # decodes, normalises and checks every upload
+    "VariantsFunction": {"numpy", "PIL"},  # renders and self-checks every channel
+    "PublishFunction": {"PIL", "aws_lambda_powertools.utilities.idempotency"},  # thumbnails; sends once
+    "SweepFunction": {"PIL", "aws_lambda_powertools.utilities.idempotency"},  # the digest's previews
+    "MailIntakeFunction": {"PIL", "aws_lambda_powertools.utilities.idempotency"},  # attachment sizes; replies
+    "ReviewFunction": {"PIL", "aws_lambda_powertools.event_handler"},  # the page's thumbnails
+    "ShopFunction": {"PIL", "aws_lambda_powertools.event_handler"},
+    "UploadFunction": {"aws_lambda_powertools.event_handler"},
+    "DriveSyncFunction": set(),  # copies files; ingest decodes them
+}
+LOADED_BY_IMPORT = """
+import importlib.util, json, sys
+spec = importlib.util.spec_from_file_location("app", sys.argv[1])
+spec.loader.exec_module(importlib.util.module_from_spec(spec))
+print(json.dumps(sorted(name for name in json.loads(sys.argv[2]) if name in sys.modules)))
+"""
+
+
+def test_each_zip_handler_loads_only_the_heavy_packages_its_function_uses(aws):
+    """Each handler in a fresh process, as a cold start imports it: Jinja, pillow-heif, numpy and Powertools'
+    unused utilities wait for the function that needs them (a timing test would judge the machine instead)."""
+    from tools.embedded_stack import EmbeddedStack
+
+    stack = EmbeddedStack(parameters=LANES)
+    zip_functions = {logical_id: function for logical_id, function in stack.functions.items()
+                     if stack.resources[logical_id]["Properties"].get("PackageType") != "Image"}
+    assert set(zip_functions) == set(NEEDED_ON_EVERY_EVENT)
+    loaded = {}
+    for logical_id, function in zip_functions.items():
+        environment = {**{k: v for k, v in os.environ.items() if not k.startswith("PICR_")}, **function.environment,
+                       "PYTHONPATH": os.pathsep.join([str(REPO / "layers" / "pillow"), str(REPO)])}
+        result = subprocess.run([sys.executable, "-c", LOADED_BY_IMPORT, str(function.code_dir / "app.py"),
+                                 json.dumps(HEAVY)], capture_output=True, text=True, env=environment, timeout=300,
+                                check=False)
+        assert result.returncode == 0, result.stderr[-3000:]
+        loaded[logical_id] = set(json.loads(result.stdout.strip().splitlines()[-1]))
+    assert loaded == NEEDED_ON_EVERY_EVENT

@@ -21,7 +21,7 @@ from PIL import Image
 
 from picr.aws.bucket import ImageBucket
 from picr.aws.queues import QueueSender
-from picr.image.photo import IntakeLimits
+from picr.image.limits import IntakeLimits
 from picr.intake.origin import Origin
 from picr.job import Status
 from picr.links.review import mint_token, read_token

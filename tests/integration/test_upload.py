@@ -233,7 +233,7 @@ def test_a_form_posted_five_times_and_a_key_never_handed_out_make_one_job(stack,
 def test_the_hourly_photo_quota_is_spent_where_photos_arrive_once_per_photo(stack, context, clock):
     from picr.aws.bucket import ImageBucket
     from picr.aws.queues import QueueSender
-    from picr.image.photo import IntakeLimits
+    from picr.image.limits import IntakeLimits
     from picr.stages.ingest import NOT_ADMITTED, IngestContext, ingest
 
     ingest_context = IngestContext(

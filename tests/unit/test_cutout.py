@@ -225,3 +225,21 @@ def test_real_model_holds_the_glass_jug(u2netp):
     assert overlap > 0.9          # the shape is right; the see-through body is not
     assert not result.gate.passed
     assert result.gate.reasons
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("prefix", ["03_", "04_"])
+def test_the_cold_start_savings_change_no_pixel_and_no_signal(u2netp, monkeypatch, prefix):
+    """Against numpy's own percentile and a plain OpenCV L*a*b* conversion (what the gate used before it learnt to
+    skip ``numpy.ma`` and to build OpenCV's colour tables ahead), on a one-look and a two-look photo."""
+    from picr.segmentation import gate_signals
+
+    photo, _ = case_photo(prefix)
+    ours = make_cutout(photo, u2netp)
+    monkeypatch.setattr(gate_signals, "percentile", np.percentile)
+    monkeypatch.setattr(gate_signals, "colour_lab",
+                        lambda rgb: cv2.cvtColor(rgb.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB))
+    before = make_cutout(photo, u2netp)
+    assert ours.passes == before.passes and ours.passes >= 3
+    assert ours.rgba.tobytes() == before.rgba.tobytes()
+    assert ours.gate == before.gate

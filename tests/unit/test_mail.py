@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import email
 import email.policy
+import io
+import os
 import re
+import subprocess
+import sys
 from email.message import EmailMessage
+from pathlib import Path
 
+import pillow_heif
 import pytest
+from PIL import Image
 
 from picr.intake.mail import MailLimits, is_allowed, read_mail
 from picr.notify.emails import build_intake_notice
@@ -49,6 +56,25 @@ def test_inline_photos_count_like_attachments_and_tiny_ones_are_decoration():
     intake = read_mail(message.as_bytes(), allowed_senders=ALLOWED)
     assert [p.file_name for p in intake.photos] == ["image0.jpeg"]
     assert [s.code for s in intake.skipped] == ["decoration", "decoration"]
+
+
+def test_a_tiny_heic_is_decoration_in_a_fresh_process(tmp_path):
+    """Pillow learns HEIF on first use, not at import (picr.image.photo.register_heif): the email lane must teach
+    it before measuring attachments, or an iPhone's tiny HEIC logo would pass as a photo. A process of its own,
+    as a cold start is: in this one, other tests have taught Pillow already."""
+    pillow_heif.register_heif_opener()
+    small = io.BytesIO()
+    Image.new("RGB", (64, 48), (10, 200, 30)).save(small, "HEIF")
+    mail = tmp_path / "mail.eml"
+    mail.write_bytes(phone_mail(attachments=[("IMG_1.HEIC", small.getvalue(), "image", "heic"),
+                                             ("IMG_2.JPG", JPEG, "image", "jpeg")], logo=False))
+    script = ("import sys; from pathlib import Path; from picr.intake.mail import read_mail\n"
+              "intake = read_mail(Path(sys.argv[1]).read_bytes(), allowed_senders=[sys.argv[2]])\n"
+              "print([p.file_name for p in intake.photos], [(s.file_name, s.code) for s in intake.skipped])")
+    layer = Path(__file__).resolve().parents[2] / "layers" / "pillow"
+    done = subprocess.run([sys.executable, "-c", script, str(mail), ALLOWED[0]], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(layer)}, timeout=120, check=True)
+    assert done.stdout.strip() == "['IMG_2.JPG'] [('IMG_1.HEIC', 'decoration')]"
 
 
 def test_path_traversal_and_control_characters_never_reach_the_file_name():

@@ -16,7 +16,7 @@ from moto.ses.models import ses_backends
 from moto.sns.models import sns_backends
 from PIL import Image
 
-from picr.image.thumbnail import CHECKER_SQUARE_PX, make_thumbnail
+from picr.image.thumbnail import CHECKER_SQUARE_PX, flatten, make_thumbnail
 from picr.notify.emails import (
     ATTACHMENT_MAX_EDGE,
     VariantLink,
@@ -153,6 +153,15 @@ def test_checkerboard_thumbnail_shows_transparency_as_squares():
     assert light >= 245 and 190 <= dark <= 215
     assert abs(grey[middle + CHECKER_SQUARE_PX, middle + CHECKER_SQUARE_PX] - light) <= 6
     assert np.abs(thumb[60, 180].astype(int) - (200, 20, 20)).max() <= 8
+
+
+@pytest.mark.parametrize("size", [(1, 1), (7, 9), (240, 120), (241, 17), (800, 599)])
+def test_the_checkerboard_is_exact_squares_from_a_light_top_left_at_any_size(size):
+    """Pixel for pixel (before JPEG): square (column // 8 + row // 8) is dark when odd, cut off at the edges."""
+    shown = np.asarray(flatten(Image.new("RGBA", size, (0, 0, 0, 0)), "checkerboard"))
+    rows, columns = np.indices(size[::-1]) // CHECKER_SQUARE_PX
+    expected = np.where(((rows + columns) % 2 == 1)[..., None], (204, 204, 204), (255, 255, 255))
+    assert shown.shape == (*size[::-1], 3) and (shown == expected).all()
 
 
 def test_thumbnail_never_enlarges_and_respects_max_edge():

@@ -8,23 +8,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.event_handler import LambdaFunctionUrlResolver
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
 
-from picr.aws.queues import StageMessage
+if TYPE_CHECKING:  # annotations only: each handler imports just the Powertools utilities it uses (cold start)
+    from aws_lambda_powertools.event_handler import LambdaFunctionUrlResolver
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
 
 NAMESPACE = "picr"  # fixed: the roles may only put metrics into this namespace (cloudwatch:namespace)
 
 logger = Logger()
 metrics = Metrics(namespace=NAMESPACE)
 
-RecordHandler = Callable[[SQSRecord], None]
+RecordHandler = Callable[["SQSRecord"], None]
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
@@ -58,6 +57,8 @@ def count(status: str) -> None:
 
 def sqs_batch_handler(record_handler: RecordHandler) -> Handler:
     """Wrap a per-record function as a Lambda handler reporting partial batch failures."""
+    from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+
     processor = BatchProcessor(event_type=EventType.SQS)
 
     @logger.inject_lambda_context(clear_state=True)
@@ -73,6 +74,8 @@ def sqs_batch_handler(record_handler: RecordHandler) -> Handler:
 def job_stage_handler(name: str, run: Callable[[str, str], str]) -> Handler:
     """The handler of a stage whose queue carries a job id: ``run(job_id, now)`` returns the job's status
     afterwards, which is logged and counted."""
+
+    from picr.aws.queues import StageMessage
 
     def record_handler(record: SQSRecord) -> None:
         message = StageMessage.model_validate_json(record.body)

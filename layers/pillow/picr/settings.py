@@ -17,7 +17,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from picr.validation import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 ENV_PREFIX = "PICR_"
 
@@ -33,7 +33,9 @@ def variable(field: str) -> str:
 class FunctionSettings(BaseModel):
     """What every function reads: the images bucket."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    # defer_build: a function validates only its own settings class, so only that one's validator is built
+    # (at cold start, by ``from_environment``), not the other functions' too
+    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
 
     bucket: str = Field(min_length=3)
 

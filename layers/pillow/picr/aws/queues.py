@@ -9,10 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from picr.job import JOB_ID_PATTERN
 from picr.settings import MAX_EXPORT_IMAGES
+from picr.validation import BaseModel, ConfigDict, Field
 
 
 class StageMessage(BaseModel):

@@ -16,7 +16,8 @@ from io import BytesIO
 from typing import Literal
 
 from PIL import Image
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from picr.validation import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 # Every pixel of this outer ring of a white-background variant must decode to exactly #ffffff (verify.py).
 BORDER_RING_PX = 4

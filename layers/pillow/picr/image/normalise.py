@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 
-import numpy as np
 from PIL import Image, ImageChops, ImageCms
 
 # The transpose that turns stored pixels upright, per EXIF orientation (1 = already upright).
@@ -72,7 +71,11 @@ def to_8_bit(image: Image.Image, notes: list[str]) -> Image.Image:
 
 
 def _scale_16_bit_to_l(image: Image.Image) -> Image.Image:
-    """Scale 0..65535 to 0..255 with rounding; Pillow's own conversion clips, turning mid-grey white."""
+    """Scale 0..65535 to 0..255 with rounding; Pillow's own conversion clips, turning mid-grey white.
+    (numpy is imported here, for this rare 16-bit input only: the functions that import this module for the
+    common path would load it at every cold start.)"""
+    import numpy as np
+
     values = np.asarray(image, dtype=np.float64)
     scaled = np.clip(np.rint(values * (255.0 / 65535.0)), 0, 255).astype(np.uint8)
     return Image.fromarray(scaled, mode="L")

@@ -31,14 +31,22 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass, field
+from functools import cache
 
-import pillow_heif
 from PIL import Image
 
 from picr.image.formats import ACCEPTED_FOR_OWNER, ACCEPTED_FORMATS, sniff_format
+from picr.image.limits import IntakeLimits
 from picr.image.normalise import EXIF_TRANSPOSE, exif_orientation, plain_cmyk, settle_alpha, to_8_bit, to_srgb
 
-pillow_heif.register_heif_opener()
+
+@cache
+def register_heif() -> None:
+    """Teach Pillow to open HEIF/HEIC (an iPhone's default). Done before the first open that may meet one,
+    not at import: pillow-heif and libheif cost a cold start of every function that never decodes a photo."""
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
 
 REFUSAL_CODES = (
     "empty",
@@ -59,37 +67,6 @@ class Refused(Exception):
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
-
-
-@dataclass(frozen=True)
-class IntakeLimits:
-    """What ingest accepts.
-
-    ``max_pixels`` (50 MP) sits above every phone's default photo (12-48 MP) and keeps the worst-case
-    decode (an RGBA PNG at the limit is 200 MB) well inside the 1024 MB ingest function.
-
-    ``min_long_edge`` (400 px): the largest channel variant is a 2000 px marketplace square, so a
-    400 px photo already needs a 5x upscale there and 2.7x for the 1080 px social square; below that
-    the product turns to mush. It also keeps icons, emoji and thumbnails out.
-
-    ``min_short_edge`` (100 px): a frame thinner than this is a strip or banner, not a product photo;
-    after padding into a square the product would be a line.
-
-    ``max_edge`` (2000 px) is the working size: enough for every variant (the largest is 2000 px),
-    and about a quarter of the cutout model's work compared with a 4032 px original.
-    """
-
-    max_bytes: int = 40 * 1024 * 1024
-    max_pixels: int = 50_000_000
-    min_long_edge: int = 400
-    min_short_edge: int = 100
-    max_edge: int = 2000
-
-    def __post_init__(self) -> None:
-        if min(self.max_bytes, self.max_pixels, self.min_long_edge, self.min_short_edge, self.max_edge) < 1:
-            raise ValueError("intake limits must be positive")
-        if self.max_edge < self.min_long_edge:
-            raise ValueError("max_edge must not be below min_long_edge")
 
 
 @dataclass
@@ -170,6 +147,8 @@ def _open_header(data: bytes, image_format: str, limits: IntakeLimits) -> Image.
 
     Pillow refuses sizes beyond twice its MAX_IMAGE_PIXELS at this point, before our own limit runs.
     """
+    if image_format == "HEIF":
+        register_heif()
     try:
         return Image.open(io.BytesIO(data), formats=[image_format])
     except Image.DecompressionBombError as error:

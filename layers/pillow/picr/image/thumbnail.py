@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 
-import numpy as np
 from PIL import Image, ImageColor, ImageOps
 
 THUMBNAIL_MAX_EDGE = 240
@@ -57,12 +56,15 @@ def flatten(image: Image.Image, background: str) -> Image.Image:
 
 
 def _checkerboard(size: tuple[int, int]) -> Image.Image:
+    """Light and dark squares, the top-left one light. Pillow alone (one pixel per square, enlarged by a whole
+    factor with nearest-neighbour): the functions that show thumbnails do not load numpy for it."""
     width, height = size
-    rows = np.arange(height)[:, None] // CHECKER_SQUARE_PX
-    cols = np.arange(width)[None, :] // CHECKER_SQUARE_PX
-    dark = ((rows + cols) % 2).astype(bool)
-    pixels = np.where(dark[..., None], _CHECKER_DARK, _CHECKER_LIGHT).astype(np.uint8)
-    return Image.fromarray(pixels, "RGB")
+    columns, rows = -(-width // CHECKER_SQUARE_PX), -(-height // CHECKER_SQUARE_PX)
+    squares = Image.new("1", (columns, rows))
+    squares.putdata([(column + row) % 2 for row in range(rows) for column in range(columns)])
+    dark = squares.resize((columns * CHECKER_SQUARE_PX, rows * CHECKER_SQUARE_PX), Image.Resampling.NEAREST)
+    return Image.composite(Image.new("RGB", size, _CHECKER_DARK), Image.new("RGB", size, _CHECKER_LIGHT),
+                           dark.crop((0, 0, width, height)))
 
 
 def encode_jpeg(image: Image.Image) -> bytes:

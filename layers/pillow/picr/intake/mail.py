@@ -52,7 +52,8 @@ from email.parser import BytesHeaderParser
 from PIL import Image
 
 from picr.image.formats import sniff_format
-from picr.image.photo import IntakeLimits
+from picr.image.limits import IntakeLimits
+from picr.image.photo import register_heif
 from picr.intake.mail_auth import MailRefusal, authenticate, read_sender
 from picr.intake.naming import one_line, safe_file_name
 
@@ -322,6 +323,7 @@ def _file_name(part: EmailMessage) -> str | None:
 def _is_decoration(data: bytes, limits: MailLimits) -> bool:
     """Smaller than any photo ingest accepts. An image whose header cannot be read is not judged here:
     ingest refuses it with a reason the sender can act on."""
+    register_heif()  # a phone's photos are often HEIC
     try:
         with Image.open(io.BytesIO(data)) as image:
             width, height = image.size

@@ -14,6 +14,8 @@ MAX_PRODUCT_NAME = 80
 MAX_FILE_NAME = 100
 FALLBACK_PRODUCT_NAME = "Untitled product"
 FALLBACK_FILE_NAME = "upload"
+UNNAMED_PRODUCT = "Your product"
+"""What the owner sees for a job without a product name (emails, the review and shop pages)."""
 
 # Control (Cc), format (Cf: bidi overrides, zero-width), surrogate (Cs) and unassigned (Cn) characters.
 _INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Cn"})

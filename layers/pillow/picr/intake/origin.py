@@ -18,6 +18,11 @@ REPLY_TO = "reply-to"
 TOKEN_ID = "token-id"
 LANE = "lane"
 
+UPLOAD_LANE = "upload"
+MAIL_LANE = "email"
+DRIVE_LANE = "drive"
+"""The ways in, as ``Origin.lane`` names them (ingest reads each from its own folder under ``inbox/``)."""
+
 MAX_METADATA_VALUE = 256
 """S3 allows 2 KB of user metadata per object; five values of at most 256 characters (up to 3x that once
 percent-encoded) stay inside it, and no product name or address needs more."""

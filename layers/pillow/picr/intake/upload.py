@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from picr.intake.naming import safe_file_name
-from picr.intake.origin import Origin, encode_metadata
+from picr.intake.origin import UPLOAD_LANE, Origin, encode_metadata
 from picr.job import Job, Status
 from picr.settings import UploadSettings
 
@@ -23,7 +23,6 @@ UPLOAD_PREFIX = "inbox/upload/"
 LINK_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
 """Who an upload link was given to (``shop``, ``studio-anna``): the folder of its uploads under ``inbox/upload/``."""
 _IMAGE_TYPE = re.compile(r"image/[a-z0-9][a-z0-9.+-]{0,40}")
-LANE_NAME = "upload"
 
 
 @dataclass(frozen=True)
@@ -87,7 +86,7 @@ def post_policy(link_id: str, product: str | None, content_type: str,
                 policy: UploadPolicy) -> tuple[dict[str, str], list[Any]]:
     """``Fields`` and ``Conditions`` for ``generate_presigned_post``: every field the form sends is pinned
     (boto adds the bucket and the exact key), and the body must be 1 byte to ``max_bytes``."""
-    metadata = encode_metadata(Origin(lane=LANE_NAME, product=product or None, token_id=link_id))
+    metadata = encode_metadata(Origin(lane=UPLOAD_LANE, product=product or None, token_id=link_id))
     fields = {"Content-Type": content_type, "success_action_status": "201",
               **{f"x-amz-meta-{name}": value for name, value in metadata.items()}}
     conditions: list[Any] = [{name: value} for name, value in fields.items()]

@@ -26,7 +26,7 @@ from picr.image.thumbnail import (
     make_thumbnail,
 )
 from picr.intake.mail import MailIntake
-from picr.intake.naming import one_line
+from picr.intake.naming import UNNAMED_PRODUCT, one_line
 from picr.notify.message import (
     Attachment,
     Envelope,
@@ -48,7 +48,6 @@ edge clearly and keeps original + cutout far below SES's 10 MB message limit."""
 DEFAULT_LINK_LIFETIME = timedelta(days=7)
 """The longest a SigV4 presigned S3 URL can live; the email states when the links stop working."""
 
-UNNAMED_PRODUCT = "Your product"
 UNNAMED_FILE = "Your file"
 UNKNOWN_REJECTION = "It could not be read as a photo."
 """Fallbacks: a blank name or reason must still produce a sensible email, never a lost one."""

@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+from picr.intake.naming import UNNAMED_PRODUCT
 from picr.job import Job, PublishedImage
-from picr.notify.emails import UNNAMED_PRODUCT
 from picr.templating import render
 
 STATE_LABELS = {"done": "ready", "needs_review": "held", "rejected": "refused", "superseded": "superseded"}

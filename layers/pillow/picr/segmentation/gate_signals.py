@@ -22,8 +22,10 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from picr.segmentation.colour import lab as colour_lab
 from picr.segmentation.engine import SegmentationEngine
 from picr.segmentation.refine import work_size
+from picr.segmentation.stats import percentile
 
 SENTENCES = {
     "mirror_disagreement": "The model saw a different shape when the photo was mirrored, so it is guessing "
@@ -267,7 +269,7 @@ def outline_on_edges(gray: np.ndarray, solid: np.ndarray) -> float:
     smooth = cv2.GaussianBlur(gray, (0, 0), 1.0)
     gradient = cv2.magnitude(cv2.Sobel(smooth, cv2.CV_32F, 1, 0), cv2.Sobel(smooth, cv2.CV_32F, 0, 1))
     strongest = cv2.dilate(gradient, np.ones((5, 5), np.uint8))
-    return float((strongest[outline] > np.percentile(gradient[ring], 90)).mean())
+    return float((strongest[outline] > percentile(gradient[ring], 90)).mean())
 
 
 # --------------------------------------------------------------------------------------------------
@@ -308,7 +310,8 @@ def take_looks(photo: Image.Image, engine: SegmentationEngine, coarse: np.ndarra
     mirrored = engine.predict(small.transpose(Image.Transpose.FLIP_LEFT_RIGHT))[:, ::-1]
     hidden_photo, hole = hide_object(np.asarray(small), kept, settings)
     hidden = engine.predict(Image.fromarray(hidden_photo))
-    return Looks(first=on_grid(coarse, (side, side)), final=on_grid(final, (side, side)), mirrored=mirrored,
+    first = on_grid(coarse, (side, side))   # a one-look cutout's final look is its first: averaged once
+    return Looks(first=first, final=first if final is coarse else on_grid(final, (side, side)), mirrored=mirrored,
                  hidden=hidden, hole=hole, kept=kept)
 
 
@@ -332,7 +335,7 @@ def measure_looks(looks: Looks, rgb: np.ndarray, alpha: np.ndarray,
     if solid.sum() < 16:
         return signals
     image = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
-    lab = cv2.cvtColor(image.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
+    lab = colour_lab(image)
     signals["outline_fade_px"] = outline_fade_px(lab, solid, width / size[0], settings)
     signals["outline_on_edges"] = outline_on_edges(lab[..., 0], solid)
     coarse_size = work_size(width, height, settings.colour_long_edge)

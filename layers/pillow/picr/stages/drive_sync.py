@@ -17,15 +17,14 @@ from typing import Any
 
 from picr.aws.bucket import ImageBucket
 from picr.aws.inbox import Inbox
-from picr.image.photo import IntakeLimits
+from picr.image.limits import IntakeLimits
 from picr.intake.drive import DriveFile, DriveFolder, SyncState
 from picr.intake.naming import product_name, safe_file_name
-from picr.intake.origin import Origin
+from picr.intake.origin import DRIVE_LANE, Origin
 
 STATE_KEY = "config/drive-state.json"
 MANIFESTS = "out/manifests/"
 OUT_FOLDER = "picr-out"
-LANE = "drive"
 MIME_OF_FORMAT = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
 
 
@@ -80,7 +79,7 @@ def _take_new_photos(ctx: DriveSyncContext, state: SyncState, report: SyncReport
         if file.size is not None and file.size > ctx.max_bytes:
             report.skipped.append(f"{file.name}: {file.size} bytes, more than ingest accepts")
         else:
-            ctx.inbox.drop(inbox_name(file), ctx.drive.download(file.id), file.mime_type, Origin(lane=LANE))
+            ctx.inbox.drop(inbox_name(file), ctx.drive.download(file.id), file.mime_type, Origin(lane=DRIVE_LANE))
             report.taken.append(file.name)
         state.take(file)
     state.cursor = next_cursor

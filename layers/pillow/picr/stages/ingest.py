@@ -30,16 +30,14 @@ from picr.aws.bucket import INBOX, ImageBucket, ObjectInfo, original_key, reject
 from picr.aws.jobs import JobStore
 from picr.aws.queues import PublishMessage, QueueSender, StageMessage
 from picr.aws.upload_forms import UploadForms
-from picr.image.photo import IntakeLimits, Refused, check_size, encode_source, normalise_upload
+from picr.image.limits import IntakeLimits
+from picr.image.photo import Refused, check_size, encode_source, normalise_upload
 from picr.image.quality import assess_photo_quality
 from picr.intake.naming import FALLBACK_PRODUCT_NAME, product_name, safe_file_name
-from picr.intake.origin import Origin, decode_metadata
-from picr.intake.upload import LANE_NAME as UPLOAD_LANE
+from picr.intake.origin import DRIVE_LANE, MAIL_LANE, UPLOAD_LANE, Origin, decode_metadata
 from picr.intake.upload import UPLOAD_PREFIX, UploadPolicy
 from picr.job import Handoff, Job, NewJob, Status
 from picr.pipeline import hand_off
-from picr.stages.drive_sync import LANE as DRIVE_LANE
-from picr.stages.mail_intake import LANE as MAIL_LANE
 
 NOT_ADMITTED = "not_admitted"
 """Outcome of an object on an upload key that no form admits: no job is opened for it."""

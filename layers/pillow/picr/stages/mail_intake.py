@@ -20,11 +20,10 @@ from picr.aws.bucket import ImageBucket
 from picr.aws.inbox import Inbox
 from picr.intake.mail import MailLimits, read_mail
 from picr.intake.naming import safe_file_name
-from picr.intake.origin import Origin
+from picr.intake.origin import MAIL_LANE, Origin
 from picr.notify.emails import build_intake_notice
 
 MAIL_PREFIX = "mail/"
-LANE = "email"
 
 Deliver = Callable[[dict[str, str], EmailMessage], str]
 
@@ -71,7 +70,7 @@ def take_in_mail(mail_key: str, ctx: MailIntakeContext, *, sent_at: datetime) ->
     if intake.refusal is not None:
         return MailOutcome(mail_key, "refused", sender=intake.sender, reason=intake.refusal.code,
                            detail=intake.refusal.message)
-    origin = Origin(lane=LANE, product=intake.product, sender=intake.sender, reply_to=intake.sender)
+    origin = Origin(lane=MAIL_LANE, product=intake.product, sender=intake.sender, reply_to=intake.sender)
     keys = []
     for photo in intake.photos:
         name = inbox_name(mail_key, photo.file_name)

@@ -26,12 +26,11 @@ from picr.aws.fixer import LambdaFixer
 from picr.aws.jobs import JobStore
 from picr.aws.queues import QueueSender, StageMessage
 from picr.aws.secrets import Secrets
-from picr.intake.naming import safe_file_name
+from picr.intake.naming import UNNAMED_PRODUCT, safe_file_name
 from picr.job import Handoff, Job, Status
 from picr.links.download import REDIRECT_EXPIRY_S, read_download
 from picr.links.review import LABELS, LinkRefused, ReviewToken, mint_token, offered_actions, read_token
 from picr.links.tokens import TOKEN_PARAMETER, link_url
-from picr.notify.emails import UNNAMED_PRODUCT
 from picr.pages.requester import Requester, same_origin
 from picr.pages.review import PAGE_HEADERS, PageButton, render_result_page, render_review_page
 from picr.pipeline import hand_off

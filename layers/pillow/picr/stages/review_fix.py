@@ -19,10 +19,10 @@ from datetime import datetime
 from typing import Any
 
 from picr.aws.fixer import FixFailed
+from picr.intake.naming import UNNAMED_PRODUCT
 from picr.job import Handoff, Job, Status
 from picr.links.review import ReviewToken
 from picr.links.tokens import TOKEN_PARAMETER
-from picr.notify.emails import UNNAMED_PRODUCT
 from picr.pages.edits import DEFAULT_LIMITS, EditRefused, edits_to_json, parse_edits
 from picr.pages.fix import JSON_HEADERS, fix_page_headers, render_fix_page
 from picr.pages.requester import Requester, same_origin

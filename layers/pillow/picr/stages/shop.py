@@ -24,12 +24,11 @@ from picr.aws.bucket import ImageBucket
 from picr.aws.jobs import JobStore
 from picr.aws.queues import BATCH_ID_PATTERN, QueueSender
 from picr.aws.secrets import Secrets
-from picr.intake.naming import product_file_name
+from picr.intake.naming import UNNAMED_PRODUCT, product_file_name
 from picr.job import JOB_ID_PATTERN, SETTLED, HistoryEntry, Job, Status
 from picr.links.owner import read_owner_token
 from picr.links.review import ReviewLinks, review_links_for
 from picr.links.tokens import TOKEN_PARAMETER, LinkRefused, link_url
-from picr.notify.emails import UNNAMED_PRODUCT
 from picr.pages import shop as pages
 from picr.pages.requester import Requester, same_origin
 from picr.settings import ShopSettings
