@@ -89,6 +89,7 @@ NEEDED_ON_EVERY_EVENT = {
     "ShopFunction": {"PIL", "aws_lambda_powertools.event_handler"},
     "UploadFunction": {"aws_lambda_powertools.event_handler"},
     "DriveSyncFunction": set(),  # copies files; ingest decodes them
+    "ExportFunction": {"aws_lambda_powertools.utilities.idempotency"},  # copies bytes into a zip; mails once
 }
 LOADED_BY_IMPORT = """
 import importlib.util, json, sys

@@ -20,12 +20,12 @@ from picr.image.thumbnail import CHECKER_SQUARE_PX, flatten, make_thumbnail
 from picr.notify.emails import (
     ATTACHMENT_MAX_EDGE,
     VariantLink,
-    build_export_email,
     build_held_email,
     build_ready_email,
     build_rejected_email,
     build_review_email,
 )
+from picr.notify.export_email import build_export_email
 from picr.notify.message import Link
 from picr.notify.send import SES_MAX_MESSAGE_BYTES, publish_via_sns, send_via_ses
 from tools.shared_data import CASES

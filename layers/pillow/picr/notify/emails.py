@@ -28,6 +28,7 @@ from picr.image.thumbnail import (
 from picr.intake.mail import MailIntake
 from picr.intake.naming import UNNAMED_PRODUCT, one_line
 from picr.notify.message import (
+    DEFAULT_LINK_LIFETIME,
     Attachment,
     Envelope,
     Inline,
@@ -35,7 +36,6 @@ from picr.notify.message import (
     compose,
     content_id,
     describe_duration,
-    describe_size,
     describe_time,
     describe_wait,
     require_web_url,
@@ -44,9 +44,6 @@ from picr.notify.message import (
 ATTACHMENT_MAX_EDGE = 1200
 """Review attachments are for judging a cutout by eye, not for reuse; 1200 px shows a hole or a ragged
 edge clearly and keeps original + cutout far below SES's 10 MB message limit."""
-
-DEFAULT_LINK_LIFETIME = timedelta(days=7)
-"""The longest a SigV4 presigned S3 URL can live; the email states when the links stop working."""
 
 UNNAMED_FILE = "Your file"
 UNKNOWN_REJECTION = "It could not be read as a photo."
@@ -176,23 +173,6 @@ def build_rerender_email(*, sender: str, recipients: list[str], batch_id: str, c
     context = {"channel": one_line(channel), "total": total, "done": done, "failed": failed}
     subject = f"{one_line(channel)}: {done} of {total} product{'s' if total != 1 else ''} re-rendered"
     return compose("rerender", envelope, subject, context)
-
-
-def build_export_email(*, sender: str, recipients: list[str], export_id: str, channel: str, selection: str,
-                       count: int, size_bytes: int, url: str | None, left_out: int, sent_at: datetime,
-                       links_valid_for: timedelta = DEFAULT_LINK_LIFETIME) -> EmailMessage:
-    """'<channel>: N images in one zip' with the zip's download link, or why there is no zip (``url`` None)."""
-    envelope = Envelope(sender, recipients, export_id, sent_at)
-    if url is not None:
-        require_web_url(url)
-    channel = one_line(channel)
-    context = {"channel": channel, "selection": one_line(selection), "count": count, "url": url,
-               "size": describe_size(size_bytes), "left_out": left_out,
-               "links_valid_for": describe_duration(links_valid_for),
-               "links_expire_at": describe_time(sent_at + links_valid_for)}
-    subject = (f"{channel}: {count} image{'s' if count != 1 else ''} in one zip" if url
-               else f"{channel}: no images to put in a zip")
-    return compose("export", envelope, subject, context)
 
 
 def build_digest_email(*, sender: str, recipients: list[str], held: list[HeldJob], day: str,

@@ -24,6 +24,10 @@ from picr.templating import render
 Kind = Literal["ready", "review", "held", "rejected", "digest", "rerender", "export"]
 
 
+DEFAULT_LINK_LIFETIME = timedelta(days=7)
+"""The longest a SigV4 presigned S3 URL can live; the email states when the links stop working."""
+
+
 @dataclass(frozen=True)
 class Link:
     """A button in an email (e.g. approve / reject a held cutout)."""

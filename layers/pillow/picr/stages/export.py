@@ -29,7 +29,7 @@ from picr.intake.naming import product_file_stem, safe_file_name
 from picr.job import Job, Status
 from picr.links.download import DownloadLinks, download_links_for
 from picr.notify.delivery import Once, delivery
-from picr.notify.emails import build_export_email
+from picr.notify.export_email import build_export_email
 from picr.settings import ExportSettings
 
 EXPORTS = "exports/"
