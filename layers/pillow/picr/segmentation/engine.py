@@ -114,16 +114,10 @@ def session_options(onnxruntime: ModuleType) -> object:
     * graph optimisation "extended", not "all": "all" adds the NCHWc layout, whose reordered copies of
       the tensors raise the inference's peak by ~80 MB (cutout 480 MB against 399 MB) for ~20 % faster
       inference on x86_64. ``make bench`` times the bare inference with these options and with
-      onnxruntime's defaults, so the price stays visible;
-    * no spinning: idle intra-op threads wait instead of busy-polling for the next operator. On an idle
-      2-core machine one bare inference takes ~5 % longer, but the whole cutout is ~3 % faster (the spinning
-      threads no longer compete with the refinement and gate that run between the model's passes) for ~8 %
-      less CPU, and at a load of ~3 it is ~16 % faster; Lambda's share of a CPU (1.7 vCPU at 3008 MB) is
-      spent, not waited for, by a spinning thread.
+      onnxruntime's defaults, so the price stays visible.
     """
     options = onnxruntime.SessionOptions()
     options.enable_mem_pattern = False
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
     return options
 
