@@ -3,8 +3,8 @@ and brush previews, because the model and OpenCV live here: the review function 
 with ``{"fix": {...}}`` (``picr.stages.fix``), which SQS never sends.
 
 The engine (and so the ONNX session) is created at module scope: once per container, not per photo. The
-hosted engine reads its key from Secrets Manager at call time; for review-lane retries it is built on first
-use only, since most containers never need it.
+hosted engine reads its key from Secrets Manager at call time; for review-lane retries it (with the only
+Secrets Manager client here) is built on first use only, since most containers never need it.
 """
 
 from __future__ import annotations
@@ -26,12 +26,12 @@ from picr.stages.cutout import CutoutContext, cut
 from picr.stages.fix import FixContext, handle
 
 settings = CutoutSettings.from_environment()
-secrets = Secrets(boto3.client("secretsmanager"))
 sqs = boto3.client("sqs")
 
 
 @cache
 def hosted_engine() -> SegmentationEngine:
+    secrets = Secrets(boto3.client("secretsmanager"))
     return HostedEngine(settings.hosted_url, lambda: secrets.text(settings.hosted_secret_arn or ""))
 
 
