@@ -4,10 +4,13 @@
 * A config asking for a watermark on a marketplace channel holds the job with a readable reason.
 * Processing the same cutout again with the same config rewrites byte-identical variants and manifest
   (new versions of the same bytes; the bucket keeps the old ones).
+* The ready email's thumbnails are the ones the variants stage made beside its drafts; when they are gone,
+  publish makes them from the images.
 """
 
 from __future__ import annotations
 
+import io
 import json
 
 import pytest
@@ -16,6 +19,7 @@ from PIL import Image
 from picr.aws.queues import StageMessage
 from picr.image.channels import DEFAULT_CHANNEL_CONFIG
 from picr.job import Status
+from tests.support.mailbox import sent_mail
 from tools.shared_data import SAMPLES
 
 pytestmark = pytest.mark.slow
@@ -76,3 +80,44 @@ def test_reprocessing_the_same_cutout_rewrites_identical_bytes(stack, job_store)
         assert len(versions) == 2, key  # rewritten, and the previous version kept
         assert stack.s3.get_object(Bucket=stack.bucket, Key=key)["Body"].read() == data, key
     assert stack.s3.get_object(Bucket=stack.bucket, Key=job.manifest_key)["Body"].read() == first_manifest
+
+
+def _inline_jpegs(message) -> list[bytes]:
+    return sorted(part.get_content() for part in message.walk() if part.get_content_type() == "image/jpeg")
+
+
+def _through_variants(stack, job_store):
+    """One photo through ingest, cutout and variants; the job, VARIED, before publish runs."""
+    stack.s3.put_object(Bucket=stack.bucket, Key="inbox/toolbox.jpg", Body=SAMPLE.read_bytes())
+    consumers = {consumer.stage: consumer for consumer in stack.consumers}
+    for stage in ("ingest", "cutout", "variants"):
+        while stack.poll_once(consumers[stage]):
+            pass
+    (job,) = job_store.in_status(Status.VARIED)
+    return job, consumers["publish"]
+
+
+def test_the_ready_email_shows_the_thumbnails_the_variants_stage_made(stack, job_store):
+    job, publish = _through_variants(stack, job_store)
+    thumbnails = []
+    for draft in job.variants:
+        data = stack.s3.get_object(Bucket=stack.bucket, Key=draft.thumbnail_key)["Body"].read()
+        with Image.open(io.BytesIO(data)) as image:
+            assert image.format == "JPEG" and max(image.size) == 240, draft.channel
+        thumbnails.append(data)
+    assert stack.poll_once(publish) == 1
+    (ready,) = sent_mail()
+    assert _inline_jpegs(ready) == sorted(thumbnails)
+
+
+def test_publish_makes_the_thumbnails_itself_when_the_drafts_have_none(stack, job_store):
+    job, publish = _through_variants(stack, job_store)
+    for draft in job.variants:
+        stack.s3.delete_object(Bucket=stack.bucket, Key=draft.thumbnail_key)
+    assert stack.poll_once(publish) == 1
+    (ready,) = sent_mail()
+    inline = _inline_jpegs(ready)
+    assert len(inline) == len(job.variants)
+    for data in inline:
+        with Image.open(io.BytesIO(data)) as image:
+            assert image.format == "JPEG" and max(image.size) == 240

@@ -16,7 +16,7 @@ from moto.ses.models import ses_backends
 from moto.sns.models import sns_backends
 from PIL import Image
 
-from picr.image.thumbnail import CHECKER_SQUARE_PX, flatten, make_thumbnail
+from picr.image.thumbnail import CHECKER_SQUARE_PX, flatten, load_downscaled, make_thumbnail, thumbnail_of
 from picr.notify.emails import (
     ATTACHMENT_MAX_EDGE,
     VariantLink,
@@ -162,6 +162,44 @@ def test_the_checkerboard_is_exact_squares_from_a_light_top_left_at_any_size(siz
     rows, columns = np.indices(size[::-1]) // CHECKER_SQUARE_PX
     expected = np.where(((rows + columns) % 2 == 1)[..., None], (204, 204, 204), (255, 255, 255))
     assert shown.shape == (*size[::-1], 3) and (shown == expected).all()
+
+
+@pytest.mark.parametrize("background", ["white", "checkerboard"])
+def test_a_thumbnail_of_an_image_in_memory_is_the_thumbnail_of_its_png(background):
+    """The variants stage's thumbnail (from the frame it just rendered) is byte for byte the one publish would
+    make by decoding the lossless file: a real photo's pixels with a soft alpha, both backgrounds."""
+    with Image.open(CASES / "03_guitar_cluttered_living_room" / "photo.jpg") as opened:
+        photo = opened.convert("RGB").crop((400, 200, 1400, 1000))
+    alpha = Image.linear_gradient("L").resize(photo.size)
+    frame = photo.convert("RGBA")
+    frame.putalpha(alpha)
+    before = frame.tobytes()
+    made = thumbnail_of(frame, background=background)
+    assert made == make_thumbnail(_encode(frame), background=background)
+    assert frame.tobytes() == before  # the frame itself is left as it was: it is also the one encoded
+    assert _decode(made).size == (240, 192)
+
+
+def test_a_shrunk_image_with_alpha_takes_no_colour_from_under_its_transparent_pixels():
+    """Shrinking works on premultiplied colours: a transparent pixel's hidden colour (green here, as a
+    matting tool may leave it) must not tint the opaque product's soft edge."""
+    frame = Image.new("RGBA", (1600, 1600), (0, 255, 0, 0))
+    frame.paste((200, 20, 20, 255), (403, 403, 1203, 1203))
+    small = np.asarray(load_downscaled(_encode(frame), 240)).astype(int)
+    assert small.shape == (240, 240, 4)
+    seen = small[..., 3] > 0
+    assert ((small[..., 3] > 0) & (small[..., 3] < 255)).any()   # the edge is soft: there is an edge to tint
+    assert small[seen][:, 1].max() <= 20 + 8   # no green: only the product's colour (Lanczos may overshoot red)
+    shown = np.asarray(flatten(Image.fromarray(small.astype(np.uint8), "RGBA"), "white")).astype(int)
+    flattened_first = np.asarray(flatten(frame, "white").resize((240, 240), Image.Resampling.LANCZOS)).astype(int)
+    assert np.abs(shown - flattened_first).mean() < 0.5 and small[120, 120].tolist() == [200, 20, 20, 255]
+
+
+def test_an_image_with_alpha_that_needs_no_shrinking_keeps_its_exact_pixels():
+    frame = Image.new("RGBA", (200, 100), (0, 0, 0, 0))
+    frame.paste((250, 240, 10, 3), (0, 0, 100, 100))   # nearly transparent: premultiplying would round it
+    assert flatten(frame, "white").tobytes() == flatten(_decode(_encode(frame)), "white").tobytes()
+    assert _decode(thumbnail_of(frame)).size == (200, 100)
 
 
 def test_thumbnail_never_enlarges_and_respects_max_edge():

@@ -72,6 +72,9 @@ class Draft(ChannelImage):
     ext: str
     content_type: str
     passed: bool = True
+    thumbnail_key: str | None = None
+    """The email's small JPEG of this image, made while the frame was in memory; None on drafts written
+    before there were such thumbnails (publish then makes one from the image)."""
 
 
 @dataclass(frozen=True)

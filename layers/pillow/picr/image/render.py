@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from io import BytesIO
 
 import numpy as np
@@ -43,6 +43,8 @@ class RenderedVariant:
     content_type: str
     watermarked: bool
     product_box: tuple[int, int, int, int]  # (left, top, right, bottom) where the product was placed
+    image: Image.Image = field(repr=False, compare=False)
+    """The frame ``data`` encodes (for a preview made without decoding ``data`` again)."""
 
     @property
     def sha256(self) -> str:
@@ -183,6 +185,7 @@ def _render(
         content_type=spec.content_type,
         watermarked=spec.watermark,
         product_box=box,
+        image=image,
     )
 
 

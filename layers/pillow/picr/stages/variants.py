@@ -18,6 +18,7 @@ from picr.aws.jobs import JobStore
 from picr.aws.queues import PublishMessage, QueueSender, RerenderedMessage, RerenderMessage
 from picr.image.channels import ChannelConfig, ChannelConfigError, ChannelSpec, default_logo, load_channel_config
 from picr.image.render import render_variants
+from picr.image.thumbnail import thumbnail_of
 from picr.image.verify import check_variant
 from picr.job import Draft, Handoff, Status
 from picr.pipeline import hand_off
@@ -104,10 +105,12 @@ def _render(config: ChannelConfig, cutout_key: str, ctx: VariantsContext,
     drafts = []
     for spec, variant in zip(config.channels, render_variants(cutout, config, logo), strict=True):
         check = check_variant(variant, spec, config.watermark, logo)
-        key = key_of(spec, variant.ext)
+        key, thumbnail_key = key_of(spec, variant.ext), key_of(spec, "thumbnail.jpg")
         ctx.bucket.put(key, variant.data, variant.content_type)
+        ctx.bucket.put(thumbnail_key, thumbnail_of(variant.image), "image/jpeg")
         drafts.append((Draft(
-            channel=spec.name, work_key=key, ext=variant.ext, content_type=variant.content_type,
+            channel=spec.name, work_key=key, thumbnail_key=thumbnail_key, ext=variant.ext,
+            content_type=variant.content_type,
             width=variant.width, height=variant.height, format=variant.format,
             bytes=len(variant.data), sha256=variant.sha256,
             watermarked=variant.watermarked, checks=dict(check.checks), passed=check.passed,
