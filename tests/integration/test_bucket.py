@@ -132,6 +132,7 @@ def test_what_the_pipeline_writes_is_kept_or_scratch_as_the_buckets_lifecycle_ru
     assert ImageBucket(stack.s3, stack.bucket).get(refused.rejected_key).data == uploads["inbox/notes.jpg"]
     scratch = sorted(set(keys) - kept)
     assert scratch == sorted(["inbox/toolbox.jpg", "inbox/glass_jug.jpg",
-                              *(draft.work_key for draft in done.variants)])
+                              *(draft.work_key for draft in done.variants),
+                              *(draft.thumbnail_key for draft in done.variants)])
     assert all(key.startswith("drafts/") for key in scratch if not key.startswith("inbox/"))
     assert {fate(rules, key).expires_after_days for key in scratch} == {30}
