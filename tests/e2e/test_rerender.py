@@ -115,6 +115,9 @@ def test_a_new_channel_for_fifty_products_under_faults_adds_one_version_each_and
     assert sorted(new) == sorted([f"out/etsy/{job_id}.jpg" for job_id in job_ids]
                                  + [manifest_key(job_id) for job_id in job_ids])
     assert all(len(added) == 1 for added in new.values()), {k: len(v) for k, v in new.items() if len(v) != 1}
+    rerendered = [key for key in versions(stack, "drafts/") if "/rerender-" in key]
+    assert len(rerendered) == PRODUCTS   # the etsy drafts alone: no email thumbnails for a re-render
+    assert all(key.endswith("/etsy.jpg") for key in rerendered)
     for job_id in job_ids:
         manifest = parse_manifest(stack.s3.get_object(Bucket=stack.bucket, Key=manifest_key(job_id))["Body"].read())
         assert sorted(output["channel"] for output in manifest["outputs"]) == ["etsy", "social", "web"]

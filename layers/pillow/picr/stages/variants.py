@@ -59,7 +59,8 @@ def _render_all(job_id: str, cutout_key: str, ctx: VariantsContext, *, now: str)
     except ChannelConfigError as exc:
         _hold(job_id, ctx, [f"The channel settings (config/channels.json) are not valid: {exc}"], now=now)
         return
-    rendered = _render(config, cutout_key, ctx, lambda spec, ext: draft_key(job_id, spec.name, ext))
+    rendered = _render(config, cutout_key, ctx, lambda spec, ext: draft_key(job_id, spec.name, ext),
+                       thumbnails=True)
     drafts = [draft for draft, _failures in rendered]
     failures = [f"{draft.channel}: {failure}" for draft, found in rendered for failure in found]
     if failures:
@@ -88,7 +89,7 @@ def rerender_variant(message: RerenderMessage, ctx: VariantsContext) -> str:
     if problem is None:
         one = config.model_copy(update={"channels": [spec]})
         ((draft, failures),) = _render(one, job.cutout_key, ctx, lambda _spec, ext: rerender_draft_key(
-            job.job_id, message.batch_id, message.channel, ext))
+            job.job_id, message.batch_id, message.channel, ext), thumbnails=False)
         problem = f"the new {spec.name} image failed its own check: {'; '.join(failures)}" if failures else None
     ctx.publish_queue.send(RerenderedMessage(**message.model_dump(), problem=problem,
                                              draft=dataclasses.asdict(draft) if draft and draft.passed else None))
@@ -96,18 +97,20 @@ def rerender_variant(message: RerenderMessage, ctx: VariantsContext) -> str:
 
 
 def _render(config: ChannelConfig, cutout_key: str, ctx: VariantsContext,
-            key_of: Callable[[ChannelSpec, str], str]) -> list[tuple[Draft, list[str]]]:
+            key_of: Callable[[ChannelSpec, str], str], *, thumbnails: bool) -> list[tuple[Draft, list[str]]]:
     """Every channel of ``config`` rendered from the cutout, checked, and written as a draft under ``key_of``;
-    each with the failures of its check."""
+    each with the failures of its check. With ``thumbnails`` (a job's first render: its ready email shows
+    them) each draft's thumbnail is written beside it; a re-render's summary email shows none."""
     logo_bytes = ctx.bucket.get_optional(LOGO_KEY)
     logo = _open_rgba(logo_bytes) if logo_bytes else default_logo()
     cutout = _open_rgba(ctx.bucket.get(cutout_key).data)
     drafts = []
     for spec, variant in zip(config.channels, render_variants(cutout, config, logo), strict=True):
         check = check_variant(variant, spec, config.watermark, logo)
-        key, thumbnail_key = key_of(spec, variant.ext), key_of(spec, "thumbnail.jpg")
+        key, thumbnail_key = key_of(spec, variant.ext), key_of(spec, "thumbnail.jpg") if thumbnails else None
         ctx.bucket.put(key, variant.data, variant.content_type)
-        ctx.bucket.put(thumbnail_key, thumbnail_of(variant.image), "image/jpeg")
+        if thumbnail_key:
+            ctx.bucket.put(thumbnail_key, thumbnail_of(variant.image), "image/jpeg")
         drafts.append((Draft(
             channel=spec.name, work_key=key, thumbnail_key=thumbnail_key, ext=variant.ext,
             content_type=variant.content_type,
