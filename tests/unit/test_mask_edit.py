@@ -104,3 +104,43 @@ def test_the_first_tap_picks_the_product_and_a_later_tap_adds_another(u2netp):
     both = apply_edits(rgb, after_first, [_innermost(second)], u2netp, earlier=[_innermost(first)])
     assert (both[first] >= 128).mean() > 0.8
     assert (both[second] >= 128).mean() > 0.8
+
+
+def _with_cable(rgb: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int]]]:
+    """Case 01's photo with a dark cable (5 px, anti-aliased) drawn from the toolbox's right edge across the
+    paper: a part thinner than any finger. Returns the photo, the cable's pixels off the toolbox and its path."""
+    ys, _ = np.nonzero(truth >= 128)
+    y0 = (int(ys.min()) + int(ys.max())) // 2
+    x0 = int(np.nonzero(truth[y0] >= 128)[0].max()) - 5
+    path = [(x0, y0), (x0 + 120, y0 + 40), (x0 + 240, y0 + 60), (x0 + 330, y0 + 130)]
+    drawn = np.zeros(truth.shape, np.uint8)
+    cv2.polylines(drawn, [np.array(path, np.int32).reshape(-1, 1, 2)], False, 1, 5, cv2.LINE_AA)
+    cover = cv2.GaussianBlur(drawn.astype(np.float32), (0, 0), 0.7)[..., None]
+    photo = (rgb * (1 - cover) + np.array([40, 40, 45], np.float32) * cover).astype(np.uint8)
+    return photo, (cover[..., 0] >= 0.5) & (truth < 128), path
+
+
+@pytest.mark.slow
+def test_a_keep_stroke_along_a_part_thinner_than_the_finger_adds_the_part_not_the_paper_around_it(u2netp):
+    # The finger (radius 20) follows the cable a little off its line. The model finds nothing there, and the
+    # stroke used to add its whole band: ~10,000 pixels of paper around a 2,400-pixel cable. Now the band's
+    # pixels are decided by colour against the toolbox and the paper beside them.
+    rgb, truth = _case("01_")
+    photo, cable, path = _with_cable(rgb, truth)
+    stroke = Stroke("keep", tuple((x + 3, y - 2) for x, y in path), 20)
+    after = brush(photo, truth, [stroke], u2netp)
+    added = (after >= 128) & (truth < 128)
+    assert (added & cable).sum() > 0.9 * cable.sum()
+    near_cable = cv2.dilate(cable.astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool)
+    assert (added & ~near_cable).sum() < 0.1 * cable.sum()
+
+
+@pytest.mark.slow
+def test_a_keep_stroke_where_neither_the_model_nor_the_colours_find_a_part_takes_the_band(u2netp):
+    # Across bare paper (a part the colour of its background, as the drum kit's chrome stands on white paper
+    # are): the finger decides, and the band as drawn is added.
+    rgb, truth = _case("01_")
+    stroke = Stroke("keep", ((200, 1000), (300, 1000), (400, 1000)), 16)
+    after = brush(rgb, truth, [stroke], u2netp)
+    band = _near(truth.shape, stroke, 16)
+    assert (after[band] >= 128).mean() > 0.8

@@ -4,9 +4,10 @@ Plain functions over the photo (RGB uint8), the engine and 8-bit alphas:
 
 * a tap redoes the cutout around the tapped object (:mod:`picr.segmentation.tap`).
 * :func:`brush` applies keep / remove strokes (polyline + radius, photo pixels). A finger is wider than a
-  drum stand, so a stroke is not painted as it is: inside its band each pixel is decided by colour
-  against the product and background next to it (GrabCut on the stroke's neighbourhood, reduced), and
-  the result's edge is refined against the photo as the pipeline refines its own.
+  drum stand, so a stroke is not painted as it is: a keep stroke adds what the model finds there, else
+  the band's pixels that have the product's colours rather than the background's; a remove stroke's rim
+  is decided by colour (GrabCut on the stroke's neighbourhood, reduced, for both), and the result's edge
+  is refined against the photo as the pipeline refines its own.
 * :func:`apply_edits` replays a list of edits from the pipeline's cutout; undo is the same list, shorter.
 
 Edits arrive from a browser, so :func:`parse_edits` validates them first (count, points, length, radius,
@@ -44,7 +45,10 @@ class BrushSettings:
     iterations 3: GrabCut's label/colour-model alternation settles within a few rounds.
     snap_radii 2.0: a remove stroke's pixels within this many radii of product outside its band (half
         of it, in practice) are decided by colour; a keep stroke takes what the model finds within it.
-    min_found_share 0.1: a keep stroke where the model finds less than this of the band takes the band.
+    min_found_share 0.1: a keep stroke where the model finds less than this of the band takes the band's
+        product-coloured pixels, or the whole band when the colours find less than this too.
+    snap_long_edge 640: that colour decision runs on the neighbourhood reduced to this long edge (a part
+        thinner than the finger must stay a few pixels wide).
     drop_share 0.5: a piece a remove stroke took at least half of goes whole.
     core_share 0.5: within half a radius of the finger's line a remove stroke removes, whatever the colours
         say; a finger drawn through a product means it.
@@ -56,6 +60,7 @@ class BrushSettings:
     iterations: int = 3
     snap_radii: float = 2.0
     min_found_share: float = 0.1
+    snap_long_edge: int = 640
     drop_share: float = 0.5
     core_share: float = 0.5
 
@@ -115,13 +120,38 @@ def _keep(image: np.ndarray, alpha: np.ndarray, stroke: Stroke, engine: Segmenta
     band = distance <= stroke.radius
     found = refine_alpha(roi_image, engine.predict(Image.fromarray(roi_image, "RGB")))
     pieces = pieces_touching((found >= 0.5) & (distance <= settings.snap_radii * stroke.radius), band)
+    roi_alpha = alpha[y0:y1, x0:x1]
     if pieces[band].mean() < settings.min_found_share:
-        # the model sees nothing here (a part the colour of its background): take the band as drawn
+        # The model sees nothing here. A part thinner than the finger (a stand, an antenna) is told apart from
+        # the background around it by colour; a part the colour of its background is not, and takes the band.
         found = refine_alpha(roi_image, cv2.GaussianBlur(band.astype(np.float32), (0, 0), 2.0))
+        snapped = found * _product_coloured(roi_image, roi_alpha, band, found, settings)
+        if (snapped[band] >= 0.5).mean() >= settings.min_found_share:
+            found = snapped
         pieces = band
     zone = cv2.dilate(pieces.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
-    roi_alpha = alpha[y0:y1, x0:x1]
     np.maximum(roi_alpha, np.where(zone, found, 0.0), out=roi_alpha)
+
+
+def _product_coloured(image: np.ndarray, alpha: np.ndarray, band: np.ndarray, drawn: np.ndarray,
+                      settings: BrushSettings) -> np.ndarray:
+    """1 where a band pixel's colour is the product's rather than the background's, by GrabCut taught the
+    product by the cutout and the background by the rest of the neighbourhood (0 where it is the
+    background's); 1 outside the band. Run at ``snap_long_edge``: finer than the remove stroke's, because
+    what it decides is a part thinner than the finger."""
+    height, width = alpha.shape
+    scale = min(1.0, settings.snap_long_edge / max(height, width))
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    small_image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    small_alpha, small_band, small_drawn = (cv2.resize(values.astype(np.float32), size, interpolation=cv2.INTER_AREA)
+                                            for values in (alpha, band, drawn))
+    in_band = small_band >= 0.5
+    labels = np.where(small_alpha >= 0.5, cv2.GC_FGD, cv2.GC_BGD).astype(np.uint8)
+    labels[in_band] = np.where(small_drawn[in_band] >= 0.5, cv2.GC_PR_FGD, cv2.GC_PR_BGD)
+    labels = _grabcut(small_image, labels, settings.iterations)
+    decided = np.isin(labels, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.float32)
+    decided = cv2.resize(decided, (width, height), interpolation=cv2.INTER_LINEAR)
+    return np.where(band, decided, np.float32(1.0))
 
 
 def _remove(image: np.ndarray, alpha: np.ndarray, stroke: Stroke, settings: BrushSettings) -> None:
