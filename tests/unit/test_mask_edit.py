@@ -144,3 +144,20 @@ def test_a_keep_stroke_where_neither_the_model_nor_the_colours_find_a_part_takes
     after = brush(rgb, truth, [stroke], u2netp)
     band = _near(truth.shape, stroke, 16)
     assert (after[band] >= 128).mean() > 0.8
+
+
+@pytest.mark.slow
+def test_a_keep_stroke_from_the_product_out_along_a_lost_part_adds_the_part(u2netp):
+    # The finger starts on the toolbox and runs out along the cable. The model finds the toolbox under the
+    # band's first half; judged on the whole band, that counted as finding something, and the stroke added
+    # nothing of the cable. Judged on the part the cutout lacks, the model finds nothing and the colours
+    # take the cable.
+    rgb, truth = _case("01_")
+    photo, cable, path = _with_cable(rgb, truth)
+    start = (path[0][0] - 200, path[0][1])
+    stroke = Stroke("keep", (start, *((x + 3, y - 2) for x, y in path)), 20)
+    after = brush(photo, truth, [stroke], u2netp)
+    added = (after >= 128) & (truth < 128)
+    assert (added & cable).sum() > 0.9 * cable.sum()
+    near_cable = cv2.dilate(cable.astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool)
+    assert (added & ~near_cable).sum() < 0.1 * cable.sum()

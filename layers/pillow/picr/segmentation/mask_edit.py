@@ -45,8 +45,9 @@ class BrushSettings:
     iterations 3: GrabCut's label/colour-model alternation settles within a few rounds.
     snap_radii 2.0: a remove stroke's pixels within this many radii of product outside its band (half
         of it, in practice) are decided by colour; a keep stroke takes what the model finds within it.
-    min_found_share 0.1: a keep stroke where the model finds less than this of the band takes the band's
-        product-coloured pixels, or the whole band when the colours find less than this too.
+    min_found_share 0.1: a keep stroke where the model finds less than this of the band's part the cutout
+        lacks takes the band's product-coloured pixels, or the whole band when the colours find less than
+        this too.
     snap_long_edge 640: that colour decision runs on the neighbourhood reduced to this long edge (a part
         thinner than the finger must stay a few pixels wide).
     drop_share 0.5: a piece a remove stroke took at least half of goes whole.
@@ -121,7 +122,10 @@ def _keep(image: np.ndarray, alpha: np.ndarray, stroke: Stroke, engine: Segmenta
     found = refine_alpha(roi_image, engine.predict(Image.fromarray(roi_image, "RGB")))
     pieces = pieces_touching((found >= 0.5) & (distance <= settings.snap_radii * stroke.radius), band)
     roi_alpha = alpha[y0:y1, x0:x1]
-    if pieces[band].mean() < settings.min_found_share:
+    # judged where the cutout lacks: a stroke that starts on the product and runs out along a lost part
+    # finds the product, not the part
+    missing = band & (roi_alpha < 0.5)
+    if pieces[missing if missing.any() else band].mean() < settings.min_found_share:
         # The model sees nothing here. A part thinner than the finger (a stand, an antenna) is told apart from
         # the background around it by colour; a part the colour of its background is not, and takes the band.
         found = refine_alpha(roi_image, cv2.GaussianBlur(band.astype(np.float32), (0, 0), 2.0))
