@@ -112,7 +112,8 @@ def _keep(image: np.ndarray, alpha: np.ndarray, stroke: Stroke, engine: Segmenta
           settings: BrushSettings) -> None:
     """A keep stroke: the model takes a close look at the stroke's neighbourhood, and what it finds there
     that the stroke touches is added (up to a radius beyond the band, so a part whose edge the finger
-    missed by a little is completed); where it finds nothing the band itself is added, edge-refined."""
+    missed by a little is completed); where it finds nothing of what the cutout lacks, the band's
+    product-coloured pixels are added, or the band itself when the colours cannot tell, edge-refined."""
     height, width = alpha.shape
     reach = stroke.radius + max(settings.min_context_px, round(settings.context_radii * stroke.radius))
     x0, y0, x1, y1 = _stroke_box(stroke, reach, width, height)
