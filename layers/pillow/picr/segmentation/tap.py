@@ -126,6 +126,15 @@ def _on_grid(look: _Look, width: int, height: int, grid: tuple[int, int]) -> np.
     return cv2.resize(full, grid, interpolation=cv2.INTER_AREA) > 0
 
 
+def _agreement(one: _Look, other: _Look, width: int, height: int, settings: TapSettings) -> float:
+    """IoU of two looks on the agreement grid."""
+    scale = settings.agreement_long_edge / max(width, height)
+    grid = (max(1, round(width * scale)), max(1, round(height * scale)))
+    a, b = _on_grid(one, width, height, grid), _on_grid(other, width, height, grid)
+    union = int((a | b).sum())
+    return float((a & b).sum() / union) if union else 0.0
+
+
 def _consensus(looks: list[_Look], width: int, height: int, settings: TapSettings) -> _Look:
     """The look that agrees best with all the others (the largest summed IoU): the object the model finds
     at the tap whatever the framing, rather than what one crop happened to make of it."""
@@ -173,6 +182,10 @@ def tap(photo: Image.Image, point: tuple[int, int], current: np.ndarray, engine:
     if not looks:
         return current.copy()
     chosen = _consensus(looks, width, height, settings)
+    kept = _current_look(current, x, y, settings)
+    if kept is not None and _agreement(kept, chosen, width, height, settings) >= 0.5:
+        # the same object as the looks found (mostly overlapping): let the agreement decide which is whole
+        chosen = _consensus([*looks, kept], width, height, settings)
     alpha = np.zeros((height, width), np.float32)
     x0, y0, x1, y1 = chosen.box
     alpha[y0:y1, x0:x1] = chosen.alpha
@@ -180,6 +193,18 @@ def tap(photo: Image.Image, point: tuple[int, int], current: np.ndarray, engine:
     if add:
         np.maximum(new, _other_objects(current, new, x, y), out=new)
     return new
+
+
+def _current_look(current: np.ndarray, x: int, y: int, settings: TapSettings) -> _Look | None:
+    """The cutout's own piece under the finger as one more candidate (no model pass): where the pipeline
+    already had the tapped object whole, crops centred on the finger may each see only part of it."""
+    height, width = current.shape
+    reach = max(4, round(settings.reach_share * max(width, height)))
+    piece = _piece_at(current >= 128, x, y, reach, settings.belong_px)
+    if piece is None:
+        return None
+    near = cv2.dilate(piece.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    return _Look((0, 0, width, height), np.where(near, current / 255.0, 0.0).astype(np.float32))
 
 
 def _other_objects(current: np.ndarray, new: np.ndarray, x: int, y: int) -> np.ndarray:
