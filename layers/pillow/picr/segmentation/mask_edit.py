@@ -102,6 +102,21 @@ def _grabcut(image: np.ndarray, labels: np.ndarray, iterations: int) -> np.ndarr
     return result
 
 
+def _reduced(image: np.ndarray, long_edge: int) -> tuple[np.ndarray, float]:
+    """``image`` reduced (never enlarged) to ``long_edge``, with the scale: GrabCut's graph cut costs grow
+    with the pixel count, and the colour decisions it makes are regions, refined afterwards."""
+    height, width = image.shape[:2]
+    scale = min(1.0, long_edge / max(height, width))
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA), scale
+
+
+def _decided(small_image: np.ndarray, labels: np.ndarray, iterations: int, shape: tuple[int, int]) -> np.ndarray:
+    """GrabCut's decision on a reduced image, 1 for the product, as float32 at full ``shape``."""
+    decided = np.isin(_grabcut(small_image, labels, iterations), (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.float32)
+    return cv2.resize(decided, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
+
+
 def _distance_to_path(shape: tuple[int, int], stroke: Stroke, offset: tuple[int, int]) -> np.ndarray:
     """Distance (px) of every pixel of a grid at ``offset`` to the stroke's polyline."""
     line = _band(shape, Stroke(stroke.mode, stroke.points, 0), offset)
@@ -144,19 +159,14 @@ def _product_coloured(image: np.ndarray, alpha: np.ndarray, band: np.ndarray, dr
     product by the cutout and the background by the rest of the neighbourhood (0 where it is the
     background's); 1 outside the band. Run at ``snap_long_edge``: finer than the remove stroke's, because
     what it decides is a part thinner than the finger."""
-    height, width = alpha.shape
-    scale = min(1.0, settings.snap_long_edge / max(height, width))
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    small_image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    small_image, _ = _reduced(image, settings.snap_long_edge)
+    size = (small_image.shape[1], small_image.shape[0])
     small_alpha, small_band, small_drawn = (cv2.resize(values.astype(np.float32), size, interpolation=cv2.INTER_AREA)
                                             for values in (alpha, band, drawn))
     in_band = small_band >= 0.5
     labels = np.where(small_alpha >= 0.5, cv2.GC_FGD, cv2.GC_BGD).astype(np.uint8)
     labels[in_band] = np.where(small_drawn[in_band] >= 0.5, cv2.GC_PR_FGD, cv2.GC_PR_BGD)
-    labels = _grabcut(small_image, labels, settings.iterations)
-    decided = np.isin(labels, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.float32)
-    decided = cv2.resize(decided, (width, height), interpolation=cv2.INTER_LINEAR)
-    return np.where(band, decided, np.float32(1.0))
+    return np.where(band, _decided(small_image, labels, settings.iterations, alpha.shape), np.float32(1.0))
 
 
 def _remove(image: np.ndarray, alpha: np.ndarray, stroke: Stroke, settings: BrushSettings) -> None:
@@ -168,9 +178,8 @@ def _remove(image: np.ndarray, alpha: np.ndarray, stroke: Stroke, settings: Brus
     x0, y0, x1, y1 = _stroke_box(stroke, reach, width, height)
     roi_alpha = alpha[y0:y1, x0:x1]
     roi_image = np.ascontiguousarray(image[y0:y1, x0:x1])
-    scale = min(1.0, settings.work_long_edge / max(x1 - x0, y1 - y0))
-    size = (max(1, round((x1 - x0) * scale)), max(1, round((y1 - y0) * scale)))
-    small_image = cv2.resize(roi_image, size, interpolation=cv2.INTER_AREA)
+    small_image, scale = _reduced(roi_image, settings.work_long_edge)
+    size = (small_image.shape[1], small_image.shape[0])
     small_alpha = cv2.resize(roi_alpha, size, interpolation=cv2.INTER_AREA)
     band = _band((size[1], size[0]), stroke, (x0, y0), scale).astype(bool)
     solid = small_alpha >= 0.5
@@ -185,10 +194,7 @@ def _remove(image: np.ndarray, alpha: np.ndarray, stroke: Stroke, settings: Brus
     labels = np.where(solid, cv2.GC_FGD, cv2.GC_BGD).astype(np.uint8)
     labels[band] = cv2.GC_BGD
     labels[snap] = np.where(solid[snap], cv2.GC_PR_FGD, cv2.GC_PR_BGD)
-    labels = _grabcut(small_image, labels, settings.iterations)
-    decided = np.isin(labels, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.float32)
-    decided = cv2.resize(decided, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
-    refined = refine_alpha(roi_image, decided)
+    refined = refine_alpha(roi_image, _decided(small_image, labels, settings.iterations, roi_alpha.shape))
     full_band = _band(roi_alpha.shape, stroke, (x0, y0)).astype(np.float32)
     before = roi_alpha >= 0.5
     np.minimum(roi_alpha, 1.0 - (1.0 - refined) * full_band, out=roi_alpha)
