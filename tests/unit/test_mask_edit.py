@@ -106,6 +106,19 @@ def test_the_first_tap_picks_the_product_and_a_later_tap_adds_another(u2netp):
     assert (both[second] >= 128).mean() > 0.8
 
 
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason=(
+    "not reached yet: of the tap's ten looks, the six from crops up to 0.6 of the photo see the flower's "
+    "centre as the object under the finger and the four from larger crops see the flower; the agreement "
+    "picks the centre (IoU 0.094). Letting the cutout's own piece join the looks does not settle it: "
+    "unguarded, it took a cluttered photo's tap from 0.948 to 0.140 (its piece was a merged blob); guarded "
+    "by overlap with the looks' choice, it never reaches this flower"))
+def test_a_tap_on_the_middle_of_a_flower_the_cutout_holds_whole_keeps_the_flower(u2netp):
+    rgb, truth = _case("05_")
+    after = apply_edits(rgb, truth.copy(), [_innermost(truth >= 128)], u2netp)
+    assert _iou(after, truth) > 0.9
+
+
 def _with_cable(rgb: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int]]]:
     """Case 01's photo with a dark cable (5 px, anti-aliased) drawn from the toolbox's right edge across the
     paper: a part thinner than any finger. Returns the photo, the cable's pixels off the toolbox and its path."""
