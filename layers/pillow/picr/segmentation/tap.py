@@ -2,7 +2,8 @@
 
 The model looks again at crops centred on the finger until the object under it fits one, then takes the
 pipeline's closer look at that object's box (crop plus margin, refined like the pipeline's cutout), and
-keeps the piece under the finger with the pieces close enough to belong to it.
+keeps the piece under the finger with the pieces close enough to belong to it. The candidates' agreement
+chooses among them; the cutout's own piece under the finger is one more candidate when it is the same object.
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ class TapSettings:
         stand the threshold cut off its drum) belong to it.
     agreement_long_edge 256: candidates are compared on a grid of this long edge; agreement between
         whole shapes does not need finer cells.
+    same_object_iou 0.5: the cutout's own piece under the finger joins the candidates when it and the looks'
+        choice overlap more than they differ (the same object, one of them more whole). A piece that does
+        not (a cluttered cutout's merged blob) would win the agreement by covering every look a little.
     """
 
     scales: tuple[float, ...] = (0.25, 0.4, 0.6, 0.85, 1.0)
@@ -42,6 +46,7 @@ class TapSettings:
     belong_px: int = 6
     agreement_long_edge: int = 256
     closer_looks: bool = True
+    same_object_iou: float = 0.5
 
 
 DEFAULT_TAP = TapSettings()
@@ -126,21 +131,24 @@ def _on_grid(look: _Look, width: int, height: int, grid: tuple[int, int]) -> np.
     return cv2.resize(full, grid, interpolation=cv2.INTER_AREA) > 0
 
 
+def _shapes(looks: list[_Look], width: int, height: int, settings: TapSettings) -> list[np.ndarray]:
+    """The looks' objects on the agreement grid."""
+    scale = settings.agreement_long_edge / max(width, height)
+    grid = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return [_on_grid(look, width, height, grid) for look in looks]
+
+
+def _iou(shape: np.ndarray, other: np.ndarray) -> float:
+    union = int((shape | other).sum())
+    return float((shape & other).sum() / union) if union else 0.0
+
+
 def _consensus(looks: list[_Look], width: int, height: int, settings: TapSettings) -> _Look:
     """The look that agrees best with all the others (the largest summed IoU): the object the model finds
     at the tap whatever the framing, rather than what one crop happened to make of it."""
-    scale = settings.agreement_long_edge / max(width, height)
-    grid = (max(1, round(width * scale)), max(1, round(height * scale)))
-    shapes = [_on_grid(look, width, height, grid) for look in looks]
-    best, best_score = 0, -1.0
-    for i, shape in enumerate(shapes):
-        score = 0.0
-        for j, other in enumerate(shapes):
-            if i != j:
-                union = int((shape | other).sum())
-                score += float((shape & other).sum() / union) if union else 0.0
-        if score > best_score:
-            best, best_score = i, score
+    shapes = _shapes(looks, width, height, settings)
+    best = max(range(len(shapes)),
+               key=lambda i: sum((_iou(shapes[i], other) for j, other in enumerate(shapes) if j != i), 0.0))
     return looks[best]
 
 
@@ -149,7 +157,9 @@ def tap(photo: Image.Image, point: tuple[int, int], current: np.ndarray, engine:
     """The cutout redone around the object under ``point`` (uint8 alpha).
 
     Crops of several sizes centred on the tap each give the piece the model finds under the finger, and a
-    closer look at that piece's box gives another; the one that agrees best with the rest is kept. A tap
+    closer look at that piece's box gives another; the one that agrees best with the rest is kept. The
+    cutout's own piece under the finger competes too when it is the same object as that choice: crops
+    centred on the finger can each see only part of a product that fills the frame. A tap
     says "this is the product": the new object replaces the cutout, whatever else the model had kept (a
     held cutout in a cluttered room keeps the bottle beside the doll). With ``add`` (a second product shot
     with the first: the owner's later taps) the other objects of ``current`` stay.
@@ -173,6 +183,9 @@ def tap(photo: Image.Image, point: tuple[int, int], current: np.ndarray, engine:
     if not looks:
         return current.copy()
     chosen = _consensus(looks, width, height, settings)
+    own = _current_look(current, x, y, settings)
+    if own is not None and _iou(*_shapes([own, chosen], width, height, settings)) >= settings.same_object_iou:
+        chosen = _consensus([*looks, own], width, height, settings)
     alpha = np.zeros((height, width), np.float32)
     x0, y0, x1, y1 = chosen.box
     alpha[y0:y1, x0:x1] = chosen.alpha
@@ -180,6 +193,18 @@ def tap(photo: Image.Image, point: tuple[int, int], current: np.ndarray, engine:
     if add:
         np.maximum(new, _other_objects(current, new, x, y), out=new)
     return new
+
+
+def _current_look(current: np.ndarray, x: int, y: int, settings: TapSettings) -> _Look | None:
+    """The cutout's own piece under the finger as one more candidate (no model pass): where the pipeline
+    already had the tapped object whole, crops centred on the finger may each see only part of it."""
+    height, width = current.shape
+    reach = max(4, round(settings.reach_share * max(width, height)))
+    piece = _piece_at(current >= 128, x, y, reach, settings.belong_px)
+    if piece is None:
+        return None
+    near = cv2.dilate(piece.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    return _Look((0, 0, width, height), np.where(near, current / 255.0, 0.0).astype(np.float32))
 
 
 def _other_objects(current: np.ndarray, new: np.ndarray, x: int, y: int) -> np.ndarray:
