@@ -104,7 +104,13 @@ def _look(photo: Image.Image, rgb: np.ndarray, box: tuple[int, int, int, int], x
           engine: SegmentationEngine, settings: TapSettings) -> _Look | None:
     """The model's look at ``box``, refined against the photo, cut to the piece under the finger."""
     x0, y0, x1, y1 = box
-    alpha = refine_alpha(rgb[y0:y1, x0:x1], engine.predict(photo.crop(box)))
+    return _piece_look(refine_alpha(rgb[y0:y1, x0:x1], engine.predict(photo.crop(box))), box, x, y, settings)
+
+
+def _piece_look(alpha: np.ndarray, box: tuple[int, int, int, int], x: int, y: int,
+                settings: TapSettings) -> _Look | None:
+    """``alpha`` (0..1, covering ``box``) cut to the piece under the finger, with its soft edge."""
+    x0, y0, x1, y1 = box
     reach = max(4, round(settings.reach_share * max(x1 - x0, y1 - y0)))
     piece = _piece_at(alpha >= 0.5, x - x0, y - y0, reach, settings.belong_px)
     if piece is None:
@@ -199,12 +205,7 @@ def _current_look(current: np.ndarray, x: int, y: int, settings: TapSettings) ->
     """The cutout's own piece under the finger as one more candidate (no model pass): where the pipeline
     already had the tapped object whole, crops centred on the finger may each see only part of it."""
     height, width = current.shape
-    reach = max(4, round(settings.reach_share * max(width, height)))
-    piece = _piece_at(current >= 128, x, y, reach, settings.belong_px)
-    if piece is None:
-        return None
-    near = cv2.dilate(piece.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
-    return _Look((0, 0, width, height), np.where(near, current / 255.0, 0.0).astype(np.float32))
+    return _piece_look((current / 255.0).astype(np.float32), (0, 0, width, height), x, y, settings)
 
 
 def _other_objects(current: np.ndarray, new: np.ndarray, x: int, y: int) -> np.ndarray:
