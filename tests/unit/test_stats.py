@@ -1,4 +1,5 @@
-"""The gate's order statistics: numpy's own answers, without the import numpy's version costs a cold start."""
+"""The gate's order statistics (numpy's own answers, without the import numpy's version costs a cold start) and
+the overlap of two masks."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from picr.segmentation.stats import percentile
+from picr.segmentation.stats import mask_iou, percentile
 from tools.shared_data import CASES
 
 
@@ -39,3 +40,15 @@ def test_percentile_is_numpys_on_ties_and_in_double_precision():
     with pytest.raises(ValueError, match="no values"):
         percentile(np.array([], np.float32), 90)
 
+
+
+def test_the_overlap_of_two_masks_is_their_shared_pixels_over_their_joint_ones():
+    a = np.zeros((40, 60), bool)
+    b = np.zeros((40, 60), bool)
+    a[10:30, 10:30] = True   # 400 pixels
+    b[10:30, 20:40] = True   # 400 pixels, 200 of them shared
+    assert mask_iou(a, b) == pytest.approx(200 / 600)
+    assert mask_iou(a, a) == 1.0
+    assert mask_iou(a, ~a) == 0.0
+    empty = np.zeros_like(a)
+    assert mask_iou(empty, empty) == 1.0 and mask_iou(empty, empty, empty=0.0) == 0.0

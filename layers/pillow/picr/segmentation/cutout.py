@@ -29,6 +29,7 @@ from picr.segmentation.refine import (
     refine_mask,
     to_bytes,
 )
+from picr.segmentation.stats import mask_iou
 
 SUPPLIED_ENGINE = "supplied"
 
@@ -109,8 +110,7 @@ def view_agreement(first: np.ndarray, second: np.ndarray, cells: tuple[int, int]
     """
     coarse = cv2.resize(first, cells, interpolation=cv2.INTER_AREA) >= 0.5
     fine = cv2.resize(second, cells, interpolation=cv2.INTER_AREA) >= 0.5
-    union = int((coarse | fine).sum())
-    return float((coarse & fine).sum() / union) if union else 1.0
+    return mask_iou(coarse, fine)
 
 
 def _image(rgba: np.ndarray) -> Image.Image:

@@ -25,7 +25,7 @@ from PIL import Image
 from picr.segmentation.colour import lab as colour_lab
 from picr.segmentation.engine import SegmentationEngine
 from picr.segmentation.refine import work_size
-from picr.segmentation.stats import percentile
+from picr.segmentation.stats import mask_iou, percentile
 
 SENTENCES = {
     "mirror_disagreement": "The model saw a different shape when the photo was mirrored, so it is guessing "
@@ -105,9 +105,7 @@ def on_grid(values: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 def mirror_disagreement(first: np.ndarray, mirrored: np.ndarray) -> float:
     """1 − IoU (probability ≥ 0.5) of the model's look at the photo and its look at the mirrored photo,
     flipped back. A product the model really sees comes out the same either way round; a guess does not."""
-    a, b = first >= 0.5, mirrored >= 0.5
-    union = int((a | b).sum())
-    return 1.0 - float((a & b).sum()) / union if union else 0.0
+    return 1.0 - mask_iou(first >= 0.5, mirrored >= 0.5)
 
 
 def hide_object(image: np.ndarray, kept: np.ndarray, settings: SignalSettings = DEFAULT_SIGNALS

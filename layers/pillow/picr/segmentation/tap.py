@@ -17,6 +17,7 @@ from PIL import Image
 from picr.segmentation.cutout import DEFAULT_SETTINGS as DEFAULT_CUTOUT
 from picr.segmentation.engine import SegmentationEngine
 from picr.segmentation.refine import refine_alpha
+from picr.segmentation.stats import mask_iou
 
 
 @dataclass(frozen=True)
@@ -144,17 +145,12 @@ def _shapes(looks: list[_Look], width: int, height: int, settings: TapSettings) 
     return [_on_grid(look, width, height, grid) for look in looks]
 
 
-def _iou(shape: np.ndarray, other: np.ndarray) -> float:
-    union = int((shape | other).sum())
-    return float((shape & other).sum() / union) if union else 0.0
-
-
 def _consensus(looks: list[_Look], width: int, height: int, settings: TapSettings) -> _Look:
     """The look that agrees best with all the others (the largest summed IoU): the object the model finds
     at the tap whatever the framing, rather than what one crop happened to make of it."""
     shapes = _shapes(looks, width, height, settings)
-    best = max(range(len(shapes)),
-               key=lambda i: sum((_iou(shapes[i], other) for j, other in enumerate(shapes) if j != i), 0.0))
+    best = max(range(len(shapes)), key=lambda i: sum(
+        (mask_iou(shapes[i], other, empty=0.0) for j, other in enumerate(shapes) if j != i), 0.0))
     return looks[best]
 
 
@@ -190,8 +186,10 @@ def tap(photo: Image.Image, point: tuple[int, int], current: np.ndarray, engine:
         return current.copy()
     chosen = _consensus(looks, width, height, settings)
     own = _current_look(current, x, y, settings)
-    if own is not None and _iou(*_shapes([own, chosen], width, height, settings)) >= settings.same_object_iou:
-        chosen = _consensus([*looks, own], width, height, settings)
+    if own is not None:
+        overlap = mask_iou(*_shapes([own, chosen], width, height, settings), empty=0.0)
+        if overlap >= settings.same_object_iou:
+            chosen = _consensus([*looks, own], width, height, settings)
     alpha = np.zeros((height, width), np.float32)
     x0, y0, x1, y1 = chosen.box
     alpha[y0:y1, x0:x1] = chosen.alpha
