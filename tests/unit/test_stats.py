@@ -41,7 +41,6 @@ def test_percentile_is_numpys_on_ties_and_in_double_precision():
         percentile(np.array([], np.float32), 90)
 
 
-
 def test_the_overlap_of_two_masks_is_their_shared_pixels_over_their_joint_ones():
     a = np.zeros((40, 60), bool)
     b = np.zeros((40, 60), bool)

@@ -145,13 +145,11 @@ def _shapes(looks: list[_Look], width: int, height: int, settings: TapSettings) 
     return [_on_grid(look, width, height, grid) for look in looks]
 
 
-def _consensus(looks: list[_Look], width: int, height: int, settings: TapSettings) -> _Look:
-    """The look that agrees best with all the others (the largest summed IoU): the object the model finds
-    at the tap whatever the framing, rather than what one crop happened to make of it."""
-    shapes = _shapes(looks, width, height, settings)
-    best = max(range(len(shapes)), key=lambda i: sum(
+def _consensus(shapes: list[np.ndarray]) -> int:
+    """Index of the look that agrees best with all the others (the largest summed IoU of their ``shapes``):
+    the object the model finds at the tap whatever the framing, rather than what one crop made of it."""
+    return max(range(len(shapes)), key=lambda i: sum(
         (mask_iou(shapes[i], other, empty=0.0) for j, other in enumerate(shapes) if j != i), 0.0))
-    return looks[best]
 
 
 def tap(photo: Image.Image, point: tuple[int, int], current: np.ndarray, engine: SegmentationEngine,
@@ -184,12 +182,14 @@ def tap(photo: Image.Image, point: tuple[int, int], current: np.ndarray, engine:
                 looks.append(closer)
     if not looks:
         return current.copy()
-    chosen = _consensus(looks, width, height, settings)
+    shapes = _shapes(looks, width, height, settings)   # on the agreement grid, once per look
+    best = _consensus(shapes)
+    chosen = looks[best]
     own = _current_look(current, x, y, settings)
     if own is not None:
-        overlap = mask_iou(*_shapes([own, chosen], width, height, settings), empty=0.0)
-        if overlap >= settings.same_object_iou:
-            chosen = _consensus([*looks, own], width, height, settings)
+        (own_shape,) = _shapes([own], width, height, settings)
+        if mask_iou(own_shape, shapes[best], empty=0.0) >= settings.same_object_iou:
+            chosen = [*looks, own][_consensus([*shapes, own_shape])]
     alpha = np.zeros((height, width), np.float32)
     x0, y0, x1, y1 = chosen.box
     alpha[y0:y1, x0:x1] = chosen.alpha
