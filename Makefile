@@ -89,10 +89,10 @@ test: setup
 
 # The same suite with the process clock a year ahead and a year back (libfaketime, for every process the
 # tests start, moto and Chromium included): no test may depend on today's date.
-# -m: libfaketime's thread-safe variant. The suite's processes are threaded (moto's server, the Function URL
-# servers, onnxruntime); the plain variant re-reads its offset every 10 s into shared static buffers with no
-# lock (its README: "caching side-effects in a multithreaded environment"). Under it a pytest worker once
-# died of a fatal signal mid-test (stop 25's CI, the shop page test; the crashing thread was not printed).
+# -m: libfaketime's thread-safe variant, as its README advises for threaded programs: the suite's are (moto's
+# server, the Function URL servers, onnxruntime), and the plain variant re-reads its offset every 10 s into
+# shared buffers with no lock. That re-read calls getenv from any thread, so the suite never changes the C
+# environment while threads run (tools/embedded_stack.py: interpreter_environment).
 SHIFTS ?= +400d -400d
 test-shifted: setup faketime
 	@for shift in $(SHIFTS); do \

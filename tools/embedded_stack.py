@@ -20,7 +20,7 @@ import os
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,6 +56,31 @@ def fake_credentials() -> None:
     }.items():
         os.environ[name] = value
     os.environ.pop("AWS_PROFILE", None)
+
+
+@contextlib.contextmanager
+def interpreter_environment(values: Mapping[str, str]) -> Iterator[None]:
+    """``os.environ`` with ``values`` set for the duration of the block, then put back as it was.
+
+    Only the interpreter's mapping changes, never the C environment beneath it (no ``putenv``/``unsetenv``).
+    The functions' code reads the mapping. Other threads of this process read the C environment with
+    ``getenv``: moto's server, the Function URL servers, and libfaketime, which re-reads ``FAKETIME`` every
+    10 s under ``make test-shifted``. glibc's ``setenv`` of a new name reallocates that environment under a
+    concurrent ``getenv``, and the process dies of a segmentation fault.
+    ``tests/integration/test_embedded_stack.py`` shows this in a few milliseconds. A pytest worker died
+    mid-test in a browser test of stop 25's shifted run, with invocations swapping environments while the
+    servers' threads ran."""
+    data, encode_key, encode_value = os.environ._data, os.environ.encodekey, os.environ.encodevalue  # type: ignore[attr-defined]
+    saved = {key: data.get(encode_key(key)) for key in values}
+    data.update({encode_key(key): encode_value(value) for key, value in values.items()})
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                data.pop(encode_key(key), None)
+            else:
+                data[encode_key(key)] = value
 
 
 @dataclass
@@ -279,19 +304,9 @@ class EmbeddedStack:
         return consumers
 
     # -- invoking ------------------------------------------------------------------------------
-    @contextlib.contextmanager
-    def function_env(self, function: StackFunction) -> Iterator[None]:
+    def function_env(self, function: StackFunction) -> contextlib.AbstractContextManager[None]:
         """The function's own environment, as Lambda would give it, for the duration of a call."""
-        saved = {key: os.environ.get(key) for key in function.environment}
-        os.environ.update(function.environment)
-        try:
-            yield
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
+        return interpreter_environment(function.environment)
 
     def handler_of(self, function: StackFunction) -> Any:
         module_name, handler_name = function.handler.rsplit(".", 1)
