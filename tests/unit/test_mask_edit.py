@@ -140,6 +140,41 @@ def test_a_tap_on_a_product_filling_the_frame_that_the_cutout_holds_whole_keeps_
     assert _iou(after, truth) > 0.9
 
 
+def _with_a_second(rgb: np.ndarray, truth: np.ndarray, scale: float, left: int) -> tuple[np.ndarray, np.ndarray]:
+    """The photo with a copy of its product, ``scale`` times as large, pasted on the paper at x = ``left`` (its
+    top level with the product's), and the true mask of both."""
+    ys, xs = np.nonzero(truth >= 128)
+    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    size = (round((x1 - x0) * scale), round((y1 - y0) * scale))
+    piece = cv2.resize(rgb[y0:y1, x0:x1], size, interpolation=cv2.INTER_AREA).astype(np.float32)
+    cover = cv2.resize(truth[y0:y1, x0:x1], size, interpolation=cv2.INTER_AREA).astype(np.float32)[..., None] / 255
+    photo, both = rgb.astype(np.float32), truth.copy()
+    window = np.s_[y0:y0 + size[1], left:left + size[0]]
+    photo[window] = piece * cover + photo[window] * (1 - cover)
+    both[window] = np.maximum(both[window], (cover[..., 0] * 255).astype(np.uint8))
+    return photo.astype(np.uint8), both
+
+
+@pytest.mark.slow
+def test_a_tap_on_one_of_two_products_of_a_size_the_cutout_holds_keeps_both(u2netp):
+    # Two cherimoyas of one size on white paper, both cut out (as a shop shoots a pair). The tap on one used
+    # to replace the cutout with it alone (IoU 0.5 against both); a companion of its size now stays.
+    rgb, truth = _case("04_")
+    photo, both = _with_a_second(rgb, truth, 1.0, 500)
+    after = apply_edits(photo, both.copy(), [_innermost(truth >= 128)], u2netp)
+    assert _iou(after, both) > 0.9
+
+
+@pytest.mark.slow
+def test_a_tap_on_a_product_beside_a_far_larger_object_the_cutout_holds_drops_that_object(u2netp):
+    # The same product with a copy two and a half times its size beside it: the eye-catching thing the model
+    # prefers to a small product. A tap on the product keeps it alone.
+    rgb, truth = _case("04_")
+    photo, both = _with_a_second(rgb, truth, 2.5, 250)
+    after = apply_edits(photo, both.copy(), [_innermost(truth >= 128)], u2netp)
+    assert _iou(after, truth) > 0.9
+
+
 def _with_cable(rgb: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int]]]:
     """Case 01's photo with a dark cable (5 px, anti-aliased) drawn from the toolbox's right edge across the
     paper: a part thinner than any finger. Returns the photo, the cable's pixels off the toolbox and its path."""

@@ -38,6 +38,11 @@ class TapSettings:
     same_object_iou 0.5: the cutout's own piece under the finger joins the candidates when it and the looks'
         choice overlap more than they differ (the same object, one of them more whole). A piece that does
         not (a cluttered cutout's merged blob) would win the agreement by covering every look a little.
+    companion_sizes (0.5, 2.0) and companion_note 0.1: the one other object the cutout holds, within a factor
+        of two of the tapped object's size and clear of the frame, is a second product shot with it (two
+        mugs, a pair of shoes) and stays. Anything else the cutout held goes: a larger object is the
+        eye-catching thing the model preferred to the product, several objects or ones the frame cuts are the
+        room. Pieces under a tenth of the tapped object's size do not count as objects.
     """
 
     scales: tuple[float, ...] = (0.25, 0.4, 0.6, 0.85, 1.0)
@@ -48,6 +53,8 @@ class TapSettings:
     agreement_long_edge: int = 256
     closer_looks: bool = True
     same_object_iou: float = 0.5
+    companion_sizes: tuple[float, float] = (0.5, 2.0)
+    companion_note: float = 0.1
 
 
 DEFAULT_TAP = TapSettings()
@@ -161,8 +168,9 @@ def tap(photo: Image.Image, point: tuple[int, int], current: np.ndarray, engine:
     cutout's own piece under the finger competes too when it is the same object as that choice: crops
     centred on the finger can each see only part of a product that fills the frame. A tap
     says "this is the product": the new object replaces the cutout, whatever else the model had kept (a
-    held cutout in a cluttered room keeps the bottle beside the doll). With ``add`` (a second product shot
-    with the first: the owner's later taps) the other objects of ``current`` stay.
+    held cutout in a cluttered room keeps the bottle beside the doll), except one companion of the tapped
+    object's size (``TapSettings.companion_sizes``): two products shot together stay together. With ``add``
+    (a second product shot with the first: the owner's later taps) every other object of ``current`` stays.
     """
     rgb = np.asarray(photo)
     width, height = photo.size
@@ -194,8 +202,8 @@ def tap(photo: Image.Image, point: tuple[int, int], current: np.ndarray, engine:
     x0, y0, x1, y1 = chosen.box
     alpha[y0:y1, x0:x1] = chosen.alpha
     new = cv2.convertScaleAbs(alpha, alpha=255.0)
-    if add:
-        np.maximum(new, _other_objects(current, new, x, y), out=new)
+    others = _other_objects(current, new, x, y)
+    np.maximum(new, others if add else _companion(others, new, settings), out=new)
     return new
 
 
@@ -216,3 +224,21 @@ def _other_objects(current: np.ndarray, new: np.ndarray, x: int, y: int) -> np.n
     dropped[0] = True
     kept = cv2.dilate((~dropped[labels]).astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
     return np.where(kept, current, 0).astype(np.uint8)
+
+
+def _companion(others: np.ndarray, new: np.ndarray, settings: TapSettings) -> np.ndarray:
+    """The one object of ``others`` (uint8 alpha) that is a second product beside the tapped ``new`` one (see
+    ``TapSettings.companion_sizes``), with its soft edge; nothing when there is none."""
+    count, labels, stats, _ = cv2.connectedComponentsWithStats((others >= 128).astype(np.uint8), connectivity=8)
+    tapped = max(1, int(np.count_nonzero(new >= 128)))
+    noted = [label for label in range(1, count) if stats[label, cv2.CC_STAT_AREA] >= settings.companion_note * tapped]
+    if len(noted) != 1:
+        return np.zeros_like(others)
+    (label,) = noted
+    x0, y0, width, height, area = stats[label]
+    low, high = settings.companion_sizes
+    inside = x0 > 0 and y0 > 0 and x0 + width < others.shape[1] and y0 + height < others.shape[0]
+    if not (inside and low <= area / tapped <= high):
+        return np.zeros_like(others)
+    near = cv2.dilate((labels == label).astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    return np.where(near, others, 0).astype(np.uint8)
