@@ -94,8 +94,9 @@ def _innermost(piece: np.ndarray) -> Tap:
 @pytest.mark.slow
 def test_the_first_tap_picks_the_product_and_a_later_tap_adds_another(u2netp):
     # Case 06 holds two objects; the cutout starts with both. A tap means "this is the product", so the
-    # first tap leaves the other out (in a cluttered room that is the bottle beside the doll); a second tap,
-    # on the other object, adds it back without losing the first.
+    # first tap leaves the other out (in a cluttered room that is the bottle beside the doll): the cymbal is
+    # 0.3 of the trumpet's size, too small to be its companion. A second tap, on the cymbal, adds it back
+    # without losing the first.
     rgb, truth = _case("06_")
     first, second = _pieces(truth)[:2]
     after_first = apply_edits(rgb, truth.copy(), [_innermost(first)], u2netp)
