@@ -4,6 +4,7 @@ The model looks again at crops centred on the finger until the object under it f
 pipeline's closer look at that object's box (crop plus margin, refined like the pipeline's cutout), and
 keeps the piece under the finger with the pieces close enough to belong to it. The candidates' agreement
 chooses among them; the cutout's own piece under the finger is one more candidate when it is the same object.
+Of everything else the cutout held, only a companion of the tapped object's size stays (a second product).
 """
 
 from __future__ import annotations
