@@ -63,13 +63,13 @@ def interpreter_environment(values: Mapping[str, str]) -> Iterator[None]:
     """``os.environ`` with ``values`` set for the duration of the block, then put back as it was.
 
     Only the interpreter's mapping changes, never the C environment beneath it (no ``putenv``/``unsetenv``).
-    The functions' code reads the mapping. Other threads of this process read the C environment with
-    ``getenv``: moto's server, the Function URL servers, and libfaketime, which re-reads ``FAKETIME`` every
-    10 s under ``make test-shifted``. glibc's ``setenv`` of a new name reallocates that environment under a
-    concurrent ``getenv``, and the process dies of a segmentation fault.
-    ``tests/integration/test_embedded_stack.py`` shows this in a few milliseconds. A pytest worker died
-    mid-test in a browser test of stop 25's shifted run, with invocations swapping environments while the
-    servers' threads ran."""
+    The functions' code reads the mapping. Other threads of this process (moto's server, the Function URL
+    servers) read the C environment with ``getenv``: under ``make test-shifted`` libfaketime does so in any
+    thread that reads the clock, re-reading ``FAKETIME`` every 10 s. glibc's ``setenv`` of a new name
+    reallocates that environment under a concurrent ``getenv``, and the process dies of a segmentation fault.
+    ``tests/integration/test_embedded_stack.py`` shows this within a second on the old code. It is the likely
+    cause of the pytest worker that died mid-test in a browser test of stop 25's shifted run, where
+    invocations swapped environments while the servers' threads ran."""
     data, encode_key, encode_value = os.environ._data, os.environ.encodekey, os.environ.encodevalue  # type: ignore[attr-defined]
     saved = {key: data.get(encode_key(key)) for key in values}
     data.update({encode_key(key): encode_value(value) for key, value in values.items()})
