@@ -91,7 +91,7 @@ def _export_in_a_fresh_process(stack: Any, job_ids: list[str], export_id: str, s
     message = ExportMessage(export_id=export_id, channel="market", job_ids=tuple(job_ids),
                             selection="every ready product", requested_at="2026-11-21T10:00:00+00:00")
     queue = next(c for c in stack.consumers if c.function.logical_id == "ExportFunction")
-    event = {"Records": [{"messageId": export_id, "receiptHandle": "r", "body": message.model_dump_json(),
+    event = {"Records": [{"messageId": export_id, "receiptHandle": "r", "body": message.to_json(),
                           "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {}, "md5OfBody": "",
                           "eventSource": "aws:sqs", "eventSourceARN": queue.queue_arn, "awsRegion": "eu-west-2"}]}
     site = layer_root(scratch / f"layer-{export_id}")

@@ -10,6 +10,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from picr.aws.queues import ExportMessage
 from picr.aws.secrets import Secrets
 from picr.notify.delivery import once
+from picr.records import parse_json
 from picr.runtime import logger, metrics, sqs_batch_handler, utc_now, with_idempotency
 from picr.settings import ExportSettings
 from picr.stages.export import ExportRefused, export_context, export_once
@@ -23,7 +24,7 @@ export = export_once(export_context(settings, done_once, Secrets(boto3.client("s
 
 
 def record_handler(record: SQSRecord) -> None:
-    message = ExportMessage.model_validate_json(record.body)
+    message = parse_json(ExportMessage, record.body)
     try:
         done = export(message, sent_at=utc_now())
     except ExportRefused as refused:  # no shop page sends this: logged and dropped, never retried

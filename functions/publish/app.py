@@ -17,10 +17,10 @@ from picr.aws.secrets import Secrets
 from picr.links.download import download_links_for
 from picr.links.review import review_links_for
 from picr.notify.delivery import idempotent_delivery
+from picr.records import parse_json_as
 from picr.runtime import count, iso, logger, sqs_batch_handler, utc_now, with_idempotency
 from picr.settings import PublishSettings
 from picr.stages.publish import PublishContext, publish, publish_rerendered
-from picr.validation import TypeAdapter
 
 settings = PublishSettings.from_environment()
 dynamodb = boto3.client("dynamodb")
@@ -40,11 +40,8 @@ context = PublishContext(
 )
 
 
-messages: TypeAdapter[RerenderedMessage | PublishMessage] = TypeAdapter(RerenderedMessage | PublishMessage)
-
-
 def record_handler(record: SQSRecord) -> None:
-    message, moment = messages.validate_json(record.body), utc_now()
+    message, moment = parse_json_as((RerenderedMessage, PublishMessage), record.body), utc_now()
     if isinstance(message, RerenderedMessage):
         outcome = publish_rerendered(message, context, now=iso(moment), sent_at=moment)
         logger.info("rerendered", extra={"job_id": message.job_id, "batch_id": message.batch_id, "outcome": outcome})

@@ -9,10 +9,10 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from picr.aws.bucket import ImageBucket
 from picr.aws.jobs import JobStore
 from picr.aws.queues import QueueSender, RerenderMessage, StageMessage
+from picr.records import parse_json_as
 from picr.runtime import count, iso, logger, sqs_batch_handler, utc_now
 from picr.settings import VariantsSettings
 from picr.stages.variants import VariantsContext, build_variants, rerender_variant
-from picr.validation import TypeAdapter
 
 settings = VariantsSettings.from_environment()
 context = VariantsContext(
@@ -20,11 +20,10 @@ context = VariantsContext(
     jobs=JobStore(boto3.client("dynamodb"), settings.jobs_table),
     publish_queue=QueueSender(boto3.client("sqs"), settings.publish_queue_url),
 )
-messages: TypeAdapter[RerenderMessage | StageMessage] = TypeAdapter(RerenderMessage | StageMessage)
 
 
 def record_handler(record: SQSRecord) -> None:
-    message = messages.validate_json(record.body)
+    message = parse_json_as((RerenderMessage, StageMessage), record.body)
     if isinstance(message, RerenderMessage):
         outcome = rerender_variant(message, context)
         logger.info("rerender", extra={"job_id": message.job_id, "batch_id": message.batch_id, "outcome": outcome})

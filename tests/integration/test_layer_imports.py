@@ -74,11 +74,10 @@ def test_the_check_would_catch_a_handler_that_needs_opencv(tmp_path, aws):
     assert result.returncode != 0 and "not in the picr layer" in result.stderr
 
 
-HEAVY = ("numpy", "PIL", "jinja2", "pillow_heif", "aws_lambda_powertools.utilities.parser",
+HEAVY = ("numpy", "PIL", "jinja2", "pillow_heif", "pydantic", "aws_lambda_powertools.utilities.parser",
          "aws_lambda_powertools.event_handler", "aws_lambda_powertools.utilities.idempotency")
-"""What a cold start should load only for a function that needs it (each costs 20-50 ms of one there);
-Powertools' parser models come in only when pydantic is imported before its batch utility
-(``picr.validation``), and no function uses them."""
+"""What a cold start should load only for a function that needs it (each costs 20-50 ms of one there); no
+function needs pydantic or Powertools' parser (picr's records are ``picr.records``)."""
 NEEDED_ON_EVERY_EVENT = {
     "IngestFunction": {"numpy", "PIL"},  # decodes, normalises and checks every upload
     "VariantsFunction": {"numpy", "PIL"},  # renders and self-checks every channel

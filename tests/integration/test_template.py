@@ -641,13 +641,13 @@ def test_the_export_writes_only_zips_under_exports_and_never_deletes_or_lists(la
 
 
 def test_an_export_outlives_its_download_link_and_then_goes(deployment: dict) -> None:
+    from picr.records import limits_of
     from picr.settings import DownloadLinkSettings
     from picr.stages.export import EXPORT_KEEP_DAYS, EXPORTS
 
     rules = lifecycle_rules(deployment)
     exported = fate(rules, f"{EXPORTS}0123456789abcdef/picr-market-2026-11-21.zip")
-    longest_link_days = next(bound.le for bound in DownloadLinkSettings.model_fields["link_expiry_days"].metadata
-                             if hasattr(bound, "le"))
+    longest_link_days = limits_of(DownloadLinkSettings, "link_expiry_days").le
     assert exported.expires_after_days == EXPORT_KEEP_DAYS > longest_link_days  # the link dies first
     assert exported.noncurrent_expires_after_days == 1  # a rebuilt zip's abandoned version goes too
     for prefix in KEPT + PUBLISHED:  # the rule touches nothing else

@@ -27,7 +27,7 @@ SAMPLE = SAMPLES / "toolbox.jpg"
 
 
 def _config(**extra_channel) -> bytes:
-    config = DEFAULT_CHANNEL_CONFIG.model_dump(mode="json")
+    config = DEFAULT_CHANNEL_CONFIG.plain()
     if extra_channel:
         config["channels"].append(extra_channel)
     return json.dumps(config).encode()
@@ -72,7 +72,7 @@ def test_reprocessing_the_same_cutout_rewrites_identical_bytes(stack, job_store)
     assert job_store.transition(job_id, Status.CUT, allowed_from={Status.DONE}, at="2099-01-01T00:00:00.000Z",
                                 attrs={"variants_enqueued": False, "publish_ready_enqueued": False})
     variants = next(c for c in stack.consumers if c.stage == "variants")
-    stack.sqs.send_message(QueueUrl=variants.queue_url, MessageBody=StageMessage(job_id=job_id).model_dump_json())
+    stack.sqs.send_message(QueueUrl=variants.queue_url, MessageBody=StageMessage(job_id=job_id).to_json())
     stack.drain()
     assert job_store.get(job_id).status == Status.DONE
     for key, data in first.items():

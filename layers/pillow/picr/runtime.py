@@ -76,9 +76,10 @@ def job_stage_handler(name: str, run: Callable[[str, str], str]) -> Handler:
     afterwards, which is logged and counted."""
 
     from picr.aws.queues import StageMessage
+    from picr.records import parse_json
 
     def record_handler(record: SQSRecord) -> None:
-        message = StageMessage.model_validate_json(record.body)
+        message = parse_json(StageMessage, record.body)
         status = run(message.job_id, iso(utc_now()))
         logger.info(name, extra={"job_id": message.job_id, "status": status})
         count(status)

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import fields
 from datetime import timedelta
 from pathlib import Path
 from typing import Literal, Self
 
-from picr.validation import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from picr.records import Record, RecordError, limited, parse, required
 
 ENV_PREFIX = "PICR_"
 
@@ -30,71 +31,61 @@ def variable(field: str) -> str:
     return f"{ENV_PREFIX}{field.upper()}"
 
 
-class FunctionSettings(BaseModel):
+class FunctionSettings(Record):
     """What every function reads: the images bucket."""
 
-    # defer_build: a function validates only its own settings class, so only that one's validator is built
-    # (at cold start, by ``from_environment``), not the other functions' too
-    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
-
-    bucket: str = Field(min_length=3)
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _blank_is_unset(cls, value: object) -> object:
-        return None if value == "" else value
+    bucket: str = limited(min_length=3)
 
     @classmethod
     def variables(cls) -> set[str]:
         """The environment variables this function reads."""
-        return {variable(name) for name in cls.model_fields}
+        return {variable(field.name) for field in fields(cls)}
 
     @classmethod
     def required_variables(cls) -> set[str]:
-        return {variable(name) for name, field in cls.model_fields.items() if field.is_required()}
+        return {variable(field.name) for field in fields(cls) if required(field)}
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Self:
-        """The settings from ``PICR_*`` variables; raises ``ConfigError`` naming every missing or bad one."""
+        """The settings from ``PICR_*`` variables (a blank one is unset); raises ``ConfigError`` naming every
+        missing or bad one."""
         source = os.environ if environ is None else environ
-        values = {name: source[variable(name)] for name in cls.model_fields if variable(name) in source}
+        values = {field.name: source[variable(field.name)] for field in fields(cls) if source.get(variable(field.name))}
         try:
-            return cls.model_validate(values)
-        except ValidationError as exc:
-            missing = sorted(variable(str(error["loc"][0])) for error in exc.errors()
-                             if error["type"] == "missing" or error.get("input") is None)
+            return parse(cls, values, from_text=True)
+        except RecordError as exc:
+            missing = sorted(variable(str(problem.loc[0])) for problem in exc.problems if problem.kind == "missing")
             if missing:
                 raise ConfigError(f"{cls.__name__}: missing environment: {', '.join(missing)}") from exc
             raise ConfigError(f"{cls.__name__}: invalid environment: {_described(exc)}") from exc
 
 
-def _described(exc: ValidationError) -> str:
-    return "; ".join(f"{variable(str(error['loc'][0])) if error['loc'] else 'settings'}: {error['msg']}"
-                     for error in exc.errors())
+def _described(exc: RecordError) -> str:
+    return "; ".join(f"{variable(str(problem.loc[0])) if problem.loc else 'settings'}: {problem.message}"
+                     for problem in exc.problems)
 
 
 class _Jobs(FunctionSettings):
-    jobs_table: str = Field(min_length=3)
+    jobs_table: str = limited(min_length=3)
 
 
 class _Idempotency(FunctionSettings):
-    idempotency_table: str = Field(min_length=3)
+    idempotency_table: str = limited(min_length=3)
     """Powertools idempotency records, and the upload page's form records and rate counters beside them."""
 
 
 class NotifySettings(_Idempotency):
     """A function that mails the owner (once per notice: the idempotency table)."""
 
-    sender: str = Field(min_length=3)
-    owner_email: str = Field(min_length=3)
+    sender: str = limited(min_length=3)
+    owner_email: str = limited(min_length=3)
     notify_channel: Literal["ses", "sns"] = "ses"
     sns_topic_arn: str | None = None
 
-    @model_validator(mode="after")
-    def _topic_for_sns(self) -> Self:
+    def _rules(self) -> list[str]:
         if self.notify_channel == "sns" and not self.sns_topic_arn:
-            raise ValueError(f"{variable('notify_channel')}=sns needs {variable('sns_topic_arn')}")
-        return self
+            return [f"{variable('notify_channel')}=sns needs {variable('sns_topic_arn')}"]
+        return []
 
     @property
     def recipients(self) -> list[str]:
@@ -104,15 +95,15 @@ class NotifySettings(_Idempotency):
 class _ReviewFunction(FunctionSettings):
     """A function that mints links to the review function, signed with its key."""
 
-    review_url: str = Field(min_length=8)
+    review_url: str = limited(min_length=8)
     """The review function's URL (its Function URL); the signed links point here."""
-    review_secret_arn: str = Field(min_length=3)
+    review_secret_arn: str = limited(min_length=3)
 
 
 class ReviewLinkSettings(_ReviewFunction):
     """A function that mints the signed Approve / Reject / Retry links."""
 
-    review_link_hours: float = Field(default=72, gt=0, le=7 * 24)
+    review_link_hours: float = limited(72, gt=0, le=7 * 24)
     """How long a review link works. The daily digest re-issues links for every job still held, so a link
     only has to outlive a weekend away from the inbox; a short life limits what a forwarded mail can do."""
     hosted_retry: bool = False
@@ -126,10 +117,10 @@ class ReviewLinkSettings(_ReviewFunction):
 class IngestSettings(_Jobs, _Idempotency):
     cutout_queue_url: str
     publish_queue_url: str
-    max_edge: int = Field(default=2000, ge=320, le=8000)
+    max_edge: int = limited(2000, ge=320, le=8000)
     drive_folder_id: str | None = None
     """The watched Drive folder's id: the Drive lane's source identity on its jobs."""
-    upload_photos_per_hour: int = Field(default=60, ge=1)
+    upload_photos_per_hour: int = limited(60, ge=1)
 
 
 class CutoutSettings(_Jobs):
@@ -141,11 +132,10 @@ class CutoutSettings(_Jobs):
     hosted_secret_arn: str | None = None
     """The hosted engine's key; set whenever a hosted engine is configured (as the engine, or for retries)."""
 
-    @model_validator(mode="after")
-    def _key_for_hosted(self) -> Self:
+    def _rules(self) -> list[str]:
         if self.engine == "hosted" and not self.hosted_secret_arn:
-            raise ValueError(f"{variable('engine')}=hosted needs {variable('hosted_secret_arn')}")
-        return self
+            return [f"{variable('engine')}=hosted needs {variable('hosted_secret_arn')}"]
+        return []
 
 
 class VariantsSettings(_Jobs):
@@ -155,7 +145,7 @@ class VariantsSettings(_Jobs):
 class DownloadLinkSettings(_ReviewFunction):
     """A function that mails download links (the review function redirects them; ``picr.links.download``)."""
 
-    link_expiry_days: int = Field(default=7, ge=1, le=7)
+    link_expiry_days: int = limited(7, ge=1, le=7)
     """How long an email's download links work (their signed token)."""
 
     @property
@@ -169,7 +159,7 @@ are ~50 KB); past a few thousand images the export would not finish inside its t
 
 
 class _ExportLimit(FunctionSettings):
-    export_max_images: int = Field(default=1000, ge=1, le=MAX_EXPORT_IMAGES)
+    export_max_images: int = limited(1000, ge=1, le=MAX_EXPORT_IMAGES)
     """The most images one zip export takes (``PICR_EXPORT_MAX_IMAGES`` of the shop and export functions): the
     shop page refuses a larger selection, and the export function a message naming more. At ~0.4 MB an image,
     1,000 make a zip of about 0.4 GB, built well inside the function's 5 minutes."""
@@ -183,8 +173,8 @@ class SweepSettings(_Jobs, NotifySettings, ReviewLinkSettings):
     cutout_queue_url: str
     variants_queue_url: str
     publish_queue_url: str
-    review_after_hours: float = Field(default=24, gt=0)
-    retention_days: int = Field(default=0, ge=0)
+    review_after_hours: float = limited(24, gt=0)
+    retention_days: int = limited(0, ge=0)
     """How long the bucket keeps originals and job images (``RetentionDays``); 0 keeps them forever."""
 
     @property
@@ -195,7 +185,7 @@ class SweepSettings(_Jobs, NotifySettings, ReviewLinkSettings):
 class ReviewSettings(_Jobs):
     variants_queue_url: str
     cutout_queue_url: str
-    review_secret_arn: str = Field(min_length=3)
+    review_secret_arn: str = limited(min_length=3)
     hosted_retry: bool = False
     fix_function: str | None = None
     """The cutout function's name: the fix page's tap and brush tools run there (a synchronous Invoke). Unset,
@@ -203,22 +193,22 @@ class ReviewSettings(_Jobs):
 
 
 class UploadSettings(_Jobs, _Idempotency):
-    upload_secret_arn: str = Field(min_length=3)
-    upload_max_mb: int = Field(default=25, ge=1, le=40)
-    upload_requests_per_minute: int = Field(default=120, ge=1)
-    upload_photos_per_hour: int = Field(default=60, ge=1)
+    upload_secret_arn: str = limited(min_length=3)
+    upload_max_mb: int = limited(25, ge=1, le=40)
+    upload_requests_per_minute: int = limited(120, ge=1)
+    upload_photos_per_hour: int = limited(60, ge=1)
 
 
 class ShopSettings(_Jobs, _Idempotency, ReviewLinkSettings, _ExportLimit):
     """The shop page: every product behind the owner link, review links for the held ones, re-renders (their
     batch records live in the idempotency table) and zip exports."""
 
-    owner_secret_arn: str = Field(min_length=3)
+    owner_secret_arn: str = limited(min_length=3)
     variants_queue_url: str
     export_queue_url: str
-    shop_page_size: int = Field(default=20, ge=1, le=100)
+    shop_page_size: int = limited(20, ge=1, le=100)
     """Products per page of the shop page (one Query of that many rows)."""
-    shop_view_minutes: int = Field(default=15, ge=1, le=60)
+    shop_view_minutes: int = limited(15, ge=1, le=60)
     """How long the page's image and download links work: minted per page view, so they need only outlive
     the visit (and never the role credentials that sign them)."""
 
@@ -226,14 +216,14 @@ class ShopSettings(_Jobs, _Idempotency, ReviewLinkSettings, _ExportLimit):
 class ExportSettings(_Jobs, NotifySettings, DownloadLinkSettings, _ExportLimit):
     """The zip export: published images streamed into one zip under ``exports/``, announced by one email."""
 
-    export_part_mb: int = Field(default=8, ge=5, le=64)
+    export_part_mb: int = limited(8, ge=5, le=64)
     """Size of each multipart part the zip is uploaded in (S3 takes at least 5 MiB but for the last): the one
     part held in memory at a time."""
 
 
 class MailIntakeSettings(NotifySettings):
     allowed_senders: str | None = None
-    mail_max_photos: int = Field(default=10, ge=1, le=50)
+    mail_max_photos: int = limited(10, ge=1, le=50)
 
     @property
     def allowed_sender_list(self) -> list[str]:
@@ -244,8 +234,8 @@ class MailIntakeSettings(NotifySettings):
 
 
 class DriveSyncSettings(FunctionSettings):
-    drive_folder_id: str = Field(min_length=1)
-    drive_secret_arn: str = Field(min_length=3)
+    drive_folder_id: str = limited(min_length=1)
+    drive_secret_arn: str = limited(min_length=3)
 
 
 def model_home(environ: Mapping[str, str] | None = None) -> Path:

@@ -7,17 +7,15 @@ redelivered one carries nothing stale.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from picr.job import JOB_ID_PATTERN
+from picr.records import Record, limited
 from picr.settings import MAX_EXPORT_IMAGES
-from picr.validation import BaseModel, ConfigDict, Field
 
 
-class StageMessage(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    job_id: str = Field(pattern=JOB_ID_PATTERN)
+class StageMessage(Record):
+    job_id: str = limited(pattern=JOB_ID_PATTERN)
 
 
 class PublishMessage(StageMessage):
@@ -32,8 +30,8 @@ BATCH_ID_PATTERN = r"^[0-9a-f]{16}$"
 class RerenderMessage(StageMessage):
     """To the variants stage: render ``channel`` again for a published job, from its stored cutout."""
 
-    batch_id: str = Field(pattern=BATCH_ID_PATTERN)
-    channel: str = Field(min_length=1, max_length=40)
+    batch_id: str = limited(pattern=BATCH_ID_PATTERN)
+    channel: str = limited(min_length=1, max_length=40)
 
 
 class RerenderedMessage(RerenderMessage):
@@ -44,16 +42,13 @@ class RerenderedMessage(RerenderMessage):
     problem: str | None = None
 
 
-class ExportMessage(BaseModel):
+class ExportMessage(Record):
     """To the export function: zip the ``channel`` images of these products (their order is the zip's)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    export_id: str = Field(pattern=BATCH_ID_PATTERN)
-    channel: str = Field(min_length=1, max_length=40)
-    job_ids: tuple[Annotated[str, Field(pattern=JOB_ID_PATTERN)], ...] = Field(min_length=1,
-                                                                               max_length=MAX_EXPORT_IMAGES)
-    selection: str = Field(max_length=200)
+    export_id: str = limited(pattern=BATCH_ID_PATTERN)
+    channel: str = limited(min_length=1, max_length=40)
+    job_ids: tuple[str, ...] = limited(min_length=1, max_length=MAX_EXPORT_IMAGES, item_pattern=JOB_ID_PATTERN)
+    selection: str = limited(max_length=200)
     """What the owner chose, in their words ("3 selected products", "products sent 1–7 Nov 2026")."""
     requested_at: str
 
@@ -65,8 +60,8 @@ class QueueSender:
         self._client = client
         self.url = queue_url
 
-    def send(self, message: BaseModel) -> str:
-        response = self._client.send_message(QueueUrl=self.url, MessageBody=message.model_dump_json())
+    def send(self, message: Record) -> str:
+        response = self._client.send_message(QueueUrl=self.url, MessageBody=message.to_json())
         return response["MessageId"]
 
     def send_all(self, messages: Sequence[StageMessage],
@@ -75,7 +70,7 @@ class QueueSender:
         took before the next request goes (so a caller can record progress); one SQS did not take raises."""
         for start in range(0, len(messages), 10):
             chunk = messages[start:start + 10]
-            entries = [{"Id": str(index), "MessageBody": message.model_dump_json()}
+            entries = [{"Id": str(index), "MessageBody": message.to_json()}
                        for index, message in enumerate(chunk)]
             response = self._client.send_message_batch(QueueUrl=self.url, Entries=entries)
             taken = [chunk[int(entry["Id"])] for entry in response.get("Successful", [])]

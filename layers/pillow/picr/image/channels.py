@@ -17,7 +17,7 @@ from typing import Literal
 
 from PIL import Image
 
-from picr.validation import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from picr.records import Record, RecordError, limited, parse
 
 # Every pixel of this outer ring of a white-background variant must decode to exactly #ffffff (verify.py).
 BORDER_RING_PX = 4
@@ -41,55 +41,45 @@ class ChannelConfigError(ValueError):
     """The channel config cannot be used; the message lists every problem in plain words."""
 
 
-class WatermarkSpec(BaseModel):
+class WatermarkSpec(Record):
     """How the logo is stamped where a channel allows it: one size, corner, margin and opacity for all."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    scale: float = Field(
-        0.2, gt=0.0, le=0.5, description="logo's longer side as a fraction of the frame's shorter side"
-    )
+    scale: float = limited(0.2, gt=0.0, le=0.5)
+    """The logo's longer side as a fraction of the frame's shorter side."""
     corner: Corner = "bottom-right"
-    margin: float = Field(0.03, ge=0.0, le=0.25, description="gap to both frame edges, of the shorter side")
+    margin: float = limited(0.03, ge=0.0, le=0.25)
+    """The gap to both frame edges, as a fraction of the shorter side."""
     # Capped at 0.6: a watermark is meant to be faint, and verify.py recovers the pixels under the logo by
     # dividing by (1 - opacity), which needs the logo to stay see-through.
-    opacity: float = Field(0.25, gt=0.0, le=0.6)
+    opacity: float = limited(0.25, gt=0.0, le=0.6)
 
     def margin_px(self, frame_size: tuple[int, int]) -> int:
         """The margin in pixels on a frame: a fraction of its shorter side, so it looks alike on any aspect."""
         return round(self.margin * min(frame_size))
 
 
-class ChannelSpec(BaseModel):
+class ChannelSpec(Record):
     """One output variant: exact pixel size, format, background, product fill and watermark or not."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    name: str = Field(description="lowercase [a-z0-9-]{1,32}; becomes the S3 prefix out/<name>/")
+    name: str
+    """Lowercase [a-z0-9-]{1,32}; becomes the S3 prefix out/<name>/."""
     kind: ChannelKind
     # 6000 px caps a frame and its working copies at a few hundred MB, inside the variants function's memory.
-    width: int = Field(ge=64, le=6000)
-    height: int = Field(ge=64, le=6000)
+    width: int = limited(ge=64, le=6000)
+    height: int = limited(ge=64, le=6000)
     format: Literal["png", "jpeg"]
     background: Literal["transparent", "white"]
     # Above 0.98 the product would touch the white border; under 0.1 it is a speck, i.e. a typo.
-    fill: float = Field(gt=0.1, le=0.98, description="product's longer side over the frame's matching side")
+    fill: float = limited(gt=0.1, le=0.98)
+    """The product's longer side over the frame's matching side."""
     watermark: bool
-    jpeg_quality: int = Field(90, ge=JPEG_QUALITY_RANGE[0], le=JPEG_QUALITY_RANGE[1])
+    jpeg_quality: int = limited(90, ge=JPEG_QUALITY_RANGE[0], le=JPEG_QUALITY_RANGE[1])
 
-    @field_validator("name")
-    @classmethod
-    def _name_is_a_safe_prefix(cls, name: str) -> str:
-        if not _CHANNEL_NAME.fullmatch(name):
-            raise ValueError(
-                f"channel name {name!r} must be 1-32 characters of lowercase a-z, 0-9 or '-' "
-                "(it becomes the S3 prefix out/<name>/)"
-            )
-        return name
-
-    @model_validator(mode="after")
-    def _rules_hold(self) -> ChannelSpec:
+    def _rules(self) -> list[str]:
         problems: list[str] = []
+        if not _CHANNEL_NAME.fullmatch(self.name):
+            problems.append(f"channel name {self.name!r} must be 1-32 characters of lowercase a-z, 0-9 or '-' "
+                            "(it becomes the S3 prefix out/<name>/)")
         if self.background == "transparent" and self.format != "png":
             problems.append("a transparent background needs format 'png' (JPEG has no alpha)")
         if self.kind == "marketplace":
@@ -109,9 +99,7 @@ class ChannelSpec(BaseModel):
                 f"frame: it would reach the {BORDER_RING_PX} px border{blocks} that must stay pure white; "
                 "lower the fill"
             )
-        if problems:
-            raise ValueError("\n".join(problems))
-        return self
+        return problems
 
     @property
     def ext(self) -> str:
@@ -147,16 +135,14 @@ def drawable_span(length: int, fmt: str) -> tuple[int, int]:
     return -(-BORDER_RING_PX // block) * block, ((length - BORDER_RING_PX) // block) * block
 
 
-class ChannelConfig(BaseModel):
+class ChannelConfig(Record):
     """Every channel a shop publishes to plus the one watermark rule they share."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    channels: list[ChannelSpec] = Field(min_length=1, max_length=20)
+    channels: tuple[ChannelSpec, ...] = limited(min_length=1, max_length=20)
     watermark: WatermarkSpec = WatermarkSpec()
 
-    @model_validator(mode="after")
-    def _names_unique_and_watermarks_clear_border(self) -> ChannelConfig:
+    def _rules(self) -> list[str]:
+        """Names unique, and every white channel's watermark clear of the pure-white border."""
         problems: list[str] = []
         seen: set[str] = set()
         for channel in self.channels:
@@ -169,9 +155,7 @@ class ChannelConfig(BaseModel):
                     f"channel {channel.name!r}: watermark margin {self.watermark.margin} puts the logo "
                     f"inside the {BORDER_RING_PX} px border that must stay pure white; raise the margin"
                 )
-        if problems:
-            raise ValueError("\n".join(problems))
-        return self
+        return problems
 
     def channel(self, name: str) -> ChannelSpec:
         """The spec called ``name`` (KeyError if the config has no such channel)."""
@@ -192,14 +176,14 @@ class ChannelConfig(BaseModel):
 
 
 DEFAULT_CHANNEL_CONFIG = ChannelConfig(
-    channels=[
+    channels=(
         ChannelSpec(name="web", kind="web", width=1600, height=1600, format="png", background="transparent",
                     fill=0.80, watermark=True),
         ChannelSpec(name="market", kind="marketplace", width=2000, height=2000, format="jpeg",
                     background="white", fill=0.90, watermark=False),
         ChannelSpec(name="social", kind="social", width=1080, height=1080, format="jpeg", background="white",
                     fill=0.85, watermark=True),
-    ],
+    ),
     watermark=WatermarkSpec(),
 )
 
@@ -217,13 +201,9 @@ def load_channel_config(raw: bytes | None) -> ChannelConfig:
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ChannelConfigError(f"channel config is not valid JSON: {exc}") from exc
     try:
-        return ChannelConfig.model_validate(data)
-    except ValidationError as exc:
-        lines = [
-            f"- {_where(error['loc'], data)}{problem}"
-            for error in exc.errors()
-            for problem in _plain(error["msg"]).splitlines()
-        ]
+        return parse(ChannelConfig, data)
+    except RecordError as exc:
+        lines = [f"- {_where(problem.loc, data)}{problem.message}" for problem in exc.problems]
         raise ChannelConfigError("channel config is invalid:\n" + "\n".join(lines)) from None
 
 
@@ -251,10 +231,6 @@ def _channel_name(data: object, index: int) -> str | None:
             name = channels[index].get("name")
             return name if isinstance(name, str) else None
     return None
-
-
-def _plain(message: str) -> str:
-    return message.removeprefix("Value error, ")
 
 
 @cache

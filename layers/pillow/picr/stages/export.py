@@ -30,6 +30,7 @@ from picr.job import Job, Status
 from picr.links.download import DownloadLinks, download_links_for
 from picr.notify.delivery import Once, delivery
 from picr.notify.export_email import build_export_email
+from picr.records import parse
 from picr.settings import ExportSettings
 
 EXPORTS = "exports/"
@@ -131,9 +132,9 @@ def export_once(ctx: ExportContext, done_once: Once) -> Callable[..., ExportDone
 
     @done_once.per("request")
     def once(*, request: dict[str, Any], sent_at: datetime) -> dict[str, Any]:
-        return asdict(run_export(ExportMessage.model_validate(request), ctx, sent_at=sent_at))
+        return asdict(run_export(parse(ExportMessage, request), ctx, sent_at=sent_at))
 
     def export(message: ExportMessage, *, sent_at: datetime) -> ExportDone:
-        return ExportDone(**once(request=message.model_dump(mode="json"), sent_at=sent_at))
+        return ExportDone(**once(request=message.plain(), sent_at=sent_at))
 
     return export

@@ -25,11 +25,11 @@ from typing import Any
 import cv2
 import numpy as np
 from PIL import Image
-from pydantic import BaseModel, ConfigDict, Field
 
 from picr.aws.bucket import ImageBucket, work_key
 from picr.job import JOB_ID_PATTERN
 from picr.pages.edits import Edit, EditRefused, edits_to_json, parse_edits
+from picr.records import Record, limited, parse
 from picr.runtime import logger, metrics
 from picr.segmentation.cutout import finished_cutout
 from picr.segmentation.engine import SegmentationEngine
@@ -42,20 +42,18 @@ PREVIEW_MAX_EDGE = 1000
 (390 CSS px at 3x is 1170), so more would only cost bytes."""
 
 
-class FixRequest(BaseModel):
+class FixRequest(Record):
     """What the review function sends; every key is checked to lie in the job's own ``work/`` folder."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    job_id: str = Field(pattern=JOB_ID_PATTERN)
+    job_id: str = limited(pattern=JOB_ID_PATTERN)
     source_key: str
     cutout_key: str
-    edits: list[Any]
-    warnings: list[str] = Field(default_factory=list)
+    edits: tuple[Any, ...]
+    warnings: tuple[str, ...] = ()
     publish: bool = False
-    nonce: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{8,64}$")
+    nonce: str | None = limited(None, pattern=r"^[A-Za-z0-9_-]{8,64}$")
     """The spending link's nonce: names the published cutout, so two tabs never write the same key."""
-    preview_edge: int = Field(default=PREVIEW_MAX_EDGE, ge=64, le=2000)
+    preview_edge: int = limited(PREVIEW_MAX_EDGE, ge=64, le=2000)
 
     def check_keys(self) -> None:
         folder = work_key(self.job_id, "")
@@ -134,7 +132,7 @@ def edited_alpha(request: FixRequest, ctx: FixContext) -> tuple[np.ndarray, np.n
     request.check_keys()
     rgb, start = ctx.cache.images(request, lambda: _load_images(request, ctx.bucket))
     height, width = start.shape
-    edits = parse_edits(request.edits, (width, height))
+    edits = parse_edits(list(request.edits), (width, height))
     done, alpha = ctx.cache.closest(request, edits)
     alpha = apply_edits(rgb, start if alpha is None else alpha, edits[done:], ctx.engine, earlier=edits[:done])
     ctx.cache.remember(request, edits, alpha)
@@ -174,7 +172,7 @@ def run_fix(request: FixRequest, ctx: FixContext) -> dict[str, Any]:
 def handle(event: dict[str, Any], ctx: FixContext) -> dict[str, Any]:
     """The cutout function's answer to a ``{"fix": {...}}`` invocation; a refused request says why."""
     try:
-        request = FixRequest.model_validate(event["fix"])
+        request = parse(FixRequest, event["fix"])
         answer = run_fix(request, ctx)
     except (EditRefused, ValueError) as refused:
         answer = {"refused": str(refused)[:300]}

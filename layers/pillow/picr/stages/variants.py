@@ -87,11 +87,11 @@ def rerender_variant(message: RerenderMessage, ctx: VariantsContext) -> str:
     if problem is None and (job.status != Status.DONE or not job.cutout_key):
         problem = f"the product is no longer ready ({job.status})"
     if problem is None:
-        one = config.model_copy(update={"channels": [spec]})
+        one = config.replaced(channels=(spec,))
         ((draft, failures),) = _render(one, job.cutout_key, ctx, lambda _spec, ext: rerender_draft_key(
             job.job_id, message.batch_id, message.channel, ext), thumbnails=False)
         problem = f"the new {spec.name} image failed its own check: {'; '.join(failures)}" if failures else None
-    ctx.publish_queue.send(RerenderedMessage(**message.model_dump(), problem=problem,
+    ctx.publish_queue.send(RerenderedMessage(**message.plain(), problem=problem,
                                              draft=dataclasses.asdict(draft) if draft and draft.passed else None))
     return "rendered" if problem is None else "refused"
 
