@@ -691,6 +691,7 @@ SETTINGS = {  # logical id: the settings model its handler reads at cold start
     "ShopFunction": ShopSettings, "ExportFunction": ExportSettings,
 }
 POWERTOOLS_ENVIRONMENT = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL"}
+RUNTIME_ENVIRONMENT = POWERTOOLS_ENVIRONMENT | {"OPENBLAS_NUM_THREADS"}  # read by a library, not by picr
 IMAGE_ENVIRONMENT = {"U2NET_HOME"}  # where the engine finds the baked model
 FUNCTION_SHAPE = {  # logical id: (name, memory, timeout, code)
     "IngestFunction": ("ingest", 1024, 60, "functions/ingest/"),
@@ -715,7 +716,7 @@ def test_functions_have_their_names_sizes_runtime_and_environment(lanes_on: dict
         assert (properties["MemorySize"], properties["Timeout"]) == (memory, timeout)
         variables = properties["Environment"]["Variables"]
         others = {name for name in variables if not name.startswith("PICR_")}
-        assert others == POWERTOOLS_ENVIRONMENT | (IMAGE_ENVIRONMENT if code is None else set()), logical_id
+        assert others == RUNTIME_ENVIRONMENT | (IMAGE_ENVIRONMENT if code is None else set()), logical_id
         assert variables["POWERTOOLS_METRICS_NAMESPACE"] == "picr"
         if code is None:
             assert properties["PackageType"] == "Image"
@@ -743,7 +744,7 @@ def test_each_function_gets_exactly_the_environment_its_settings_declare(transla
 def test_globals_hold_only_what_every_function_takes_the_container_image_included(source: dict) -> None:
     assert set(source["Globals"]["Function"]) == {"Architectures", "Environment"}
     assert set(source["Globals"]["Function"]["Environment"]["Variables"]) == {
-        "PICR_BUCKET", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL"}
+        "PICR_BUCKET", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL", "OPENBLAS_NUM_THREADS"}
     # Why Runtime, Handler and Layers are per function: SAM applies Globals to the image function too.
     with_runtime = json.loads(json.dumps(source))
     with_runtime["Globals"]["Function"]["Runtime"] = "python3.13"
