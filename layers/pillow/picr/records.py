@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import operator
 import re
 import types
 from collections.abc import Iterable, Mapping
@@ -41,10 +42,9 @@ class Limits:
     def problems(self, value: object) -> list[str]:
         found = []
         if isinstance(value, int | float) and not isinstance(value, bool):
-            for bound, holds, words in ((self.ge, lambda b: value >= b, "at least"),
-                                        (self.gt, lambda b: value > b, "greater than"),
-                                        (self.le, lambda b: value <= b, "at most")):
-                if bound is not None and not holds(bound):
+            for bound, holds, words in ((self.ge, operator.ge, "at least"), (self.gt, operator.gt, "greater than"),
+                                        (self.le, operator.le, "at most")):
+                if bound is not None and not holds(value, bound):
                     found.append(f"must be {words} {bound:g}")
         if isinstance(value, str | tuple):
             unit = "characters" if isinstance(value, str) else "items"
@@ -251,7 +251,7 @@ def _converted(hint: Any, value: object, loc: Loc, from_text: bool, problems: li
     if origin is tuple and isinstance(value, list | tuple):
         items = [_converted(get_args(hint)[0], each, (*loc, index), from_text, problems)
                  for index, each in enumerate(value)]
-        return _INVALID if _INVALID in items else tuple(items)
+        return _INVALID if any(item is _INVALID for item in items) else tuple(items)
     if from_text and isinstance(value, str):
         value = _from_text(hint, value)
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
