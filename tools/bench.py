@@ -123,6 +123,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cold-runs", type=int, default=5, help="fresh processes per cold-start figure")
     parser.add_argument("--only", nargs="*", choices=SECTIONS)
     args = parser.parse_args(argv)
+    if {"cutout", "fix"} & set(args.only or SECTIONS):   # the sections that run the cutout in this process
+        from tools.bench_cutout import in_cutout_process_environment
+
+        in_cutout_process_environment("tools.bench", sys.argv[1:] if argv is None else argv)
     sys.path.insert(0, str(REPO / "layers" / "pillow"))
     os.environ.setdefault("U2NET_HOME", str(REPO / "models"))  # the verified u2netp; rembg must never download
     chosen = set(args.only or SECTIONS)

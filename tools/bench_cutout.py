@@ -3,21 +3,26 @@
     U2NET_HOME=models python -m tools.bench_cutout [--repeats 5] [--matting-repeats 2]
         [--lambda-memory-mb 3584] [--no-rss] [photo ...]
 
-Per photo, in one process and interleaved so that machine load hits them alike:
+Per photo, in one process; ``cutout`` and ``onnx`` take turns so that machine load hits them alike:
 
 * ``cutout``: the whole ``make_cutout`` (model, second look when it takes one, refinement, gate,
   decontamination, RGBA);
 * ``onnx``: the bare ONNX inference on an already prepared input tensor (one model pass), in the cutout's
   own session (``picr.segmentation.engine.session_options``);
 * ``onnx_default_options``: the same inference in a session with onnxruntime's default options (memory
-  pattern planner on, every graph optimisation), so the price of the memory-saving options is visible;
+  pattern planner on, every graph optimisation), so the price of the memory-saving options is visible. It
+  runs in a block of its own after the paired rounds, and its session is closed before the next photo: a
+  second session's threads, still spinning after its run, slowed the cutout that followed by 20–36 ms
+  (4 paired processes, 2026-11-30), which no Lambda invocation pays (the function holds one session);
 * ``rembg_alpha_matting``: ``rembg.remove(photo, session=s, alpha_matting=True)``. It takes seconds,
   so it runs ``--matting-repeats`` times (default 2) instead of ``--repeats``; the output says so.
 
 Medians are reported, with ``cutout / onnx`` (per model pass too, and against the default-options
 inference) and ``matting / cutout``. Peak RSS is measured per
 configuration in a fresh subprocess (import, engine, one warm-up and one measured run; ``VmHWM`` of
-the whole process, as Lambda counts it; Linux only). GB-seconds per photo = median cutout seconds × the chosen
+the whole process, as Lambda counts it; Linux only). The benchmark restarts itself under the cutout
+function's process variables from template.yaml (glibc's malloc tunables, OpenBLAS's threads), as Lambda
+starts the function. GB-seconds per photo = median cutout seconds × the chosen
 Lambda memory. The default 3584 MB is the smallest Lambda size with two vCPUs, matching the two cores
 this is usually run on; Lambda gives CPU in proportion to memory, so other sizes change the seconds too.
 
@@ -47,6 +52,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from tools.cfn import load_template, process_variables
 from tools.shared_data import CASES
 
 REPO = Path(__file__).resolve().parents[1]
@@ -61,7 +67,7 @@ DEFAULT_2000 = CASES / "03_guitar_cluttered_living_room" / "photo.jpg"
 DEFAULT_12MP_SOURCE = CASES / "06_trumpet_and_cymbal_beige_paper" / "photo.jpg"
 DEFAULT_TWO_PASS = CASES / "04_small_cherimoya_white_paper" / "photo.jpg"
 CONFIGURATIONS = ("cutout", "onnx", "onnx_default_options", "rembg_alpha_matting")
-INTERLEAVED = ("cutout", "onnx", "onnx_default_options")
+INTERLEAVED = ("cutout", "onnx")
 
 
 def make_12mp_photo(folder: Path, source: Path = DEFAULT_12MP_SOURCE) -> Path:
@@ -139,7 +145,7 @@ def bench_cutout(photo_paths: Sequence[Path], repeats: int = 5, matting_repeats:
     engine = LocalEngine(model)
     report: dict = {"model": model, "repeats": repeats, "matting_repeats": matting_repeats,
                     "note": f"rembg_alpha_matting runs {matting_repeats}× (seconds each), the others {repeats}×; "
-                            "medians; cutout, onnx and onnx_default_options take turns in one process",
+                            "medians; cutout and onnx take turns in one process, onnx_default_options runs after them",
                     "lambda_memory_mb": lambda_memory_mb, "photos": []}
     for path in map(Path, photo_paths):
         photo, ingest_seconds = working_image(path)
@@ -150,6 +156,10 @@ def bench_cutout(photo_paths: Sequence[Path], repeats: int = 5, matting_repeats:
         for _ in range(repeats):
             for name, run in runs.items():
                 times[name].append(_timed(run))
+        default_options = _runner("onnx_default_options", engine, photo)
+        default_options()   # warm-up
+        times["onnx_default_options"] = [_timed(default_options) for _ in range(repeats)]
+        del default_options   # its session and threads go before the next photo's rounds
         result = make_cutout(photo, engine)
         matting_times = [_timed(_runner("rembg_alpha_matting", engine, photo)) for _ in range(matting_repeats)]
         with Image.open(path) as original:
@@ -187,7 +197,20 @@ def bench_cutout(photo_paths: Sequence[Path], repeats: int = 5, matting_repeats:
     return report
 
 
+def in_cutout_process_environment(module: str, argv: Sequence[str]) -> None:
+    """Restart this benchmark as ``python -m module argv`` under the cutout function's process variables
+    (``tools.cfn.process_variables``: glibc's malloc tunables, OpenBLAS's threads) unless it already runs
+    under them: they act when a process starts, and the warm cutout is measured as Lambda runs it."""
+    wanted = process_variables(load_template(REPO / "template.yaml"), "CutoutFunction")
+    if all(os.environ.get(name) == value for name, value in wanted.items()):
+        return
+    sys.stdout.flush()
+    os.execve(sys.executable, [sys.executable, "-m", module, *argv], {**os.environ, **wanted})
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    in_cutout_process_environment("tools.bench_cutout", argv)
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("photos", nargs="*", type=Path)
     parser.add_argument("--repeats", type=int, default=5)

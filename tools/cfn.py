@@ -141,3 +141,18 @@ def s3_lifecycle_rule(rule: Mapping[str, Any]) -> dict[str, Any]:
         converted["AbortIncompleteMultipartUpload"] = {
             "DaysAfterInitiation": int(rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"])}
     return converted
+
+
+def process_variables(template: Mapping[str, Any], logical_id: str) -> dict[str, str]:
+    """The environment variables of function ``logical_id`` (Globals first) that its *process* reads when it
+    starts, not picr or Powertools: glibc's malloc tunables, OpenBLAS's threads. They only take effect in a
+    process started with them, so a benchmark that stands in for the function must start under them too."""
+    def literal(variables: Mapping[str, Any]) -> dict[str, str]:
+        return {name: str(value) for name, value in variables.items()
+                if isinstance(value, str | int) and not name.startswith(("PICR_", "POWERTOOLS_"))}
+
+    shared = template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+    own = template["Resources"][logical_id]["Properties"].get("Environment", {}).get("Variables", {})
+    found = literal(shared) | literal(own)
+    found.pop("U2NET_HOME", None)   # where the image keeps the model: each runner has its own
+    return found

@@ -41,7 +41,7 @@ from picr.settings import (
     VariantsSettings,
 )
 from tests.support.lifecycle import fate
-from tools.cfn import s3_lifecycle_rule
+from tools.cfn import process_variables, s3_lifecycle_rule
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "template.yaml"
@@ -692,7 +692,7 @@ SETTINGS = {  # logical id: the settings model its handler reads at cold start
 }
 POWERTOOLS_ENVIRONMENT = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL"}
 RUNTIME_ENVIRONMENT = POWERTOOLS_ENVIRONMENT | {"OPENBLAS_NUM_THREADS"}  # read by a library, not by picr
-IMAGE_ENVIRONMENT = {"U2NET_HOME"}  # where the engine finds the baked model
+IMAGE_ENVIRONMENT = {"U2NET_HOME", "GLIBC_TUNABLES"}  # where the engine finds the baked model; malloc's tunables
 FUNCTION_SHAPE = {  # logical id: (name, memory, timeout, code)
     "IngestFunction": ("ingest", 1024, 60, "functions/ingest/"),
     "CutoutFunction": ("cutout", {"Ref": "CutoutMemory"}, 120, None),
@@ -727,6 +727,40 @@ def test_functions_have_their_names_sizes_runtime_and_environment(lanes_on: dict
             assert (properties["Runtime"], properties["Handler"]) == ("python3.13", "app.handler")
             assert properties["Architectures"] == ["arm64"]
             assert len(properties["Layers"]) == 1
+
+
+FREE_AND_ALLOCATE_AGAIN = """
+import resource
+import numpy as np
+
+def cutout_sized_arrays():   # a few full-size arrays of a 2000 px photo alive at once, then all freed
+    arrays = [np.ones((1500, 2000, 4), np.uint8) for _ in range(4)]
+    del arrays
+
+cutout_sized_arrays()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(5):
+    cutout_sized_arrays()
+print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 5)
+"""
+
+
+def test_the_cutout_process_reuses_freed_arrays_instead_of_faulting_them_in_again(source: dict) -> None:
+    """The cutout's GLIBC_TUNABLES, in a real process: freed full-size arrays stay in the heap, where glibc's
+    defaults hand them back to the kernel and every cutout pays thousands of page faults to get them again."""
+    tunables = process_variables(source, "CutoutFunction")["GLIBC_TUNABLES"]
+    settings = dict(item.split("=") for item in tunables.split(":"))
+    assert int(settings["glibc.malloc.mmap_threshold"]) <= 32 * 2**20   # mallopt's ceiling on 64-bit
+    assert int(settings["glibc.malloc.trim_threshold"]) >= 4 * int(settings["glibc.malloc.mmap_threshold"])
+
+    def faults_per_round(environment: dict[str, str]) -> float:
+        done = subprocess.run([sys.executable, "-c", FREE_AND_ALLOCATE_AGAIN], env=environment, check=True,
+                              capture_output=True, text=True)
+        return float(done.stdout.strip())
+
+    plain = {key: value for key, value in os.environ.items() if key != "GLIBC_TUNABLES"}
+    assert faults_per_round(plain) > 1000   # 48 MB freed and taken again: glibc's default gives it back
+    assert faults_per_round({**plain, "GLIBC_TUNABLES": tunables}) < 50
 
 
 @pytest.mark.parametrize("lane_set", ["defaults", "every-lane"])
