@@ -29,14 +29,14 @@ def test_mirror_disagreement_is_one_minus_the_iou_of_the_two_looks():
 
 def test_hiding_the_object_fills_its_hole_from_the_surroundings_and_leaves_the_rest_alone():
     yy, xx = np.mgrid[0:320, 0:320]
-    photo = np.dstack([xx * 0.5 + 40, yy * 0.4 + 60, np.full((320, 320), 90.0)]).astype(np.uint8)  # a smooth wall
+    wall = np.dstack([xx * 0.5 + 40, yy * 0.4 + 60, np.full((320, 320), 90.0)])   # a smooth wall
+    photo = wall.astype(np.uint8)
     kept = disc(centre=(150, 170), radius=50)
     photo[kept] = (230, 20, 30)                                   # a red product
     photo[disc(centre=(270, 60), radius=15)] = (20, 20, 220)      # and a blue thing away from it
     hidden, hole = gs.hide_object(photo, kept)
     assert np.array_equal(hole, gs._grow(kept, 4)) and hidden.shape == photo.shape and hidden.dtype == np.uint8
     assert np.array_equal(hidden[~hole], photo[~hole])            # only the hole is painted
-    wall = np.dstack([xx * 0.5 + 40, yy * 0.4 + 60, np.full((320, 320), 90.0)])
     error = np.abs(hidden.astype(np.float32) - wall)[hole]
     assert float(np.median(error)) < 8 and float(error.max()) < 60   # the wall goes on; nothing red is left
     assert (hidden[hole][:, 0] > 150).sum() == 0
