@@ -57,6 +57,9 @@ def acceptance(report: dict[str, Any]) -> dict[str, Any]:
             max(p["cutout_over_onnx_per_pass_paired"]["median"] for p in photos), 1.2)
         checks["cutout_over_onnx_per_pass_fastest_max"] = _check(
             max(p["cutout_over_onnx_per_pass_fastest"] for p in photos), 1.2)
+        # the cutout alone, on one vCPU (CutoutMemory=1769, one model thread): its cheapest GB-s per photo
+        checks["cutout_gb_s_per_photo_one_vcpu_mean"] = _check(
+            round(statistics.mean(p["cutout_one_vcpu"]["gb_seconds_per_photo"] for p in photos), 3), 2.0, " GB-s")
         two_thousand = photos[0]  # the natively 2000 px photo comes first
         if "peak_rss_mb" in two_thousand:
             checks["cutout_peak_rss_mb_2000px"] = _check(two_thousand["peak_rss_mb"]["cutout"], 450, " MB")

@@ -14,6 +14,10 @@ Per photo, in one process; ``cutout`` and ``onnx`` take turns so that machine lo
   runs in a block of its own after the paired rounds, and its session is closed before the next photo: a
   second session's threads, still spinning after its run, slowed the cutout that followed by 20–36 ms
   (4 paired processes, 2026-11-30), which no Lambda invocation pays (the function holds one session);
+* ``cutout_one_vcpu``: the same cutout in a session opened as the function opens it on one vCPU (1769 MB and
+  less: one intra-op thread, ``CutoutSettings.inference_threads``), in a block of its own; wall-clock and CPU
+  seconds (every thread of the process). On one vCPU's worth of time a cutout takes at least its CPU seconds,
+  so the larger of the two is its time there, and that times 1769 MB is its GB-seconds;
 * ``rembg_alpha_matting``: ``rembg.remove(photo, session=s, alpha_matting=True)``. It takes seconds,
   so it runs ``--matting-repeats`` times (default 2) instead of ``--repeats``; the output says so.
 
@@ -62,6 +66,7 @@ if str(REPO / "layers" / "pillow") not in sys.path:
 from picr.image.photo import normalise_upload  # noqa: E402
 from picr.segmentation.cutout import make_cutout  # noqa: E402
 from picr.segmentation.engine import LocalEngine, installed_model  # noqa: E402
+from picr.settings import MB_PER_VCPU  # noqa: E402
 
 DEFAULT_2000 = CASES / "03_guitar_cluttered_living_room" / "photo.jpg"
 DEFAULT_12MP_SOURCE = CASES / "06_trumpet_and_cymbal_beige_paper" / "photo.jpg"
@@ -92,10 +97,24 @@ def working_image(path: Path) -> tuple[Image.Image, float | None]:
     return normalised.image.convert("RGB"), time.perf_counter() - started
 
 
-def _timed(action: Callable[[], object]) -> float:
-    started = time.perf_counter()
+def _timed_with_cpu(action: Callable[[], object]) -> tuple[float, float]:
+    started, started_cpu = time.perf_counter(), time.process_time()
     action()
-    return time.perf_counter() - started
+    return time.perf_counter() - started, time.process_time() - started_cpu
+
+
+def _timed(action: Callable[[], object]) -> float:
+    return _timed_with_cpu(action)[0]
+
+
+def one_vcpu(engine: LocalEngine, photo: Image.Image, repeats: int) -> dict:
+    """The cutout as the function runs it on one vCPU: ``engine`` holds a one-thread session."""
+    make_cutout(photo, engine)   # warm-up
+    wall, cpu = zip(*(_timed_with_cpu(lambda: make_cutout(photo, engine)) for _ in range(repeats)), strict=True)
+    seconds = max(statistics.median(wall), statistics.median(cpu))
+    return {"lambda_memory_mb": MB_PER_VCPU, "median_s": round(statistics.median(wall), 4),
+            "median_cpu_s": round(statistics.median(cpu), 4), "seconds_on_one_vcpu": round(seconds, 4),
+            "gb_seconds_per_photo": round(seconds * MB_PER_VCPU / 1024, 3)}
 
 
 def _runner(configuration: str, engine: LocalEngine, photo: Image.Image) -> Callable[[], object]:
@@ -143,6 +162,7 @@ def bench_cutout(photo_paths: Sequence[Path], repeats: int = 5, matting_repeats:
                  lambda_memory_mb: int = 3584, model: str = "u2netp", measure_rss: bool = True) -> dict:
     """Median timings, their ratios, peak RSS and GB-seconds per photo (JSON-ready)."""
     engine = LocalEngine(model)
+    one_thread = LocalEngine(model, threads=1)
     report: dict = {"model": model, "repeats": repeats, "matting_repeats": matting_repeats,
                     "note": f"rembg_alpha_matting runs {matting_repeats}× (seconds each), the others {repeats}×; "
                             "medians; cutout and onnx take turns in one process, onnx_default_options runs after them",
@@ -160,6 +180,7 @@ def bench_cutout(photo_paths: Sequence[Path], repeats: int = 5, matting_repeats:
         default_options()   # warm-up
         times["onnx_default_options"] = [_timed(default_options) for _ in range(repeats)]
         del default_options   # its session and threads go before the next photo's rounds
+        on_one_vcpu = one_vcpu(one_thread, photo, repeats)
         result = make_cutout(photo, engine)
         matting_times = [_timed(_runner("rembg_alpha_matting", engine, photo)) for _ in range(matting_repeats)]
         with Image.open(path) as original:
@@ -190,6 +211,8 @@ def bench_cutout(photo_paths: Sequence[Path], repeats: int = 5, matting_repeats:
             "onnx_over_default_options_onnx": round(onnx_s / medians["onnx_default_options"], 2),
             "matting_over_cutout": None if matting_s is None else round(matting_s / cutout_s, 1),
             "gb_seconds_per_photo": round(cutout_s * lambda_memory_mb / 1024, 3),
+            "cutout_one_vcpu": {**on_one_vcpu,
+                                "over_cutout": round(on_one_vcpu["seconds_on_one_vcpu"] / cutout_s, 2)},
         }
         if measure_rss:
             entry["peak_rss_mb"] = {name: round(peak_rss_mb(name, path, model), 1) for name in CONFIGURATIONS}

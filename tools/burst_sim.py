@@ -36,6 +36,10 @@ Modelled, from AWS's documentation, not measured here:
 * Lambda gives ``memory / 1769`` vCPUs: the cutout's seconds, measured on two cores that onnxruntime both
   uses, are scaled by ``2 / min(2, vCPUs)``; the other stages' seconds are mostly the S3, DynamoDB, SQS and
   SES calls (here moto's emulation of them) and are used as measured;
+* at one vCPU's worth or less the function runs the model on one thread (``CutoutSettings.inference_threads``).
+  When the bench JSON has ``make bench``'s cutout section, such a size replays the measured seconds plus what
+  one thread adds to a cutout there (the median over its photos of ``cutout_one_vcpu`` − ``cutout``), scaled
+  by ``1769 / memory``; else the two cores' seconds are scaled as above;
 * every new environment pays its start once and stays warm for the rest of the burst; queues and
   EventBridge deliver at once (their tens of milliseconds are left out); Lambda's own environment
   creation is not measurable here and is 0 unless ``--sandbox-s`` says otherwise.
@@ -87,6 +91,8 @@ class Stage:
     per_message_s: float = 0.0
     cold_s: float = 0.0
     clock: str = "wall"
+    one_thread_extra_s: float | None = None
+    """Seconds one model thread adds to a cutout (``make bench``), used at one vCPU's worth and less."""
 
     def seconds(self, batch: int) -> float:
         """One invocation's seconds on Lambda for ``batch`` messages (warm)."""
@@ -96,6 +102,8 @@ class Stage:
         vcpus = self.memory_mb / MB_PER_VCPU
         if self.clock == "cpu":   # CPU seconds of every thread: as long on one vCPU, shorter on more (not counted)
             return measured / min(1.0, vcpus)
+        if vcpus <= 1 and self.one_thread_extra_s is not None:
+            return (measured + self.one_thread_extra_s * batch) / vcpus
         return measured * MEASURED_CORES / min(MEASURED_CORES, vcpus)
 
 
@@ -168,8 +176,19 @@ def with_measurements(stages: dict[str, Stage], load: dict[str, Any], bench: dic
         else:
             start = zip_starts.get(stage.function, {})
         measured[name] = replace(stage, fixed_s=fixed, per_message_s=per_message, clock=clock,
-                                 cold_s=start.get("median", 0.0) + sandbox_s)
+                                 cold_s=start.get("median", 0.0) + sandbox_s,
+                                 one_thread_extra_s=one_thread_extra(bench) if name == "cutout" else None)
     return measured
+
+
+def one_thread_extra(bench: dict[str, Any] | None) -> float | None:
+    """What one model thread adds to a cutout's seconds: the median over ``make bench``'s cutout photos of
+    ``cutout_one_vcpu`` − ``cutout`` (None when the bench JSON has no such figures)."""
+    photos = [photo for photo in (bench or {}).get("cutout", {}).get("photos", []) if "cutout_one_vcpu" in photo]
+    if not photos:
+        return None
+    return statistics.median(photo["cutout_one_vcpu"]["seconds_on_one_vcpu"] - photo["median_s"]["cutout"]
+                             for photo in photos)
 
 
 # ------------------------------------------------------------------ the replay
@@ -305,17 +324,23 @@ def limiting_setting(mappings: dict[str, _Mapping]) -> str:
 
 def candidates(template_path: Path, stages: dict[str, Stage], limited: str) -> list[dict[str, str]]:
     """Settings worth trying for the limiting stage: its MaximumConcurrency parameter at the template's
-    MaxValue, and its memory parameter one and two steps up (more vCPUs for a CPU-bound stage)."""
+    MaxValue, its memory parameter one and two steps up (more vCPUs for a CPU-bound stage), and one vCPU
+    (the cheapest GB-seconds per photo, one model thread) with that MaximumConcurrency."""
     parameters = load_template(template_path).get("Parameters", {})
     stage = stages[limited.split(":", 1)[0]]
     tries: list[dict[str, str]] = []
+    widest: dict[str, str] = {}
     if stage.max_concurrency_parameter and "MaxValue" in parameters[stage.max_concurrency_parameter]:
-        tries.append({stage.max_concurrency_parameter: str(parameters[stage.max_concurrency_parameter]["MaxValue"])})
+        widest = {stage.max_concurrency_parameter: str(parameters[stage.max_concurrency_parameter]["MaxValue"])}
+        tries.append(widest)
     if stage.memory_parameter:
         ceiling = int(parameters[stage.memory_parameter].get("MaxValue", stage.memory_mb))
         for memory in (2 * MB_PER_VCPU, 3 * MB_PER_VCPU):
             if stage.memory_mb < memory <= ceiling:
                 tries.append({stage.memory_parameter: str(memory)})
+        floor = int(parameters[stage.memory_parameter].get("MinValue", stage.memory_mb))
+        if floor <= MB_PER_VCPU < stage.memory_mb:
+            tries.append({stage.memory_parameter: str(MB_PER_VCPU), **widest})
     return tries
 
 

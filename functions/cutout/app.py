@@ -36,7 +36,7 @@ def hosted_engine() -> SegmentationEngine:
 
 
 def local_engine() -> SegmentationEngine:
-    engine = LocalEngine(settings.model)
+    engine = LocalEngine(settings.model, threads=settings.inference_threads)
     profile_for(engine)   # the gate's fitted limits for exactly these weights, or ProfileError: no start
     return engine
 

@@ -1168,6 +1168,16 @@ def test_the_cutout_memory_default_deploys_on_a_new_account_and_the_readme_price
     assert f"`CutoutMemory={memory['Default']}`" in README.read_text()  # its seconds and GB-s per photo
 
 
+def test_the_cutout_knows_its_memory_and_may_go_down_to_one_vcpu_not_below(source: dict, lanes_off: dict) -> None:
+    """The model's threads follow the vCPUs the memory buys (``CutoutSettings.inference_threads``); below one
+    vCPU's worth a CPU-bound cutout only gets slower, at the same GB-seconds."""
+    from picr.settings import MB_PER_VCPU
+
+    variables = lanes_off["Resources"]["CutoutFunction"]["Properties"]["Environment"]["Variables"]
+    assert variables["PICR_MEMORY_MB"] == {"Ref": "CutoutMemory"}
+    assert source["Parameters"]["CutoutMemory"]["MinValue"] == MB_PER_VCPU
+
+
 @mock_aws
 def test_stacks_in_two_regions_of_one_account_each_get_their_own_budget(translated: dict, lanes_off: dict,
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:

@@ -140,4 +140,26 @@ def test_the_cpu_clock_replays_the_cpu_seconds_measured_beside_the_wall_clock():
 def test_the_settings_tried_for_a_capped_cutout_are_its_parameters_maximum_and_more_vcpus():
     stages = read_stages(TEMPLATE, {})
     tries = candidates(TEMPLATE, stages, "cutout: MaximumConcurrency 3 (CutoutMaxConcurrency)")
-    assert tries == [{"CutoutMaxConcurrency": "10"}, {"CutoutMemory": "3538"}, {"CutoutMemory": "5307"}]
+    assert tries == [{"CutoutMaxConcurrency": "10"}, {"CutoutMemory": "3538"}, {"CutoutMemory": "5307"},
+                     {"CutoutMemory": "1769", "CutoutMaxConcurrency": "10"}]
+
+
+def test_one_vcpu_replays_the_one_thread_cutout_make_bench_measured():
+    """At 1769 MB and less the function runs the model on one thread: the replay adds what one thread cost
+    the bench's cutouts (their median) to the measured seconds, instead of doubling two cores' seconds."""
+    from picr.settings import MB_PER_VCPU
+    from tools.burst_sim import MB_PER_VCPU as SIMULATED_MB_PER_VCPU
+
+    assert SIMULATED_MB_PER_VCPU == MB_PER_VCPU
+    stages = read_stages(TEMPLATE, {})
+    load = {"stages": {name: {"invocation_s": [[1, 0.8]], "invocation_cpu_s": [[1, 0.5]]} for name in PIPELINE}}
+    photos = [{"median_s": {"cutout": cutout}, "cutout_one_vcpu": {"seconds_on_one_vcpu": one}}
+              for cutout, one in ((0.6, 1.0), (0.5, 0.8), (0.7, 1.3))]   # extra 0.4, 0.3, 0.6: median 0.4
+    measured = with_measurements(stages, load, {"cutout": {"photos": photos}}, sandbox_s=0.0)["cutout"]
+    assert measured.one_thread_extra_s == pytest.approx(0.4)
+    assert replace(measured, memory_mb=1769).seconds(1) == pytest.approx(1.2)          # 0.8 + 0.4
+    assert replace(measured, memory_mb=1769 // 2).seconds(1) == pytest.approx(2.4, rel=1e-3)
+    assert replace(measured, memory_mb=3538).seconds(1) == pytest.approx(0.8)          # two threads, as measured
+    without = with_measurements(stages, load, None, sandbox_s=0.0)["cutout"]
+    assert without.one_thread_extra_s is None
+    assert replace(without, memory_mb=1769).seconds(1) == pytest.approx(1.6)           # two cores' seconds, doubled

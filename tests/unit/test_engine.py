@@ -127,6 +127,17 @@ def test_local_engine_finds_a_disc_on_paper(local_engine):
     assert local_engine.name == "u2netp" and local_engine.input_size == 320
 
 
+def test_a_one_thread_session_gives_the_same_answer_on_one_thread(local_engine):
+    """On one vCPU the function opens its session with one intra-op thread: the same graph and the same
+    answer, computed on the calling thread alone."""
+    engine = LocalEngine("u2netp", threads=1)
+    tensor = engine.model_input(disc_photo())
+    # onnxruntime's own record of the options the session was opened with
+    assert engine._onnx.get_session_options().intra_op_num_threads == 1
+    assert local_engine._onnx.get_session_options().intra_op_num_threads == 0   # 0: one per core
+    assert np.abs(engine.infer(tensor) - local_engine.infer(tensor)).max() < 1e-4
+
+
 def test_local_engine_model_input_follows_rembg_normalisation(local_engine):
     tensor = local_engine.model_input(Image.new("RGB", (120, 90), (255, 255, 255)))
     assert tensor.shape == (1, 3, 320, 320) and tensor.dtype == np.float32

@@ -72,6 +72,30 @@ def test_a_hosted_cutout_engine_needs_its_key():
     assert CutoutSettings.from_environment({**cutout, "PICR_HOSTED_SECRET_ARN": "arn:key"}).engine == "hosted"
 
 
+@pytest.mark.parametrize(("memory", "threads"), [
+    ("", None),          # off Lambda: onnxruntime's default, one thread per core
+    ("1024", 1),         # under one vCPU's worth: still one thread, never none
+    ("1769", 1),         # exactly one vCPU's worth
+    ("1770", 2),         # a sliver over it: a second thread has CPU time to run on
+    ("3008", 2),         # the default: 1.7 vCPUs' worth, two threads
+])
+def test_the_model_runs_one_thread_per_vcpu_the_memory_buys(memory: str, threads: int | None,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    cutout = {**INGEST, "PICR_VARIANTS_QUEUE_URL": "https://q/v", "PICR_MEMORY_MB": memory}
+    assert CutoutSettings.from_environment(cutout).inference_threads == threads
+
+
+def test_the_models_threads_never_outnumber_the_cores_lambda_shows(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("os.cpu_count", lambda: 6)   # 8846 MB and more show six cores
+    cutout = {**INGEST, "PICR_VARIANTS_QUEUE_URL": "https://q/v"}
+    assert CutoutSettings.from_environment({**cutout, "PICR_MEMORY_MB": "10240"}).inference_threads == 6
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    assert CutoutSettings.from_environment({**cutout, "PICR_MEMORY_MB": "10240"}).inference_threads == 2
+    with pytest.raises(ConfigError, match="PICR_MEMORY_MB"):
+        CutoutSettings.from_environment({**cutout, "PICR_MEMORY_MB": "64"})
+
+
 def test_each_function_declares_only_what_it_reads():
     declared = {cls.__name__: cls.variables() for cls in EVERY_FUNCTION}
     assert "PICR_SENDER" not in declared["IngestSettings"] | declared["CutoutSettings"] | declared["ReviewSettings"]

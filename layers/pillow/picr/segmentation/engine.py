@@ -103,7 +103,7 @@ def installed_model(model_name: str, home: Path | None = None) -> Path:
     return path
 
 
-def session_options(onnxruntime: ModuleType) -> object:
+def session_options(onnxruntime: ModuleType, threads: int | None = None) -> object:
     """onnxruntime session options for the cutout, chosen by peak RSS and speed measured in fresh
     processes (u2netp, the 2000 px bench photo, x86_64; see the README):
 
@@ -114,9 +114,13 @@ def session_options(onnxruntime: ModuleType) -> object:
     * graph optimisation "extended", not "all": "all" adds the NCHWc layout, whose reordered copies of
       the tensors raise the inference's peak by ~80 MB (cutout 480 MB against 399 MB) for ~20 % faster
       inference on x86_64. ``make bench`` times the bare inference with these options and with
-      onnxruntime's defaults, so the price stays visible.
+      onnxruntime's defaults, so the price stays visible;
+    * ``threads`` intra-op threads when given (``CutoutSettings.inference_threads``: as many as the function's
+      vCPUs), else onnxruntime's default of one per core. The same graph, the same answer.
     """
     options = onnxruntime.SessionOptions()
+    if threads is not None:
+        options.intra_op_num_threads = threads
     options.enable_mem_pattern = False
     options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
     return options
@@ -151,7 +155,7 @@ class LocalEngine:
     Lanczos-resized to the photo, which the refinement would immediately convert back.
     """
 
-    def __init__(self, model_name: str = "u2netp", home: Path | None = None) -> None:
+    def __init__(self, model_name: str = "u2netp", home: Path | None = None, threads: int | None = None) -> None:
         if model_name not in PREPROCESSING:
             raise EngineError(f"model {model_name!r} is not one of {sorted(PROBABILITY_MODELS)}")
         weights = installed_model(model_name, home)
@@ -159,7 +163,7 @@ class LocalEngine:
         """The model file: its gate profile must have been measured on exactly this file."""
         import onnxruntime  # only the cutout container has it
 
-        options = session_options(onnxruntime)
+        options = session_options(onnxruntime, threads)
         optimised = weights.with_name(f"{model_name}{OPTIMISED_SUFFIX}")
         if optimised.is_file():
             options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL
