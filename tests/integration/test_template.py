@@ -696,7 +696,7 @@ IMAGE_ENVIRONMENT = {"U2NET_HOME", "GLIBC_TUNABLES"}  # where the engine finds t
 FUNCTION_SHAPE = {  # logical id: (name, memory, timeout, code)
     "IngestFunction": ("ingest", 1024, 60, "functions/ingest/"),
     "CutoutFunction": ("cutout", {"Ref": "CutoutMemory"}, 120, None),
-    "VariantsFunction": ("variants", 2048, 60, "functions/variants/"),
+    "VariantsFunction": ("variants", 1769, 60, "functions/variants/"),
     "PublishFunction": ("publish", 512, 60, "functions/publish/"),
     "SweepFunction": ("sweep", 256, 120, "functions/sweep/"),
     "ReviewFunction": ("review", 512, 30, "functions/review/"),
@@ -1166,6 +1166,17 @@ def test_the_cutout_memory_default_deploys_on_a_new_account_and_the_readme_price
     assert memory["MinValue"] <= memory["Default"] <= NEW_ACCOUNT_MEMORY_MB
     assert lanes_off["Resources"]["CutoutFunction"]["Properties"]["MemorySize"] == {"Ref": "CutoutMemory"}
     assert f"`CutoutMemory={memory['Default']}`" in README.read_text()  # its seconds and GB-s per photo
+
+
+def test_no_zip_function_buys_more_than_one_vcpu_it_could_not_use(lanes_on: dict) -> None:
+    """The zip functions' work runs on one thread (their CPU seconds equal their wall seconds in make load), and
+    Lambda gives one vCPU's worth of CPU time at 1769 MB: memory above that would be billed and not used."""
+    from picr.settings import MB_PER_VCPU
+
+    zipped = {logical_id: resource["Properties"]["MemorySize"] for logical_id, resource in functions(lanes_on).items()
+              if resource["Properties"].get("PackageType", "Zip") == "Zip"}
+    assert set(zipped) == set(FUNCTION_SHAPE) - {"CutoutFunction"}
+    assert {logical_id: memory for logical_id, memory in zipped.items() if memory > MB_PER_VCPU} == {}
 
 
 def test_the_cutout_knows_its_memory_and_may_go_down_to_one_vcpu_not_below(source: dict, lanes_off: dict) -> None:
