@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from picr.aws.queues import ExportMessage
 from picr.aws.secrets import Secrets
-from picr.notify.delivery import once
+from picr.notify.delivery import channel_client, once
 from picr.records import parse_json
 from picr.runtime import logger, metrics, sqs_batch_handler, utc_now, with_idempotency
 from picr.settings import ExportSettings
@@ -19,8 +19,8 @@ settings = ExportSettings.from_environment()
 dynamodb = boto3.client("dynamodb")
 done_once = once(settings, dynamodb)
 export = export_once(export_context(settings, done_once, Secrets(boto3.client("secretsmanager")),
-                                    s3=boto3.client("s3"), dynamodb=dynamodb, ses=boto3.client("ses"),
-                                    sns=boto3.client("sns")), done_once)
+                                    s3=boto3.client("s3"), dynamodb=dynamodb,
+                                    sender=channel_client(settings, boto3.client)), done_once)
 
 
 def record_handler(record: SQSRecord) -> None:

@@ -13,7 +13,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from picr.aws.bucket import ImageBucket
 from picr.aws.inbox import Inbox
 from picr.intake.mail import MailLimits
-from picr.notify.delivery import idempotent_delivery
+from picr.notify.delivery import channel_client, idempotent_delivery
 from picr.runtime import logger, metrics, sqs_batch_handler, utc_now, with_idempotency
 from picr.settings import MailIntakeSettings
 from picr.stages.mail_intake import MailIntakeContext, take_in_mail
@@ -21,7 +21,7 @@ from picr.stages.mail_intake import MailIntakeContext, take_in_mail
 settings = MailIntakeSettings.from_environment()
 s3 = boto3.client("s3")
 deliver, idempotency = idempotent_delivery(
-    settings, ses=boto3.client("ses"), sns=boto3.client("sns"), dynamodb=boto3.client("dynamodb")
+    settings, sender=channel_client(settings, boto3.client), dynamodb=boto3.client("dynamodb")
 )
 context = MailIntakeContext(
     bucket=ImageBucket(s3, settings.bucket),

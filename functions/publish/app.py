@@ -16,7 +16,7 @@ from picr.aws.queues import PublishMessage, RerenderedMessage
 from picr.aws.secrets import Secrets
 from picr.links.download import download_links_for
 from picr.links.review import review_links_for
-from picr.notify.delivery import idempotent_delivery
+from picr.notify.delivery import channel_client, idempotent_delivery
 from picr.records import parse_json_as
 from picr.runtime import count, iso, logger, sqs_batch_handler, utc_now, with_idempotency
 from picr.settings import PublishSettings
@@ -26,7 +26,7 @@ settings = PublishSettings.from_environment()
 dynamodb = boto3.client("dynamodb")
 signing_key = Secrets(boto3.client("secretsmanager")).key(settings.review_secret_arn)
 deliver, idempotency = idempotent_delivery(
-    settings, ses=boto3.client("ses"), sns=boto3.client("sns"), dynamodb=dynamodb
+    settings, sender=channel_client(settings, boto3.client), dynamodb=dynamodb
 )
 context = PublishContext(
     bucket=ImageBucket(boto3.client("s3"), settings.bucket),

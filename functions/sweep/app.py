@@ -15,7 +15,7 @@ from picr.aws.queues import QueueSender
 from picr.aws.secrets import Secrets
 from picr.job import Status
 from picr.links.review import review_links_for
-from picr.notify.delivery import idempotent_delivery
+from picr.notify.delivery import channel_client, idempotent_delivery
 from picr.runtime import iso, job_failed, logger, metrics, utc_now
 from picr.settings import SweepSettings
 from picr.stages.sweep import SweepContext, keep_held_files, redrive_stranded, sweep
@@ -24,7 +24,7 @@ settings = SweepSettings.from_environment()
 sqs = boto3.client("sqs")
 dynamodb = boto3.client("dynamodb")
 deliver, idempotency = idempotent_delivery(
-    settings, ses=boto3.client("ses"), sns=boto3.client("sns"), dynamodb=dynamodb
+    settings, sender=channel_client(settings, boto3.client), dynamodb=dynamodb
 )
 context = SweepContext(
     bucket=ImageBucket(boto3.client("s3"), settings.bucket),

@@ -65,10 +65,11 @@ class ExportDone:
     bytes: int = 0
 
 
-def export_context(settings: ExportSettings, done_once: Once, secrets: Secrets, *, s3: Any, dynamodb: Any, ses: Any,
-                   sns: Any) -> ExportContext:
-    """The export's collaborators, built once per container from its settings and clients."""
-    deliver = delivery(settings, done_once, ses=ses, sns=sns)
+def export_context(settings: ExportSettings, done_once: Once, secrets: Secrets, *, s3: Any, dynamodb: Any,
+                   sender: Any) -> ExportContext:
+    """The export's collaborators, built once per container from its settings and clients (``sender``: the
+    notification channel's, :func:`~picr.notify.delivery.channel_client`)."""
+    deliver = delivery(settings, done_once, sender=sender)
     return ExportContext(
         jobs=JobStore(dynamodb, settings.jobs_table),
         archives=ArchiveBucket(s3, settings.bucket, part_size=settings.export_part_mb * 2**20),
