@@ -64,9 +64,13 @@ from tools.cfn import Resolver, load_template
 from tools.embedded_stack import STAGE_OF_QUEUE
 
 REPO = Path(__file__).resolve().parents[1]
+if str(REPO / "layers" / "pillow") not in sys.path:
+    sys.path.insert(0, str(REPO / "layers" / "pillow"))
+
+from picr.settings import MB_PER_VCPU  # noqa: E402  (the size the cutout's threads are chosen by)
+
 PIPELINE = ("ingest", "cutout", "variants", "publish")
 NEXT = {"ingest": "cutout", "cutout": "variants", "variants": "publish", "publish": None}
-MB_PER_VCPU = 1769
 MEASURED_CORES = 2
 START_BATCHES, RAMP_PER_S, MAPPING_MAX = 5, 300 / 60, 1000
 GB_S_GOAL = 2.0

@@ -147,10 +147,6 @@ def test_the_settings_tried_for_a_capped_cutout_are_its_parameters_maximum_and_m
 def test_one_vcpu_replays_the_one_thread_cutout_make_bench_measured():
     """At 1769 MB and less the function runs the model on one thread: the replay adds what one thread cost
     the bench's cutouts (their median) to the measured seconds, instead of doubling two cores' seconds."""
-    from picr.settings import MB_PER_VCPU
-    from tools.burst_sim import MB_PER_VCPU as SIMULATED_MB_PER_VCPU
-
-    assert SIMULATED_MB_PER_VCPU == MB_PER_VCPU
     stages = read_stages(TEMPLATE, {})
     load = {"stages": {name: {"invocation_s": [[1, 0.8]], "invocation_cpu_s": [[1, 0.5]]} for name in PIPELINE}}
     photos = [{"median_s": {"cutout": cutout}, "cutout_one_vcpu": {"seconds_on_one_vcpu": one}}
