@@ -61,8 +61,10 @@ lock: $(STAMP)
 	$(UV_COMPILE) --python-platform aarch64-manylinux_2_28 -c $(LOCK) functions/drive_sync/requirements.in \
 		-o functions/drive_sync/requirements.txt
 
-$(WEIGHTS): tools/fetch_model.py | $(STAMP)
-	$(PY) tools/fetch_model.py models
+# Weights tools/fetch_model.py has a source for (u2netp; u2net when a command asks for MODEL=u2net), verified by
+# sha256; any other model's file must already be in models/.
+models/%.onnx: tools/fetch_model.py | $(STAMP)
+	$(PY) tools/fetch_model.py models --model $*
 
 demo: setup profile
 	$(PY) -m tools.demo --out demo-out
@@ -145,10 +147,10 @@ evaluate-corpus: setup
 # corpus-eval/calibration-$(MODEL).json / .png. Needs models/$(MODEL).onnx. CALIBRATE_ARGS="--no-eval"
 # fits without looking at the evaluation part.
 CALIBRATE_ARGS ?=
-calibrate: setup
+calibrate: setup models/$(MODEL).onnx
 	test -f corpus/manifest.json || $(MAKE) corpus
 	$(PY) -m tools.calibrate --model $(MODEL) $(CALIBRATE_ARGS)
 
 # A cutout model without a gate profile measured on its weights is refused, here as at cold start.
-profile: $(STAMP)
+profile: $(STAMP) models/$(MODEL).onnx
 	@PYTHONPATH=layers/pillow $(PY) -m picr.segmentation.gate_profile $(MODEL) models/$(MODEL).onnx
