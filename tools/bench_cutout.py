@@ -32,11 +32,12 @@ this is usually run on; Lambda gives CPU in proportion to memory, so other sizes
 
 Photos larger than 2000 px are first brought down exactly as ingest does (``normalise_upload``) and
 that step is timed separately. Without arguments three photos are used: the dev photo that is
-natively 2000 px (case 03, one model pass, a messy mask with a wide soft band: the refinement's
-worst case), a 12 MP photo made from case 06 (upscaled to 4000×3000, JPEG q90, in a temporary
-folder; one pass, clean mask) and case 04 (2400×1800, capped to 2000×1500: a product at 1.9 % of the
-frame, so the cutout takes its second, closer look and costs two model passes; the per-pass ratio is
-reported beside the plain one, and ``tools/closer_look_study.py`` measures the cheaper designs).
+natively 2000 px (case 03, a messy mask with a wide soft band: the refinement's worst case), a 12 MP
+photo made from case 06 (upscaled to 4000×3000, JPEG q90, in a temporary folder; a clean mask) and case 04
+(2400×1800, capped to 2000×1500: a product at 1.9 % of the frame, so the cutout also takes its second,
+closer look). Every cutout adds the gate's two looks (the mirrored photo, the photo with the kept object
+hidden) to its own: three model passes for the first two photos, four for case 04. The per-pass ratio is
+reported beside the plain one, and ``tools/closer_look_study.py`` measures the cheaper designs.
 """
 
 from __future__ import annotations
