@@ -53,11 +53,16 @@ def once(settings: NotifySettings, dynamodb: Any) -> Once:
     return Once(IdempotencyConfig(expires_after_seconds=RETENTION_S), settings.idempotency_table, dynamodb)
 
 
+def _via_sns(settings: NotifySettings) -> bool:
+    """The one place the channel is decided: SNS when it is chosen and has a topic, SES otherwise."""
+    return settings.notify_channel == "sns" and bool(settings.sns_topic_arn)
+
+
 def channel_client(settings: NotifySettings, client: Callable[[str], Any]) -> Any:
     """The client of the one channel the owner is told through (``client`` makes one by service name:
     ``boto3.client``): a container creates only the client it sends with, not both (each is ~11 ms of a
     cold start)."""
-    return client("sns" if settings.notify_channel == "sns" else "ses")
+    return client("sns" if _via_sns(settings) else "ses")
 
 
 def delivery(settings: NotifySettings, done_once: Once, *, sender: Any) -> Deliver:
@@ -66,7 +71,7 @@ def delivery(settings: NotifySettings, done_once: Once, *, sender: Any) -> Deliv
 
     @done_once.per("notice")
     def send(*, notice: dict[str, str], message: EmailMessage) -> str:
-        if settings.notify_channel == "sns" and settings.sns_topic_arn:
+        if _via_sns(settings):
             return publish_via_sns(sender, settings.sns_topic_arn, message)
         return send_via_ses(sender, message)
 
