@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import Future
+
 import cv2
 import numpy as np
 import pytest
@@ -243,3 +246,42 @@ def test_the_cold_start_savings_change_no_pixel_and_no_signal(u2netp, monkeypatc
     assert ours.passes == before.passes and ours.passes >= 3
     assert ours.rgba.tobytes() == before.rgba.tobytes()
     assert ours.gate == before.gate
+
+
+class InlineExecutor:
+    """Runs what is submitted at once, on the caller's thread: the cutout as it was before it used a second core."""
+
+    def submit(self, work, *args):
+        done = Future()
+        done.set_result(work(*args))
+        return done
+
+
+class ThreadRecordingEngine:
+    """The real engine, noting which thread asked for each look."""
+
+    def __init__(self, engine):
+        self.engine, self.threads = engine, []
+        self.name, self.input_size, self.weights = engine.name, engine.input_size, engine.weights
+
+    def predict(self, image):
+        self.threads.append(threading.get_ident())
+        return self.engine.predict(image)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("prefix", ["03_", "04_"])
+def test_the_second_core_changes_no_pixel_and_no_signal_and_never_calls_the_model(u2netp, monkeypatch, prefix):
+    """The gate's preparation runs on a worker thread beside the refinement and the decontamination: the same
+    cutout and verdict as all on one thread, on a one-look and a two-look photo, with every model pass asked
+    for by the calling thread (one session, passes in a fixed order)."""
+    from picr.segmentation import cutout
+
+    photo, _ = case_photo(prefix)
+    engine = ThreadRecordingEngine(u2netp)
+    beside = make_cutout(photo, engine)
+    assert engine.threads == [threading.get_ident()] * beside.passes and beside.passes >= 3
+    monkeypatch.setattr(cutout, "SECOND_CORE", InlineExecutor())
+    alone = make_cutout(photo, u2netp)
+    assert beside.rgba.tobytes() == alone.rgba.tobytes()
+    assert beside.gate == alone.gate

@@ -276,6 +276,32 @@ def outline_on_edges(gray: np.ndarray, solid: np.ndarray) -> float:
 
 
 @dataclass(frozen=True)
+class ModelGrid:
+    """The photo at the model's input size and the cutout's own looks averaged down to that grid: made as
+    soon as the looks exist, without the model, so it can be made on one core while the other refines."""
+
+    view: Image.Image
+    """The photo at the model's input size (``side``×``side``), shrunk as the engine shrinks it."""
+    first: np.ndarray
+    """The look at the whole photo, on the model grid."""
+    final: np.ndarray
+    """The look the mask was refined from (the closer look at the crop, else the first), on the model grid."""
+
+
+@dataclass(frozen=True)
+class HiddenView:
+    """The model-size view with the kept object hidden: what the hidden-object look is taken on."""
+
+    grid: ModelGrid
+    hidden: np.ndarray
+    """``grid.view`` with the kept object and a rim around it inpainted (uint8 RGB)."""
+    hole: np.ndarray
+    """What was hidden (bool)."""
+    kept: np.ndarray
+    """The cutout (alpha ≥ 0.5) on the model grid (bool)."""
+
+
+@dataclass(frozen=True)
 class Looks:
     """The model's answers the signals compare, all on the model's grid (``side``×``side``)."""
 
@@ -297,47 +323,68 @@ EXTRA_LOOKS = 2
 """Model passes :func:`take_looks` adds to the cutout's own (the mirrored photo, the hidden object)."""
 
 
-def take_looks(photo: Image.Image, engine: SegmentationEngine, coarse: np.ndarray, final: np.ndarray,
-               alpha: np.ndarray, settings: SignalSettings = DEFAULT_SIGNALS) -> Looks:
-    """Two more model passes at the model's input size: the photo mirrored, and the photo with the kept
-    object hidden. ``coarse`` is the first look and ``final`` the look the mask came from (any size; they
-    are averaged down to the model's grid), ``alpha`` the cutout (uint8)."""
-    side = engine.input_size or 320
-    small = photo.resize((side, side), Image.Resampling.LANCZOS, reducing_gap=1.5)
-    kept = on_grid(alpha, (side, side)) >= 127.5
-    mirrored = engine.predict(small.transpose(Image.Transpose.FLIP_LEFT_RIGHT))[:, ::-1]
-    hidden_photo, hole = hide_object(np.asarray(small), kept, settings)
-    hidden = engine.predict(Image.fromarray(hidden_photo))
+def on_model_grid(photo: Image.Image, side: int, coarse: np.ndarray, final: np.ndarray) -> ModelGrid:
+    """``photo`` shrunk to the model's ``side`` (Lanczos, as the engine shrinks it), and ``coarse`` (the first
+    look) and ``final`` (the look the mask came from; any size) averaged down to that grid."""
+    view = photo.resize((side, side), Image.Resampling.LANCZOS, reducing_gap=1.5)
     first = on_grid(coarse, (side, side))   # a one-look cutout's final look is its first: averaged once
-    return Looks(first=first, final=first if final is coarse else on_grid(final, (side, side)), mirrored=mirrored,
-                 hidden=hidden, hole=hole, kept=kept)
+    return ModelGrid(view=view, first=first, final=first if final is coarse else on_grid(final, (side, side)))
 
 
-def measure_looks(looks: Looks, rgb: np.ndarray, alpha: np.ndarray,
-                  settings: SignalSettings = DEFAULT_SIGNALS) -> dict[str, float]:
-    """Every signal of this module for one cutout but ``pair_imbalance`` (a reading of the shape signal
-    ``rival_ratio``, derived where the decision is made): ``rgb`` the photo (H×W×3 uint8), ``alpha`` the
-    cutout (uint8, same size)."""
-    signals = {
+def kept_on_grid(alpha: np.ndarray, side: int) -> np.ndarray:
+    """The cutout ``alpha`` (uint8, the photo's size) on the model's ``side``×``side`` grid (bool: alpha ≥ 0.5)."""
+    return on_grid(alpha, (side, side)) >= 127.5
+
+
+def hide_kept_object(grid: ModelGrid, kept: np.ndarray, settings: SignalSettings = DEFAULT_SIGNALS) -> HiddenView:
+    """The ``kept`` object (:func:`kept_on_grid`) hidden in the model-size view. No model call: the inpainting
+    is single-threaded OpenCV, the costliest step outside the model, and runs beside the decontamination."""
+    hidden, hole = hide_object(np.asarray(grid.view), kept, settings)
+    return HiddenView(grid=grid, hidden=hidden, hole=hole, kept=kept)
+
+
+def take_looks(engine: SegmentationEngine, scene: HiddenView) -> Looks:
+    """Two more model passes at the model's input size: the photo mirrored, and the photo with the kept
+    object hidden (:func:`hide_kept_object`)."""
+    mirrored = engine.predict(scene.grid.view.transpose(Image.Transpose.FLIP_LEFT_RIGHT))[:, ::-1]
+    hidden = engine.predict(Image.fromarray(scene.hidden))
+    return Looks(first=scene.grid.first, final=scene.grid.final, mirrored=mirrored, hidden=hidden,
+                 hole=scene.hole, kept=scene.kept)
+
+
+def look_signals(looks: Looks, settings: SignalSettings = DEFAULT_SIGNALS) -> dict[str, float]:
+    """The signals that compare the model's looks (model grid); with :func:`outline_signals` every signal of
+    this module but ``pair_imbalance`` (a reading of the shape signal ``rival_ratio``, derived where the
+    decision is made)."""
+    kept_cells = int(looks.kept.sum())
+    return {
         "mirror_disagreement": mirror_disagreement(looks.first, looks.mirrored),
-        "rival_after_hiding": rival_after_hiding(looks.hidden, looks.hole, int(looks.kept.sum()), settings),
+        "rival_after_hiding": rival_after_hiding(looks.hidden, looks.hole, kept_cells, settings),
         "missed_by_cutout": missed_by_cutout(looks.first, looks.kept, settings),
         **dict(zip(("hidden_peak", "hidden_mass"),
-                   left_after_hiding(looks.hidden, looks.hole, int(looks.kept.sum()), settings), strict=True)),
+                   left_after_hiding(looks.hidden, looks.hole, kept_cells, settings), strict=True)),
         "model_soft_band": model_soft_band(looks.final),
     }
+
+
+def outline_signals(rgb: np.ndarray, alpha: np.ndarray, settings: SignalSettings = DEFAULT_SIGNALS
+                    ) -> dict[str, float]:
+    """The signals that read the photo around and across the cutout's outline: ``rgb`` the photo (H×W×3
+    uint8), ``alpha`` the cutout (uint8, same size). Empty when the cutout has too few cells to have an
+    outline. No model look is needed, so the cutout measures them while the object is being hidden."""
     height, width = alpha.shape
     size = work_size(width, height, settings.outline_long_edge)
     # nearest-neighbour for the alpha (no invented soft cells), area averages for the colours
     solid = cv2.resize(alpha, size, interpolation=cv2.INTER_NEAREST) >= 128
     if solid.sum() < 16:
-        return signals
+        return {}
     image = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
     lab = colour_lab(image)
-    signals["outline_fade_px"] = outline_fade_px(lab, solid, width / size[0], settings)
-    signals["outline_on_edges"] = outline_on_edges(lab[..., 0], solid)
+    signals = {"outline_fade_px": outline_fade_px(lab, solid, width / size[0], settings),
+               "outline_on_edges": outline_on_edges(lab[..., 0], solid)}
     coarse_size = work_size(width, height, settings.colour_long_edge)
     coarse_solid = cv2.resize(solid.astype(np.uint8), coarse_size, interpolation=cv2.INTER_NEAREST) > 0
     signals["show_through"] = show_through(cv2.resize(lab, coarse_size, interpolation=cv2.INTER_AREA),
                                            coarse_solid, settings)
     return signals
+
