@@ -6,7 +6,6 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-from PIL import Image
 
 from picr.segmentation import gate_signals as gs
 
@@ -41,32 +40,6 @@ def test_hiding_the_object_fills_its_hole_from_the_surroundings_and_leaves_the_r
     error = np.abs(hidden.astype(np.float32) - wall)[hole]
     assert float(np.median(error)) < 8 and float(error.max()) < 60   # the wall goes on; nothing red is left
     assert (hidden[hole][:, 0] > 150).sum() == 0
-
-
-def test_the_model_grid_and_the_hidden_view_are_made_from_the_photo_and_the_cutout_without_the_model():
-    photo_rgb = np.zeros((1500, 2000, 3), np.uint8)
-    photo_rgb[...] = (200, 190, 170)
-    product = disc((1500, 2000), centre=(800, 700), radius=300)
-    photo_rgb[product] = (30, 60, 150)
-    photo = Image.fromarray(photo_rgb)
-    look = product.astype(np.float32)
-    grid = gs.on_model_grid(photo, 320, look, look)
-    assert grid.view.size == (320, 320) and grid.final is grid.first      # one look: averaged once
-    assert grid.first.shape == (320, 320) and grid.first.dtype == np.float32
-    assert np.array_equal(np.asarray(grid.view), np.asarray(photo.resize((320, 320), Image.Resampling.LANCZOS,
-                                                                         reducing_gap=1.5)))
-    closer = gs.on_model_grid(photo, 320, look, np.ones((400, 300), np.float32))
-    assert np.array_equal(closer.first, grid.first) and (closer.final == 1.0).all()
-    alpha = np.where(product, 255, 0).astype(np.uint8)
-    alpha[:, :1000][alpha[:, :1000] == 255] = 120                            # the left half faint: not kept
-    kept = gs.kept_on_grid(alpha, 320)
-    assert kept.dtype == bool and kept[149, 170] and not kept[149, 140]   # x 1062 and 875, y 700: ×0.16, ×0.213
-    whole = gs.kept_on_grid(np.where(product, 255, 0).astype(np.uint8), 320)
-    scene = gs.hide_kept_object(grid, whole)
-    assert np.array_equal(scene.hole, gs._grow(whole, 4)) and scene.kept is whole
-    view = np.asarray(grid.view)
-    assert np.array_equal(scene.hidden[~scene.hole], view[~scene.hole])
-    assert (scene.hidden[scene.hole][:, 0] > 150).all()     # the product (red 30) is painted over with paper (200)
 
 
 def test_rival_after_hiding_counts_whole_objects_away_from_the_hidden_one():

@@ -21,16 +21,16 @@ from PIL import Image
 from picr.segmentation.decontaminate import decontaminated_rgba
 from picr.segmentation.engine import SegmentationEngine
 from picr.segmentation.gate import DEFAULT_THRESHOLDS, GateResult, GateThresholds, assess_cutout
-from picr.segmentation.gate_profile import GateProfile, profile_for
-from picr.segmentation.gate_signals import (
+from picr.segmentation.gate_looks import (
     EXTRA_LOOKS,
     hide_kept_object,
     kept_on_grid,
     look_signals,
     on_model_grid,
-    outline_signals,
     take_looks,
 )
+from picr.segmentation.gate_profile import GateProfile, profile_for
+from picr.segmentation.gate_signals import outline_signals
 from picr.segmentation.refine import (
     DEFAULT_REFINE,
     RefineSettings,

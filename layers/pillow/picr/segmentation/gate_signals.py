@@ -4,9 +4,9 @@ product, a glow without an outline, thin parts the mask lost.
 The shape signals only see the cutout's own alpha, so a cutout of the wrong object (a large, eye-catching
 thing beside a small product) or of a see-through product cut as if it were opaque looks perfectly clean
 to them. The signals here compare the cutout with something else: with the model's own first look, with
-two more model looks (the photo mirrored; the photo with the kept object hidden) and with the photo's
-colours around and across the outline. Each is a plain function over numpy arrays on a reduced grid; only
-:func:`measure_looks` calls the engine. Which of them hold a cutout, and from where, is not decided here:
+two more model looks (the photo mirrored; the photo with the kept object hidden: ``picr.segmentation.gate_looks``
+takes them) and with the photo's colours around and across the outline. Each is a plain function over numpy
+arrays on a reduced grid; none calls the engine. Which of them hold a cutout, and from where, is not decided here:
 that is the per-model profile (``picr.segmentation.gate_profile``), fitted on the calibration corpus.
 
 Every signal reads "0 = nothing odd, larger = more doubt", except ``outline_on_edges`` (a share of the
@@ -20,10 +20,8 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from PIL import Image
 
 from picr.segmentation.colour import lab as colour_lab
-from picr.segmentation.engine import SegmentationEngine
 from picr.segmentation.refine import work_size
 from picr.segmentation.stats import mask_iou, percentile
 
@@ -273,98 +271,6 @@ def outline_on_edges(gray: np.ndarray, solid: np.ndarray) -> float:
 # --------------------------------------------------------------------------------------------------
 # all of them, for one cutout
 # --------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ModelGrid:
-    """The photo at the model's input size and the cutout's own looks averaged down to that grid: made as
-    soon as the looks exist, without the model, so it can be made on one core while the other refines."""
-
-    view: Image.Image
-    """The photo at the model's input size (``side``×``side``), shrunk as the engine shrinks it."""
-    first: np.ndarray
-    """The look at the whole photo, on the model grid."""
-    final: np.ndarray
-    """The look the mask was refined from (the closer look at the crop, else the first), on the model grid."""
-
-
-@dataclass(frozen=True)
-class HiddenView:
-    """The model-size view with the kept object hidden: what the hidden-object look is taken on."""
-
-    grid: ModelGrid
-    hidden: np.ndarray
-    """``grid.view`` with the kept object and a rim around it inpainted (uint8 RGB)."""
-    hole: np.ndarray
-    """What was hidden (bool)."""
-    kept: np.ndarray
-    """The cutout (alpha ≥ 0.5) on the model grid (bool)."""
-
-
-@dataclass(frozen=True)
-class Looks:
-    """The model's answers the signals compare, all on the model's grid (``side``×``side``)."""
-
-    first: np.ndarray
-    """The look at the whole photo."""
-    final: np.ndarray
-    """The look the mask was refined from (the closer look at the crop, else the first)."""
-    mirrored: np.ndarray
-    """The look at the mirrored photo, flipped back."""
-    hidden: np.ndarray
-    """The look at the photo with the kept object hidden."""
-    hole: np.ndarray
-    """What was hidden (bool)."""
-    kept: np.ndarray
-    """The cutout (alpha ≥ 0.5) on the model grid (bool)."""
-
-
-EXTRA_LOOKS = 2
-"""Model passes :func:`take_looks` adds to the cutout's own (the mirrored photo, the hidden object)."""
-
-
-def on_model_grid(photo: Image.Image, side: int, coarse: np.ndarray, final: np.ndarray) -> ModelGrid:
-    """``photo`` shrunk to the model's ``side`` (Lanczos, as the engine shrinks it), and ``coarse`` (the first
-    look) and ``final`` (the look the mask came from; any size) averaged down to that grid."""
-    view = photo.resize((side, side), Image.Resampling.LANCZOS, reducing_gap=1.5)
-    first = on_grid(coarse, (side, side))   # a one-look cutout's final look is its first: averaged once
-    return ModelGrid(view=view, first=first, final=first if final is coarse else on_grid(final, (side, side)))
-
-
-def kept_on_grid(alpha: np.ndarray, side: int) -> np.ndarray:
-    """The cutout ``alpha`` (uint8, the photo's size) on the model's ``side``×``side`` grid (bool: alpha ≥ 0.5)."""
-    return on_grid(alpha, (side, side)) >= 127.5
-
-
-def hide_kept_object(grid: ModelGrid, kept: np.ndarray, settings: SignalSettings = DEFAULT_SIGNALS) -> HiddenView:
-    """The ``kept`` object (:func:`kept_on_grid`) hidden in the model-size view. No model call: the inpainting
-    is single-threaded OpenCV, the costliest step outside the model, and runs beside the decontamination."""
-    hidden, hole = hide_object(np.asarray(grid.view), kept, settings)
-    return HiddenView(grid=grid, hidden=hidden, hole=hole, kept=kept)
-
-
-def take_looks(engine: SegmentationEngine, scene: HiddenView) -> Looks:
-    """Two more model passes at the model's input size: the photo mirrored, and the photo with the kept
-    object hidden (:func:`hide_kept_object`)."""
-    mirrored = engine.predict(scene.grid.view.transpose(Image.Transpose.FLIP_LEFT_RIGHT))[:, ::-1]
-    hidden = engine.predict(Image.fromarray(scene.hidden))
-    return Looks(first=scene.grid.first, final=scene.grid.final, mirrored=mirrored, hidden=hidden,
-                 hole=scene.hole, kept=scene.kept)
-
-
-def look_signals(looks: Looks, settings: SignalSettings = DEFAULT_SIGNALS) -> dict[str, float]:
-    """The signals that compare the model's looks (model grid); with :func:`outline_signals` every signal of
-    this module but ``pair_imbalance`` (a reading of the shape signal ``rival_ratio``, derived where the
-    decision is made)."""
-    kept_cells = int(looks.kept.sum())
-    return {
-        "mirror_disagreement": mirror_disagreement(looks.first, looks.mirrored),
-        "rival_after_hiding": rival_after_hiding(looks.hidden, looks.hole, kept_cells, settings),
-        "missed_by_cutout": missed_by_cutout(looks.first, looks.kept, settings),
-        **dict(zip(("hidden_peak", "hidden_mass"),
-                   left_after_hiding(looks.hidden, looks.hole, kept_cells, settings), strict=True)),
-        "model_soft_band": model_soft_band(looks.final),
-    }
 
 
 def outline_signals(rgb: np.ndarray, alpha: np.ndarray, settings: SignalSettings = DEFAULT_SIGNALS
