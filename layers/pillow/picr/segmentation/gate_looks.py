@@ -106,9 +106,9 @@ def take_looks(engine: SegmentationEngine, scene: HiddenView) -> Looks:
 
 
 def look_signals(looks: Looks, settings: SignalSettings = DEFAULT_SIGNALS) -> dict[str, float]:
-    """The signals that compare the model's looks (model grid); with :func:`outline_signals` every signal of
-    this module but ``pair_imbalance`` (a reading of the shape signal ``rival_ratio``, derived where the
-    decision is made)."""
+    """The signals that compare the model's looks (model grid). With ``gate_signals.outline_signals`` they are
+    every signal of ``picr.segmentation.gate_signals`` but ``pair_imbalance`` (a reading of the shape signal
+    ``rival_ratio``, derived where the decision is made)."""
     kept_cells = int(looks.kept.sum())
     return {
         "mirror_disagreement": mirror_disagreement(looks.first, looks.mirrored),
