@@ -271,7 +271,7 @@ class ThreadRecordingEngine:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("prefix", ["03_", "04_"])
-def test_the_second_core_changes_no_pixel_and_no_signal_and_never_calls_the_model(u2netp, monkeypatch, prefix):
+def test_the_second_core_changes_no_pixel_and_no_signal_and_leaves_the_model_to_the_caller(u2netp, monkeypatch, prefix):
     """The gate's preparation runs on a worker thread beside the refinement and the decontamination: the same
     cutout and verdict as all on one thread, on a one-look and a two-look photo, with every model pass asked
     for by the calling thread (one session, passes in a fixed order)."""

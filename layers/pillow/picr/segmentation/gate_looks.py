@@ -56,20 +56,14 @@ class HiddenView:
 
 @dataclass(frozen=True)
 class Looks:
-    """The model's answers the signals compare, all on the model's grid (``side``×``side``)."""
+    """The two extra looks the signals compare with the cutout's own, all on the model's grid."""
 
-    first: np.ndarray
-    """The look at the whole photo."""
-    final: np.ndarray
-    """The look the mask was refined from (the closer look at the crop, else the first)."""
+    scene: HiddenView
+    """What they were taken on, with the cutout's own looks and the kept object on the same grid."""
     mirrored: np.ndarray
     """The look at the mirrored photo, flipped back."""
     hidden: np.ndarray
     """The look at the photo with the kept object hidden."""
-    hole: np.ndarray
-    """What was hidden (bool)."""
-    kept: np.ndarray
-    """The cutout (alpha ≥ 0.5) on the model grid (bool)."""
 
 
 EXTRA_LOOKS = 2
@@ -101,20 +95,20 @@ def take_looks(engine: SegmentationEngine, scene: HiddenView) -> Looks:
     object hidden (:func:`hide_kept_object`)."""
     mirrored = engine.predict(scene.grid.view.transpose(Image.Transpose.FLIP_LEFT_RIGHT))[:, ::-1]
     hidden = engine.predict(Image.fromarray(scene.hidden))
-    return Looks(first=scene.grid.first, final=scene.grid.final, mirrored=mirrored, hidden=hidden,
-                 hole=scene.hole, kept=scene.kept)
+    return Looks(scene=scene, mirrored=mirrored, hidden=hidden)
 
 
 def look_signals(looks: Looks, settings: SignalSettings = DEFAULT_SIGNALS) -> dict[str, float]:
     """The signals that compare the model's looks (model grid). With ``gate_signals.outline_signals`` they are
     every signal of ``picr.segmentation.gate_signals`` but ``pair_imbalance`` (a reading of the shape signal
     ``rival_ratio``, derived where the decision is made)."""
-    kept_cells = int(looks.kept.sum())
+    grid, hole, kept = looks.scene.grid, looks.scene.hole, looks.scene.kept
+    kept_cells = int(kept.sum())
     return {
-        "mirror_disagreement": mirror_disagreement(looks.first, looks.mirrored),
-        "rival_after_hiding": rival_after_hiding(looks.hidden, looks.hole, kept_cells, settings),
-        "missed_by_cutout": missed_by_cutout(looks.first, looks.kept, settings),
+        "mirror_disagreement": mirror_disagreement(grid.first, looks.mirrored),
+        "rival_after_hiding": rival_after_hiding(looks.hidden, hole, kept_cells, settings),
+        "missed_by_cutout": missed_by_cutout(grid.first, kept, settings),
         **dict(zip(("hidden_peak", "hidden_mass"),
-                   left_after_hiding(looks.hidden, looks.hole, kept_cells, settings), strict=True)),
-        "model_soft_band": model_soft_band(looks.final),
+                   left_after_hiding(looks.hidden, hole, kept_cells, settings), strict=True)),
+        "model_soft_band": model_soft_band(grid.final),
     }

@@ -269,7 +269,7 @@ def outline_on_edges(gray: np.ndarray, solid: np.ndarray) -> float:
 
 
 # --------------------------------------------------------------------------------------------------
-# all of them, for one cutout
+# the outline's signals together, for one cutout
 # --------------------------------------------------------------------------------------------------
 
 
@@ -293,4 +293,3 @@ def outline_signals(rgb: np.ndarray, alpha: np.ndarray, settings: SignalSettings
     signals["show_through"] = show_through(cv2.resize(lab, coarse_size, interpolation=cv2.INTER_AREA),
                                            coarse_solid, settings)
     return signals
-
