@@ -18,7 +18,7 @@ IN ?=
 OUT ?= out
 
 .PHONY: setup venv browser faketime demo test test-shifted process invoke env build bench load lint lock clean corpus \
-	evaluate-corpus calibrate profile simulated-owner
+	evaluate-corpus calibrate profile simulated-owner owner-bounds
 
 setup: $(STAMP) $(WEIGHTS) browser
 
@@ -135,6 +135,13 @@ corpus: setup
 OWNER_ARGS ?=
 simulated-owner: setup
 	$(PY) -m tools.simulated_owner --json simulated-owner.json $(OWNER_ARGS)
+
+# The ceilings of that acceptance, with the truth: a tap that found the true object's box, and any number of
+# perfect strokes that leave only the outline's rim (docs/simulated-owner.md, "What the model's edges allow").
+# OWNER_ARGS as above; BOUNDS_ARGS="--other-weights FILE" measures another model's look the same way.
+BOUNDS_ARGS ?=
+owner-bounds: setup
+	$(PY) -m tools.owner_bounds --json owner-bounds.json $(OWNER_ARGS) $(BOUNDS_ARGS)
 
 # The cutout stage on every corpus photo (cached per photo, model and code), scored by the shared scorer;
 # report on the evaluation part: corpus-eval/report.json and a table by class.

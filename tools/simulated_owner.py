@@ -172,13 +172,18 @@ def error_stroke(truth: np.ndarray, alpha: np.ndarray, brushes: Brushes, seed: i
                   radius)
 
 
-def score(truth_full: np.ndarray, alpha: np.ndarray) -> float:
-    """The shared scorer's IoU: the alpha resized (bilinear) to the true mask's size, both at 0.5."""
+def predicted_mask(truth_full: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """The cutout as the shared scorer sees it: the 8-bit alpha resized (bilinear) to the true mask's size, at 0.5."""
     height, width = truth_full.shape
     resized = alpha.astype(np.float32) / 255.0
     if resized.shape != truth_full.shape:
         resized = np.asarray(Image.fromarray(resized, "F").resize((width, height), Image.Resampling.BILINEAR))
-    truth, predicted = truth_full >= 0.5, resized >= 0.5
+    return resized >= 0.5
+
+
+def score(truth_full: np.ndarray, alpha: np.ndarray) -> float:
+    """The shared scorer's IoU: the alpha resized (bilinear) to the true mask's size, both at 0.5."""
+    truth, predicted = truth_full >= 0.5, predicted_mask(truth_full, alpha)
     union = int((truth | predicted).sum())
     return 1.0 if union == 0 else float((truth & predicted).sum() / union)
 
@@ -285,14 +290,17 @@ def summary(rows: list[dict]) -> dict:
             "fixed_goal": 0.9, "target_iou": TARGET_IOU}
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_photo_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options that choose the photos (and where the rows go), shared with ``tools.owner_bounds``."""
     parser.add_argument("--corpus", type=Path, default=REPO / "corpus")
     parser.add_argument("--corpus-eval", type=Path, default=REPO / "corpus-eval")
     parser.add_argument("--no-corpus", action="store_true", help="only the shared dev photos")
     parser.add_argument("--ids", help="comma-separated photo names (dev case names or corpus ids)")
     parser.add_argument("--json", type=Path, help="write the rows and the summary here")
-    args = parser.parse_args(argv)
+
+
+def owner_photos(args: argparse.Namespace) -> tuple[object, list[Photo]]:
+    """The local u2netp engine and the photos ``args`` choose: the shared dev photos, then the corpus's."""
     os.environ.setdefault("U2NET_HOME", str(REPO / "models"))
     from picr.segmentation.engine import LocalEngine
 
@@ -301,16 +309,28 @@ def main(argv: list[str] | None = None) -> int:
     photos = shared_photos(engine, ids)
     if not args.no_corpus and (args.corpus / "manifest.json").exists():
         photos += corpus_photos(args.corpus, args.corpus_eval, ids)
+    return engine, photos
+
+
+def report(result: dict, rows: list[dict], path: Path | None) -> None:
+    """The summary on standard output; the summary and the rows in ``path``, if given."""
+    print(json.dumps(result, indent=1))
+    if path:
+        path.write_text(json.dumps({"summary": result, "photos": rows}, indent=1) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_photo_arguments(parser)
+    args = parser.parse_args(argv)
+    engine, photos = owner_photos(args)
     rows = []
     for index, photo in enumerate(photos):
         row = fix_photo(photo.image, photo.start, photo.truth, engine, seed=index)
         rows.append({"photo": photo.name, "source": photo.source, "held": photo.held, **row})
         print(table(rows[-1:]).splitlines()[1], f"{row['seconds']:6.1f}s", flush=True, file=sys.stderr)
     print(table(rows))
-    result = summary(rows)
-    print(json.dumps(result, indent=1))
-    if args.json:
-        args.json.write_text(json.dumps({"summary": result, "photos": rows}, indent=1) + "\n")
+    report(summary(rows), rows, args.json)
     return 0
 
 
