@@ -41,7 +41,7 @@ from picr.pages.edits import Tap  # noqa: E402
 from picr.segmentation.engine import SegmentationEngine  # noqa: E402
 from picr.segmentation.mask_edit import apply_edits  # noqa: E402
 from picr.segmentation.refine import refine_alpha  # noqa: E402
-from picr.segmentation.tap import DEFAULT_TAP, TapSettings, pieces_touching  # noqa: E402
+from picr.segmentation.tap import DEFAULT_TAP, closer_look_box, pieces_touching  # noqa: E402
 from tools.simulated_owner import (  # noqa: E402
     TARGET_IOU,
     Photo,
@@ -51,6 +51,7 @@ from tools.simulated_owner import (  # noqa: E402
     predicted_mask,
     report,
     score,
+    truth_at,
 )
 
 RIM_PX = (0, 1)
@@ -69,15 +70,10 @@ def rim_bound(truth_full: np.ndarray, alpha: np.ndarray, rim_px: int) -> float:
     return 1.0 if fixed_union == 0 else (inter + missed_far) / fixed_union
 
 
-def true_box(truth: np.ndarray, engine: SegmentationEngine, settings: TapSettings = DEFAULT_TAP) -> tuple[
-        int, int, int, int]:
+def true_box(truth: np.ndarray, engine: SegmentationEngine) -> tuple[int, int, int, int]:
     """The true object's box (``truth`` bool, photo size) plus the margin the tap gives its closer look."""
     height, width = truth.shape
-    ys, xs = np.nonzero(truth)
-    x0, y0, x1, y1 = int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
-    margin = round(settings.margin_share * max(x1 - x0, y1 - y0)
-                   + settings.margin_model_px * max(width, height) / (engine.input_size or 320))
-    return max(0, x0 - margin), max(0, y0 - margin), min(width, x1 + margin), min(height, y1 + margin)
+    return closer_look_box(truth, (0, 0), width, height, DEFAULT_TAP, engine.input_size or 320)
 
 
 def oracle_look(photo: Image.Image, truth: np.ndarray, box: tuple[int, int, int, int],
@@ -123,7 +119,7 @@ def _cutout_columns(prefix: str, truth_full: np.ndarray, alpha: np.ndarray) -> d
 def measure(photo: Photo, engine: SegmentationEngine, other: OnnxLook | None = None) -> dict:
     """One photo's row: the start, today's tap, the oracle look (and the other model's), with rim bounds."""
     rgb = np.asarray(photo.image)
-    truth = cv2.resize(photo.truth.astype(np.float32), photo.image.size, interpolation=cv2.INTER_LINEAR) >= 0.5
+    truth = truth_at(photo.truth, photo.image.size)
     tapped = apply_edits(rgb, photo.start, [Tap(*innermost_point(truth))], engine)
     row = {"photo": photo.name, "source": photo.source, "start": photo.start_iou}
     row.update(_cutout_columns("tap", photo.truth, tapped))

@@ -52,6 +52,11 @@ SLIVER_PX = 1
 person would brush (they are opened away before the largest region is chosen)."""
 
 
+def truth_at(truth_full: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """The true mask (0..1) at the photo's ``size`` (width, height), as the bool mask the fingers are placed on."""
+    return cv2.resize(truth_full.astype(np.float32), size, interpolation=cv2.INTER_LINEAR) >= 0.5
+
+
 def innermost_point(truth: np.ndarray) -> tuple[int, int]:
     """(x, y) of the true mask's innermost pixel: the maximum of its distance transform."""
     distance = cv2.distanceTransform(truth.astype(np.uint8), cv2.DIST_L2, 5)
@@ -192,7 +197,7 @@ def fix_photo(photo: Image.Image, start: np.ndarray, truth_full: np.ndarray, eng
               seed: int = 0) -> dict:
     """One photo: IoU at the start, after the tap and after each stroke, and the edits made."""
     rgb = np.asarray(photo.convert("RGB"))
-    truth = cv2.resize(truth_full.astype(np.float32), photo.size, interpolation=cv2.INTER_LINEAR) >= 0.5
+    truth = truth_at(truth_full, photo.size)
     brushes = brushes_for(photo.size)
     edits: list[Edit] = [Tap(*innermost_point(truth))]
     started = time.perf_counter()

@@ -128,12 +128,13 @@ def _piece_look(alpha: np.ndarray, box: tuple[int, int, int, int], x: int, y: in
     return _Look(box, np.where(near, alpha, 0.0).astype(np.float32))
 
 
-def _object_box(look: _Look, width: int, height: int, settings: TapSettings, model_input: int) -> tuple[
-        int, int, int, int]:
-    """The closer-look crop around a look's object: its box plus the pipeline's closer-look margin."""
-    ys, xs = np.nonzero(look.alpha >= 0.5)
-    x0, y0 = int(xs.min()) + look.box[0], int(ys.min()) + look.box[1]
-    x1, y1 = int(xs.max()) + 1 + look.box[0], int(ys.max()) + 1 + look.box[1]
+def closer_look_box(solid: np.ndarray, offset: tuple[int, int], width: int, height: int, settings: TapSettings,
+                    model_input: int) -> tuple[int, int, int, int]:
+    """The closer-look crop around an object (``solid`` bool, its top-left corner at ``offset`` in a photo of
+    ``width`` × ``height``): its box plus the pipeline's closer-look margin, inside the photo."""
+    ys, xs = np.nonzero(solid)
+    x0, y0 = int(xs.min()) + offset[0], int(ys.min()) + offset[1]
+    x1, y1 = int(xs.max()) + 1 + offset[0], int(ys.max()) + 1 + offset[1]
     margin = round(settings.margin_share * max(x1 - x0, y1 - y0) + settings.margin_model_px * max(width, height)
                    / model_input)
     return max(0, x0 - margin), max(0, y0 - margin), min(width, x1 + margin), min(height, y1 + margin)
@@ -185,8 +186,8 @@ def tap(photo: Image.Image, point: tuple[int, int], current: np.ndarray, engine:
             continue
         looks.append(look)
         if settings.closer_looks:
-            closer = _look(photo, rgb, _object_box(look, width, height, settings, model_input), x, y, engine,
-                           settings)
+            box = closer_look_box(look.alpha >= 0.5, look.box[:2], width, height, settings, model_input)
+            closer = _look(photo, rgb, box, x, y, engine, settings)
             if closer is not None:
                 looks.append(closer)
     if not looks:
